@@ -1,0 +1,112 @@
+"""Payload codec: values to JSON text and back, decoded to the annotated type.
+
+JSON only, never pickle: Pydantic models, dataclasses, datetimes, enums, UUIDs, decimals,
+sets and tuples are encoded through pydantic-core; ``bytes`` as base64. Decoding validates
+the stored JSON against the type annotation (a Pydantic ``TypeAdapter``), so a step annotated
+``-> Score`` returns a ``Score`` on replay too. A value that cannot be encoded raises
+:class:`SerializationError` naming what produced it; so does a stored value that no longer
+fits its type (the engine then parks the workflow as ``blocked``).
+
+The codec is a layer: ``encode`` -> optional ``Transform`` (e.g. encryption) -> store.
+Argument hashes are taken on the plaintext JSON so a transform never changes them.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from typing import Any, Protocol
+
+import pydantic
+import pydantic_core
+
+from plait.errors import SerializationError
+
+DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
+
+
+class Transform(Protocol):
+    """Turns stored text into other text and back (encryption, compression)."""
+
+    def forward(self, text: str) -> str: ...
+
+    def backward(self, text: str) -> str: ...
+
+
+@functools.lru_cache(maxsize=1024)
+def _adapter(annotation: Any) -> pydantic.TypeAdapter[Any]:
+    try:
+        return pydantic.TypeAdapter(annotation, config=pydantic.ConfigDict(val_json_bytes="base64"))
+    except pydantic.PydanticUserError:
+        # Models and dataclasses carry their own config.
+        return pydantic.TypeAdapter(annotation)
+
+
+class Codec:
+    """Encodes values for the store and decodes them to a type."""
+
+    def __init__(
+        self,
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        transform: Transform | None = None,
+    ) -> None:
+        self.max_payload_bytes = max_payload_bytes
+        self.transform = transform
+
+    def to_jsonable(self, value: object, *, what: str) -> Any:
+        """``value`` as plain JSON data, or :class:`SerializationError` naming ``what``."""
+        try:
+            return pydantic_core.to_jsonable_python(value, bytes_mode="base64")
+        except (pydantic_core.PydanticSerializationError, TypeError, ValueError) as exc:
+            raise SerializationError(
+                f"{what} produced a value of type {type(value).__qualname__} that cannot be "
+                f"stored as JSON ({exc}). Return a Pydantic model, dataclass or plain JSON "
+                "data (dict, list, str, int, float, bool, None, datetime, enum, bytes)."
+            ) from None
+
+    def dumps(self, value: object, *, what: str) -> str:
+        """Plaintext JSON for ``value``; enforces ``max_payload_bytes``."""
+        text = json.dumps(self.to_jsonable(value, what=what), separators=(",", ":"))
+        if len(text) > self.max_payload_bytes:
+            raise SerializationError(
+                f"{what} produced {len(text):,} bytes of JSON, more than max_payload_bytes "
+                f"({self.max_payload_bytes:,}). Store large data as a blob and pass a reference."
+            )
+        return text
+
+    def encode(self, value: object, *, what: str) -> str:
+        """Stored text for ``value`` (plaintext JSON, then the transform if any)."""
+        return self.seal(self.dumps(value, what=what))
+
+    def seal(self, text: str) -> str:
+        return text if self.transform is None else self.transform.forward(text)
+
+    def unseal(self, stored: str) -> str:
+        return stored if self.transform is None else self.transform.backward(stored)
+
+    def decode(self, stored: str | None, annotation: Any = Any, *, what: str) -> Any:
+        """The value stored as ``stored``, validated as ``annotation``."""
+        if stored is None:
+            return None
+        text = self.unseal(stored)
+        if annotation is Any or annotation is None or annotation is type(None):
+            return json.loads(text)
+        try:
+            return _adapter(annotation).validate_json(text)
+        except pydantic.ValidationError as exc:
+            raise SerializationError(
+                f"the recorded value of {what} no longer fits its type "
+                f"{getattr(annotation, '__qualname__', annotation)}: {exc}. Rename the step "
+                "(e.g. 'score:v2') or accept the old shape when decoding."
+            ) from None
+
+    def loads(self, stored: str | None) -> Any:
+        """Plain JSON data for ``stored``, with no type."""
+        return None if stored is None else json.loads(self.unseal(stored))
+
+
+def digest(text: str) -> str:
+    """A stable hash of plaintext JSON, used to compare workflow arguments."""
+    return hashlib.sha256(text.encode()).hexdigest()

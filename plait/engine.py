@@ -1,0 +1,403 @@
+"""The engine: the client API (start, signal, cancel, resume, inspect) and the home of workers.
+
+An ``Engine`` binds a store (chosen by URL), a codec, a clock and the registered workflows.
+Everything a user, the CLI or the server does goes through it. Workers run in the same
+process (``engine.worker()``) or in others (``plait worker module:engine``); they share
+work only through the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import random
+import uuid
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+from plait.clock import Clock, SystemClock, duration_ms
+from plait.codec import DEFAULT_MAX_PAYLOAD_BYTES, Codec, Transform, digest
+from plait.definitions import WorkflowDef
+from plait.errors import (
+    ConfigurationError,
+    SerializationError,
+    WaitTimeout,
+    WorkflowBlocked,
+    WorkflowCancelled,
+    WorkflowFailed,
+    WorkflowNotFound,
+)
+from plait.store import Store, open_store
+from plait.store.base import ListFilter, NewWorkflow
+from plait.types import AttemptRecord, Duration, StepRecord, WorkflowInfo, WorkflowStatus
+from plait.worker import Worker
+
+R = TypeVar("R")
+
+
+class Beacon:
+    """An in-process wake-up hint: ``wait`` returns when ``fire`` is called or on timeout."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+
+    def fire(self) -> None:
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    async def wait(self, timeout: float) -> None:
+        if self._event is None:
+            self._event = asyncio.Event()
+        event = self._event
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+
+class WorkflowHandle(Generic[R]):
+    """A reference to one workflow: its id, its state and its result."""
+
+    def __init__(
+        self, engine: Engine, workflow_id: str, wf: WorkflowDef[..., R] | None = None
+    ) -> None:
+        self.engine = engine
+        self.id = workflow_id
+        self._wf = wf
+
+    def __repr__(self) -> str:
+        return f"<WorkflowHandle {self.id!r}>"
+
+    async def info(self) -> WorkflowInfo:
+        """The workflow's current record."""
+        return await self.engine.get(self.id)
+
+    async def result(self, timeout: Duration | None = None) -> R:
+        """Waits for the workflow to end and returns its result. Raises ``WorkflowFailed``,
+        ``WorkflowCancelled``, ``WorkflowBlocked``, or ``WaitTimeout`` after ``timeout``."""
+        e = self.engine
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + duration_ms(timeout, "timeout") / 1000
+        while True:
+            info = await e.get(self.id, decode=False)
+            if info.status == WorkflowStatus.COMPLETED:
+                wf = self._wf or e.registry_by_name.get(info.name)
+                value: R = e.codec.decode(
+                    info.output,
+                    wf.return_type if wf else Any,
+                    what=f"the result of workflow {self.id!r}",
+                )
+                return value
+            if info.status == WorkflowStatus.FAILED:
+                err = info.error
+                raise WorkflowFailed(
+                    self.id,
+                    err.type if err else "Error",
+                    err.message if err else "",
+                    err.traceback if err else None,
+                )
+            if info.status == WorkflowStatus.CANCELLED:
+                raise WorkflowCancelled(f"workflow {self.id!r} was cancelled")
+            if info.status == WorkflowStatus.BLOCKED:
+                raise WorkflowBlocked(
+                    f"workflow {self.id!r} is blocked: {info.error.message if info.error else ''}"
+                    " (fix the code, then resume it)"
+                )
+            wait = e.poll_interval
+            if deadline is not None:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise WaitTimeout(f"workflow {self.id!r} did not end within {timeout}")
+                wait = min(wait, left)
+            await e._finished.wait(wait)
+
+
+class Engine:
+    """plait's engine: ``async with plait.Engine("sqlite:///plait.db", workflows=[...])``."""
+
+    def __init__(
+        self,
+        url: str = "sqlite:///plait.db",
+        *,
+        workflows: Iterable[WorkflowDef[..., Any]] = (),
+        clock: Clock | None = None,
+        lease_ttl: Duration = timedelta(seconds=30),
+        poll_interval: Duration = timedelta(milliseconds=500),
+        max_recoveries: int = 5,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        transform: Transform | None = None,
+        step_threads: int = 32,
+    ) -> None:
+        self.url = url
+        self.store: Store = open_store(url)
+        self.clock: Clock = clock or SystemClock()
+        self.codec = Codec(max_payload_bytes=max_payload_bytes, transform=transform)
+        self.lease_ms = duration_ms(lease_ttl, "lease_ttl")
+        if self.lease_ms < 300:
+            raise ConfigurationError("lease_ttl must be at least 0.3 s")
+        self.poll_interval = duration_ms(poll_interval, "poll_interval") / 1000
+        self.max_recoveries = max_recoveries
+        self.random = random.Random()
+        self.threads = ThreadPoolExecutor(max_workers=step_threads, thread_name_prefix="plait-step")
+        self.registry: dict[tuple[str, str], WorkflowDef[..., Any]] = {}
+        self.registry_by_name: dict[str, WorkflowDef[..., Any]] = {}
+        for wf in workflows:
+            self.register(wf)
+        self._beacon = Beacon()
+        self._finished = Beacon()
+        self._open = False
+
+    # -- life cycle --------------------------------------------------------------------
+    def register(self, wf: WorkflowDef[..., Any]) -> None:
+        """Adds a workflow this engine's workers may run."""
+        if not isinstance(wf, WorkflowDef):
+            raise ConfigurationError(f"{wf!r} is not a @plait.workflow")
+        key = (wf.name, wf.version)
+        if key in self.registry and self.registry[key] is not wf:
+            raise ConfigurationError(
+                f"two workflows are registered as {wf.name!r} version {wf.version!r}; "
+                "give one another name= or version="
+            )
+        self.registry[key] = wf
+        latest = self.registry_by_name.get(wf.name)
+        if latest is None or _version_key(wf.version) >= _version_key(latest.version):
+            self.registry_by_name[wf.name] = wf
+
+    @property
+    def registered_pairs(self) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(self.registry))
+
+    async def open(self) -> None:
+        """Opens the store and applies migrations."""
+        if not self._open:
+            await self.store.open()
+            self._open = True
+
+    async def close(self) -> None:
+        if self._open:
+            self._open = False
+            await self.store.close()
+        self.threads.shutdown(wait=False)
+
+    async def __aenter__(self) -> Engine:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def worker(
+        self,
+        *,
+        concurrency: int = 100,
+        queues: Sequence[str] | None = None,
+        shutdown_grace: Duration = timedelta(seconds=10),
+    ) -> Worker:
+        """A worker running this engine's workflows in this process (``async with``)."""
+        return Worker(
+            self,
+            concurrency=concurrency,
+            queues=tuple(queues) if queues else None,
+            shutdown_grace=shutdown_grace,
+        )
+
+    def _wake(self) -> None:
+        self._beacon.fire()
+
+    # -- starting ----------------------------------------------------------------------
+    def _workflow(self, wf: WorkflowDef[..., R] | str) -> WorkflowDef[..., R]:
+        if isinstance(wf, WorkflowDef):
+            return wf
+        found = self.registry_by_name.get(wf)
+        if found is None:
+            known = ", ".join(sorted(self.registry_by_name)) or "none"
+            raise ConfigurationError(f"no workflow named {wf!r} is registered (known: {known})")
+        return found
+
+    def _new_workflow(
+        self,
+        wf: WorkflowDef[..., Any],
+        args: tuple[Any, ...],
+        *,
+        id: str,
+        queue: str | None = None,
+        priority: int = 0,
+        concurrency_key: str | None = None,
+        delay: Duration | None = None,
+        timeout: Duration | None = None,
+        parent_id: str | None = None,
+    ) -> NewWorkflow:
+        wf.bind(args)
+        plain = self.codec.dumps(list(args), what=f"the arguments of workflow {wf.name!r}")
+        now = self.clock.now_ms()
+        return NewWorkflow(
+            id=id,
+            name=wf.name,
+            version=wf.version,
+            input=self.codec.seal(plain),
+            input_hash=digest(f"{wf.name}\n{plain}"),
+            queue=queue or "default",
+            priority=priority,
+            concurrency_key=concurrency_key,
+            available_at=now + (duration_ms(delay, "delay") if delay is not None else 0),
+            deadline_at=None if timeout is None else now + duration_ms(timeout, "timeout"),
+            parent_id=parent_id,
+        )
+
+    def _decode_args(self, wf: WorkflowDef[..., Any], stored: str) -> list[Any]:
+        raw = self.codec.loads(stored)
+        if not isinstance(raw, list) or len(raw) != len(wf.param_types):
+            raise SerializationError(
+                f"the stored arguments of workflow {wf.name!r} do not fit its parameters "
+                f"{wf.signature}"
+            )
+        return [
+            self.codec.decode(
+                self.codec.seal(_json(v)), t, what=f"argument {i + 1} of workflow {wf.name!r}"
+            )
+            for i, (v, t) in enumerate(zip(raw, wf.param_types, strict=True))
+        ]
+
+    async def start(
+        self,
+        wf: WorkflowDef[..., R] | str,
+        *args: Any,
+        id: str | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        concurrency_key: str | None = None,
+        delay: Duration | None = None,
+        timeout: Duration | None = None,
+    ) -> WorkflowHandle[R]:
+        """Starts a workflow. The same ``id`` with equal arguments returns the existing
+        workflow; with other arguments it raises ``WorkflowAlreadyExists``."""
+        definition = self._workflow(wf)
+        if id is not None and (not isinstance(id, str) or not id):
+            raise ConfigurationError("a workflow id must be a non-empty string")
+        new = self._new_workflow(
+            definition,
+            args,
+            id=id or uuid.uuid4().hex,
+            queue=queue,
+            priority=priority,
+            concurrency_key=concurrency_key,
+            delay=delay,
+            timeout=timeout,
+        )
+        _, created = await self.store.create_workflow(new, self.clock.now_ms())
+        if created:
+            self._wake()
+        return WorkflowHandle(self, new.id, definition)
+
+    def handle(self, workflow_id: str) -> WorkflowHandle[Any]:
+        """A handle for an existing workflow (no I/O)."""
+        return WorkflowHandle(self, workflow_id)
+
+    # -- inspecting --------------------------------------------------------------------
+    async def get(self, workflow_id: str, *, decode: bool = True) -> WorkflowInfo:
+        """The workflow's record; raises ``WorkflowNotFound``."""
+        info = await self.store.get(workflow_id)
+        if info is None:
+            raise WorkflowNotFound(f"no workflow {workflow_id!r} in {self.url}")
+        return self._plain(info) if decode else info
+
+    def _plain(self, info: WorkflowInfo) -> WorkflowInfo:
+        import dataclasses
+
+        return dataclasses.replace(
+            info, input=self.codec.loads(info.input), output=self.codec.loads(info.output)
+        )
+
+    async def list(
+        self,
+        *,
+        status: WorkflowStatus | str | Sequence[WorkflowStatus | str] | None = None,
+        name: str | None = None,
+        parent_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        **attributes: str | int | float | bool,
+    ) -> builtins.list[WorkflowInfo]:
+        """Workflows, newest first, filtered by status, name, parent and status attributes."""
+        if status is None:
+            statuses: tuple[WorkflowStatus, ...] = ()
+        elif isinstance(status, str):
+            statuses = (_status(status),)
+        else:
+            statuses = tuple(_status(s) for s in status)
+        flt = ListFilter(
+            status=statuses,
+            name=name,
+            parent_id=parent_id,
+            attributes=tuple((k, _attr_text(v)) for k, v in attributes.items()),
+            limit=limit,
+            offset=offset,
+        )
+        return [self._plain(i) for i in await self.store.list_workflows(flt)]
+
+    async def journal(self, workflow_id: str) -> builtins.list[StepRecord]:
+        """The workflow's journal, in program order."""
+        return await self.store.journal(workflow_id)
+
+    async def attempts(self, workflow_id: str) -> builtins.list[AttemptRecord]:
+        """Every recorded attempt of the workflow's steps (start, end, error)."""
+        return await self.store.attempts(workflow_id)
+
+    # -- commands ----------------------------------------------------------------------
+    async def signal(
+        self, workflow_id: str, name: str, payload: Any = None, *, dedup_key: str | None = None
+    ) -> bool:
+        """Sends a signal to a workflow's durable mailbox. Returns False when ``dedup_key``
+        was already used (nothing is sent twice)."""
+        if not name or name.startswith("plait:"):
+            raise ConfigurationError(f"bad signal name {name!r}")
+        stored = self.codec.encode(payload, what=f"signal {name!r}")
+        sent = await self.store.send_signal(
+            workflow_id, name, stored, dedup_key, self.clock.now_ms()
+        )
+        self._wake()
+        return sent
+
+    async def cancel(self, workflow_id: str) -> WorkflowStatus:
+        """Cancels a workflow and its children: it sees ``asyncio.CancelledError`` at its next
+        durable point (a waiting workflow is woken for it), so cleanup code runs."""
+        status = await self.store.cancel(workflow_id, self.clock.now_ms())
+        self._wake()
+        self._finished.fire()
+        return status
+
+    async def resume(self, workflow_id: str) -> None:
+        """Continues a ``failed`` or ``blocked`` workflow from where it stopped; completed
+        steps are not run again."""
+        await self.store.resume(workflow_id, self.clock.now_ms())
+        self._wake()
+
+
+def _status(value: WorkflowStatus | str) -> WorkflowStatus:
+    try:
+        return WorkflowStatus(value)
+    except ValueError:
+        known = ", ".join(s.value for s in WorkflowStatus)
+        raise ConfigurationError(f"unknown status {value!r}; use one of {known}") from None
+
+
+def _attr_text(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _version_key(version: str) -> tuple[int, ...] | tuple[float, str]:
+    try:
+        return tuple(int(p) for p in version.split("."))
+    except ValueError:
+        return (float("inf"), version)
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,118 @@
+"""Errors plait raises, and the private exceptions it uses for control flow.
+
+Every error a caller can act on derives from :class:`PlaitError`::
+
+    PlaitError
+    ├── ConfigurationError          bad engine set-up (duplicate names, bad URL, ...)
+    ├── SerializationError          a value cannot be encoded or decoded as JSON
+    ├── StepFailed                  a step exhausted its retries (same on replay)
+    ├── WaitTimeout (TimeoutError)  a signal, child or human task was not there in time
+    ├── NondeterminismError         replay found other operations than the journal
+    ├── WorkflowNotFound            no workflow with that id
+    ├── WorkflowAlreadyExists       same id, different arguments
+    ├── WorkflowFinished            the workflow is finished: no signal, cancel, ...
+    ├── InvalidState                the operation does not apply in the workflow's status
+    ├── WorkflowFailed              handle.result(): the workflow failed
+    │   └── ChildWorkflowFailed     ctx.child(): the child failed or was cancelled
+    ├── WorkflowCancelled           handle.result(): the workflow was cancelled
+    └── WorkflowBlocked             handle.result(): parked until the code is fixed
+
+Control flow inside a running workflow (suspending, losing the lease, shutting down) uses
+private ``BaseException`` subclasses so that a user's ``except Exception:`` cannot swallow it.
+"""
+
+from __future__ import annotations
+
+
+class PlaitError(Exception):
+    """Root of every error plait raises that a caller can act on."""
+
+
+class ConfigurationError(PlaitError):
+    """The engine or a decorator was set up wrongly."""
+
+
+class SerializationError(PlaitError):
+    """A value cannot be encoded to JSON, or a stored value cannot be decoded."""
+
+
+class StepFailed(PlaitError):
+    """A step raised on its last attempt. Carries the original type name and message.
+
+    The same error is raised on the first run and on every replay, so workflow code never
+    depends on exception classes that only exist on the first run.
+    """
+
+    def __init__(self, step: str, error_type: str, message: str, attempts: int = 1) -> None:
+        self.step = step
+        self.error_type = error_type
+        self.message = message
+        self.attempts = attempts
+        super().__init__(
+            f"step {step!r} failed after {attempts} attempt(s): {error_type}: {message}"
+        )
+
+
+class WaitTimeout(PlaitError, TimeoutError):
+    """A durable wait (signal, child, human task) passed its deadline."""
+
+
+class NondeterminismError(PlaitError):
+    """Replaying the workflow met a different operation than the journal recorded."""
+
+
+class WorkflowNotFound(PlaitError):
+    """No workflow has that id."""
+
+
+class WorkflowAlreadyExists(PlaitError):
+    """A workflow with that id exists, started with other arguments or another workflow."""
+
+
+class WorkflowFinished(PlaitError):
+    """The workflow is completed, failed or cancelled; it takes no more signals."""
+
+
+class InvalidState(PlaitError):
+    """The operation does not apply to the workflow in its current status."""
+
+
+class WorkflowFailed(PlaitError):
+    """The workflow raised. Carries the recorded error type, message and traceback."""
+
+    def __init__(
+        self, workflow_id: str, error_type: str, message: str, traceback: str | None = None
+    ) -> None:
+        self.workflow_id = workflow_id
+        self.error_type = error_type
+        self.message = message
+        self.traceback = traceback
+        super().__init__(f"workflow {workflow_id!r} failed: {error_type}: {message}")
+
+
+class ChildWorkflowFailed(WorkflowFailed):
+    """A child workflow awaited with ``ctx.child`` failed or was cancelled."""
+
+
+class WorkflowCancelled(PlaitError):
+    """The workflow was cancelled."""
+
+
+class WorkflowBlocked(PlaitError):
+    """The workflow is parked (non-determinism or an undecodable value) until resumed."""
+
+
+class _ControlFlow(BaseException):
+    """Base of the private control-flow exceptions."""
+
+
+class _Suspend(_ControlFlow):
+    """Unwinds a workflow coroutine that waits for something that has not happened yet."""
+
+
+class _LeaseLost(_ControlFlow):
+    """The worker no longer owns the workflow (another worker took it over, or it ended)."""
+
+
+class _Released(_ControlFlow):
+    """The worker is shutting down; the workflow is handed back to the queue."""

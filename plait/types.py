@@ -1,0 +1,211 @@
+"""Public records and options: statuses, retry policy, workflow and journal records.
+
+All are frozen dataclasses validated on creation, so a bad option fails where it is written.
+Durations are ``timedelta``; plain numbers of seconds are accepted too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from plait.errors import ConfigurationError
+
+Duration = timedelta | float | int
+JSONValue = Any  # a value that came out of ``json.loads``
+
+
+def to_seconds(value: Duration, what: str) -> float:
+    """A duration in seconds; rejects negatives and non-durations with a clear message."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ConfigurationError(
+            f"{what} must be a timedelta or a number of seconds, not {type(value).__name__}"
+        )
+    if seconds < 0:
+        raise ConfigurationError(f"{what} must not be negative (got {seconds} s)")
+    return seconds
+
+
+def ms_to_datetime(ms: int | None) -> datetime | None:
+    """Epoch milliseconds (as stored) to an aware UTC datetime."""
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class WorkflowStatus(StrEnum):
+    """Where a workflow is in its life."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    BLOCKED = "blocked"
+
+    @property
+    def finished(self) -> bool:
+        """Completed, failed or cancelled: nothing more will happen."""
+        return self in (
+            WorkflowStatus.COMPLETED,
+            WorkflowStatus.FAILED,
+            WorkflowStatus.CANCELLED,
+        )
+
+
+class EntryStatus(StrEnum):
+    """Status of one journal entry."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    WAITING = "waiting"
+    CANCELLED = "cancelled"
+
+
+@dataclasses.dataclass(frozen=True)
+class Retry:
+    """How a step is retried. ``max_attempts`` counts the first attempt.
+
+    Every ``Exception`` is retried except those in ``non_retryable`` and plait's own errors;
+    ``retry_on`` narrows that to the listed types, or to those a predicate accepts.
+    """
+
+    max_attempts: int = 3
+    initial_interval: Duration = timedelta(seconds=1)
+    backoff: float = 2.0
+    max_interval: Duration = timedelta(seconds=60)
+    jitter: float = 0.2
+    retry_on: tuple[type[BaseException], ...] | Callable[[BaseException], bool] | None = None
+    non_retryable: tuple[type[BaseException], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ConfigurationError(
+                f"Retry(max_attempts=...) must be an integer >= 1, got {self.max_attempts!r}"
+            )
+        to_seconds(self.initial_interval, "Retry(initial_interval=...)")
+        to_seconds(self.max_interval, "Retry(max_interval=...)")
+        if self.backoff < 1:
+            raise ConfigurationError(f"Retry(backoff=...) must be >= 1, got {self.backoff}")
+        if not 0 <= self.jitter <= 1:
+            raise ConfigurationError(f"Retry(jitter=...) must be in [0, 1], got {self.jitter}")
+        if isinstance(self.retry_on, list):
+            object.__setattr__(self, "retry_on", tuple(self.retry_on))
+        if isinstance(self.non_retryable, list):
+            object.__setattr__(self, "non_retryable", tuple(self.non_retryable))
+
+    def should_retry(self, error: BaseException) -> bool:
+        """Whether ``error`` may be retried by this policy (attempts left aside)."""
+        from plait.errors import PlaitError
+
+        if not isinstance(error, Exception) or isinstance(error, PlaitError):
+            return False
+        if self.non_retryable and isinstance(error, self.non_retryable):
+            return False
+        if self.retry_on is None:
+            return True
+        if isinstance(self.retry_on, tuple):
+            return isinstance(error, self.retry_on)
+        return bool(self.retry_on(error))
+
+    def interval(self, failed_attempts: int, rand: float) -> float:
+        """Seconds to wait after ``failed_attempts`` failures; ``rand`` in [0, 1)."""
+        base = to_seconds(self.initial_interval, "initial_interval") * self.backoff ** (
+            failed_attempts - 1
+        )
+        capped = min(base, to_seconds(self.max_interval, "max_interval"))
+        return max(0.0, capped * (1 + self.jitter * (2 * rand - 1)))
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorInfo:
+    """A recorded error: its type name, message and (for workflows) traceback."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+    seq: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ErrorInfo | None:
+        if data is None:
+            return None
+        return cls(
+            type=str(data.get("type", "Error")),
+            message=str(data.get("message", "")),
+            traceback=data.get("traceback"),
+            seq=data.get("seq"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkflowInfo:
+    """What the store knows about one workflow."""
+
+    id: str
+    name: str
+    version: str
+    status: WorkflowStatus
+    queue: str
+    priority: int
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    parent_id: str | None
+    attempt: int
+    recoveries: int
+    cancel_requested: bool
+    error: ErrorInfo | None
+    waiting_on: dict[str, Any] | None
+    available_at: datetime | None
+    status_text: str | None
+    attributes: dict[str, Any]
+    concurrency_key: str | None
+    lease_owner: str | None
+    input: JSONValue
+    output: JSONValue
+
+
+@dataclasses.dataclass(frozen=True)
+class StepRecord:
+    """One journal entry: a step, sleep, signal wait, child, patch or recorded value."""
+
+    workflow_id: str
+    seq: int
+    kind: str
+    name: str
+    status: EntryStatus
+    output: JSONValue
+    error: ErrorInfo | None
+    wake_at: datetime | None
+    attempts: int
+    worker_attempt: int
+    started_at: datetime
+    completed_at: datetime | None
+    fingerprint: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class AttemptRecord:
+    """One attempt of a step: when it started and ended, and the error if it raised."""
+
+    workflow_id: str
+    seq: int
+    attempt: int
+    started_at: datetime
+    ended_at: datetime
+    error: ErrorInfo | None
+    worker_attempt: int
+
+    @property
+    def duration(self) -> timedelta:
+        return self.ended_at - self.started_at

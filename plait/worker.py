@@ -1,0 +1,336 @@
+"""Workers: claim runnable workflows, run them, keep their leases alive, shut down cleanly.
+
+A worker claims up to ``concurrency`` workflows at a time in one statement that also takes
+over workflows whose lease expired (a dead worker's). Each claim increments the workflow's
+``attempt``, the fencing token every later write is checked against. A heartbeat renews all
+of the worker's leases in one statement and learns of cancellation requests. On the same
+host, a worker that finds another worker's process gone expires its leases at once instead of
+waiting out the lease. On shutdown a worker stops claiming; its workflows stop at their next
+durable point and are handed back (``pending``) so another worker continues them at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import logging
+import os
+import socket
+import traceback
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from plait.clock import duration_ms
+from plait.context import Context
+from plait.definitions import WorkflowDef, current_context
+from plait.errors import (
+    PlaitError,
+    SerializationError,
+    _LeaseLost,
+    _Released,
+)
+from plait.store.base import Claimed, LeaseLostError
+from plait.types import Duration, WorkflowStatus
+
+if TYPE_CHECKING:
+    from plait.engine import Engine
+
+log = logging.getLogger("plait.worker")
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (tells a reused pid from the original)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[19] if len(fields) > 19 else None
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        if fields[0] in ("Z", "X"):
+            return False  # killed, not yet reaped
+        return start is None or fields[19] == start
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Worker:
+    """Runs workflows of its engine. Use ``async with engine.worker():`` or ``await
+    worker.run()`` (until ``stop()``, SIGTERM in the CLI)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        concurrency: int = 100,
+        queues: list[str] | tuple[str, ...] | None = None,
+        shutdown_grace: Duration = timedelta(seconds=10),
+    ) -> None:
+        if concurrency < 1:
+            raise PlaitError(f"worker concurrency must be >= 1, got {concurrency}")
+        self.engine = engine
+        self.concurrency = concurrency
+        self.queues = tuple(queues) if queues else None
+        self.grace = duration_ms(shutdown_grace, "shutdown_grace") / 1000
+        self.hostname = socket.gethostname()
+        self.id = f"{self.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._running: dict[str, tuple[asyncio.Task[None], Context | None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._stopped = asyncio.Event()
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Registers the worker and starts its claim and heartbeat loops."""
+        e = self.engine
+        await e.store.register_worker(
+            self.id,
+            {
+                "hostname": self.hostname,
+                "pid": os.getpid(),
+                "process_start": _process_start(os.getpid()),
+                "workflows": [f"{n}@{v}" for n, v in e.registered_pairs],
+            },
+            e.clock.now_ms(),
+        )
+        await self.reap_dead_workers()
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="plait-claim"),
+            asyncio.create_task(self._heartbeat_loop(), name="plait-heartbeat"),
+        ]
+
+    async def run(self) -> None:
+        """Runs until ``stop()`` is called."""
+        await self.start()
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Stops claiming; running workflows stop at their next durable point (or finish
+        within the grace period) and are handed back for another worker."""
+        if self._stopping:
+            await self._stopped.wait()
+            return
+        self._stopping = True
+        for task in self._tasks[:1]:
+            task.cancel()
+        for _, ctx in self._running.values():
+            if ctx is not None:
+                ctx.draining = True
+        running = [t for t, _ in self._running.values()]
+        if running:
+            _, late = await asyncio.wait(running, timeout=self.grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.engine.store.unregister_worker(self.id)
+        self._stopped.set()
+
+    # -- loops -------------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        e = self.engine
+        while not self._stopping:
+            try:
+                free = self.concurrency - len(self._running)
+                claimed = await self.claim_once(free) if free > 0 else []
+                if free > 0 and len(claimed) == free:
+                    continue
+                timeout = e.poll_interval
+                if free > len(claimed):
+                    due = await e.store.next_due(self.queues)
+                    if due is not None:
+                        timeout = min(timeout, max(0.0, (due - e.clock.now_ms()) / 1000))
+                if timeout > 0:
+                    await e._beacon.wait(timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker %s: claiming failed; retrying", self.id)
+                await asyncio.sleep(e.poll_interval)
+
+    async def claim_once(self, limit: int) -> list[Claimed]:
+        e = self.engine
+        claimed = await e.store.claim(
+            self.id,
+            e.registered_pairs,
+            self.queues,
+            limit,
+            e.clock.now_ms(),
+            e.lease_ms,
+            e.max_recoveries,
+        )
+        for c in claimed:
+            task = asyncio.create_task(self.execute(c), name=f"plait-wf-{c.id}")
+            self._running[c.id] = (task, None)
+            task.add_done_callback(functools.partial(self._finished, c.id))
+        return claimed
+
+    def _finished(self, workflow_id: str, _task: object = None) -> None:
+        self._running.pop(workflow_id, None)
+        self.engine._wake()
+
+    async def _heartbeat_loop(self) -> None:
+        e = self.engine
+        interval = e.lease_ms / 3000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                cancelled = await e.store.heartbeat(self.id, e.clock.now_ms(), e.lease_ms)
+                for wid in cancelled:
+                    ctx = self._running.get(wid, (None, None))[1]
+                    if ctx is not None:
+                        ctx.cancel_requested = True
+                await self.reap_dead_workers()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker %s: heartbeat failed; retrying", self.id)
+
+    async def reap_dead_workers(self) -> int:
+        """Expires the leases of workers on this host whose process has died."""
+        e = self.engine
+        dead = [
+            wid
+            for wid, pid, start in await e.store.workers_on(self.hostname)
+            if wid != self.id and not _alive(pid, start)
+        ]
+        if not dead:
+            return 0
+        n = await e.store.expire_workers(dead, e.clock.now_ms())
+        if n:
+            log.warning("took over %d workflow(s) of dead worker(s) %s", n, ", ".join(dead))
+            e._wake()
+        return n
+
+    # -- running one workflow ----------------------------------------------------------
+    async def execute(self, claimed: Claimed) -> None:
+        """Runs a claimed workflow until it ends, suspends, is released or loses its lease."""
+        e = self.engine
+        wf = e.registry.get((claimed.name, claimed.version))
+        ctx = Context(e, claimed, self.id)
+        if claimed.id in self._running:
+            self._running[claimed.id] = (self._running[claimed.id][0], ctx)
+        try:
+            if wf is None:  # cannot happen: the claim filters on registered pairs
+                raise PlaitError(
+                    f"workflow {claimed.name!r} {claimed.version!r} is not "
+                    "registered with this worker"
+                )
+            try:
+                args = e._decode_args(wf, claimed.input)
+            except SerializationError as exc:
+                ctx.blocked = exc
+                await self._settle(ctx, wf, exc)
+                return
+            scope = contextvars.copy_context()
+            scope.run(current_context.set, ctx)
+            task = asyncio.get_running_loop().create_task(wf.fn(ctx, *args), context=scope)
+            try:
+                result: Any = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if task.done() and not task.cancelled():
+                    raise
+                if not task.done():  # the worker is stopping past its grace period
+                    ctx.draining = True
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+                result = _Released()
+            except BaseException as exc:
+                result = exc
+            await self._settle(ctx, wf, result)
+        except (_LeaseLost, LeaseLostError):
+            log.warning("workflow %s: lease lost (another worker took it over)", claimed.id)
+        except Exception:
+            log.exception("workflow %s: the worker could not record its outcome", claimed.id)
+
+    async def _settle(self, ctx: Context, wf: WorkflowDef[..., Any] | None, result: Any) -> None:
+        e, store, fence = self.engine, self.engine.store, ctx._fence
+        now = e.clock.now_ms()
+        if isinstance(result, _LeaseLost):
+            raise result
+        if ctx.suspending and ctx.blocked is None:
+            await store.suspend(fence, now, ctx.take_pending(), ctx.wait_plan(), ctx.take_status())
+            return
+        if isinstance(result, _Released) or (
+            ctx.draining and isinstance(result, asyncio.CancelledError)
+        ):
+            await store.release(fence, now)
+            e._wake()
+            return
+        if ctx.blocked is not None:
+            err = ctx.blocked
+            await store.finish(
+                fence,
+                now,
+                ctx.take_pending(),
+                WorkflowStatus.BLOCKED,
+                None,
+                {"type": type(err).__name__, "message": str(err)},
+            )
+            log.error("workflow %s is blocked: %s", ctx.workflow_id, err)
+        elif isinstance(result, asyncio.CancelledError) and ctx._cancel_delivered:
+            await store.finish(
+                fence,
+                now,
+                ctx.take_pending(),
+                WorkflowStatus.CANCELLED,
+                None,
+                {"type": "Cancelled", "message": "the workflow was cancelled"},
+            )
+        elif isinstance(result, BaseException):
+            await store.finish(
+                fence, now, ctx.take_pending(), WorkflowStatus.FAILED, None, _error(result)
+            )
+        else:
+            assert wf is not None
+            try:
+                output = e.codec.encode(result, what=f"workflow {wf.name!r}")
+            except SerializationError as exc:
+                await store.finish(
+                    fence, now, ctx.take_pending(), WorkflowStatus.FAILED, None, _error(exc)
+                )
+            else:
+                await store.finish(
+                    fence, now, ctx.take_pending(), WorkflowStatus.COMPLETED, output, None
+                )
+        e._finished.fire()
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    err: dict[str, Any] = {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+    seq = getattr(exc, "plait_seq", None)
+    if seq is not None:
+        err["seq"] = seq
+    return err

@@ -16,13 +16,14 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 
-from plait.engine import Engine
+from plait.engine import STEP_THREAD_PREFIX, Engine
 from plait.errors import (
     ConfigurationError,
     InvalidState,
@@ -135,6 +136,29 @@ def worker(app: str, concurrency: int, queues: tuple[str, ...], grace: float) ->
             await w.run()
 
     asyncio.run(go())
+    _leave_stuck_step_threads()
+
+
+def _leave_stuck_step_threads() -> None:
+    """Exits now if a sync step past the shutdown grace still runs in a thread.
+
+    A thread cannot be interrupted, and Python would wait for it at exit (minutes, for a long
+    step); its workflow has already been handed back, so the process leaves without it.
+    """
+    stuck = [t for t in threading.enumerate() if t.name.startswith(STEP_THREAD_PREFIX)]
+    for t in stuck:
+        t.join(timeout=0.1)  # idle pool threads end as soon as the pool shuts down
+    stuck = [t for t in stuck if t.is_alive()]
+    if stuck:
+        logging.getLogger("plait.worker").warning(
+            "leaving %d sync step(s) still running in threads; their workflows were handed "
+            "back and will run them again",
+            len(stuck),
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 @main.group()

@@ -34,13 +34,17 @@ class Transform(Protocol):
     def backward(self, text: str) -> str: ...
 
 
+_BASE64 = pydantic.ConfigDict(val_json_bytes="base64")
+
+
 @functools.lru_cache(maxsize=1024)
-def _adapter(annotation: Any) -> pydantic.TypeAdapter[Any]:
-    try:
-        return pydantic.TypeAdapter(annotation, config=pydantic.ConfigDict(val_json_bytes="base64"))
-    except pydantic.PydanticUserError:
-        # Models and dataclasses carry their own config.
-        return pydantic.TypeAdapter(annotation)
+def _adapter(annotation: Any) -> pydantic.TypeAdapter[list[Any]]:
+    """A validator of one-element lists of ``annotation`` that reads bytes as base64.
+
+    The list carries the config: a dataclass or model given to ``TypeAdapter`` directly
+    ignores it (a Pydantic model's own config still decides for its own fields).
+    """
+    return pydantic.TypeAdapter(list[annotation], config=_BASE64)  # type: ignore[valid-type]
 
 
 class Codec:
@@ -63,7 +67,9 @@ class Codec:
             raise SerializationError(
                 f"{what} produced a value of type {type(value).__qualname__} that cannot be "
                 f"stored as JSON ({exc}). Return a Pydantic model, dataclass or plain JSON "
-                "data (dict, list, str, int, float, bool, None, datetime, enum, bytes)."
+                "data (dict, list, str, int, float, bool, None, datetime, enum, bytes); "
+                "a Pydantic model with bytes fields needs model_config = ConfigDict("
+                "ser_json_bytes='base64', val_json_bytes='base64')."
             ) from None
 
     def dumps(self, value: object, *, what: str) -> str:
@@ -94,7 +100,7 @@ class Codec:
         if annotation is Any or annotation is None or annotation is type(None):
             return json.loads(text)
         try:
-            return _adapter(annotation).validate_json(text)
+            return _adapter(annotation).validate_json(f"[{text}]")[0]
         except pydantic.ValidationError as exc:
             raise SerializationError(
                 f"the recorded value of {what} no longer fits its type "

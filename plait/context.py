@@ -29,7 +29,7 @@ import json
 import logging
 import random as _random
 import uuid as _uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -47,8 +47,11 @@ from plait.errors import (
     _Released,
     _Suspend,
 )
+from plait.human import Approval, OnTimeout
+from plait.limits import current_engine
 from plait.store.base import Attempt, Claimed, Entry, Fence, LeaseLostError, Wait
 from plait.store.sql import CHILD_SIGNAL
+from plait.tasks import ask_human as _ask_human
 from plait.types import Duration, EntryStatus
 
 if TYPE_CHECKING:
@@ -79,6 +82,10 @@ class _ReplayAwareLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 class _SoftTimeout(Exception):
     """A sync step overran its timeout; its thread may still run, so it is not retried."""
+
+
+def _type_name(annotation: Any) -> str:
+    return str(getattr(annotation, "__qualname__", annotation))
 
 
 def _mark(exc: BaseException, seq: int) -> BaseException:
@@ -124,6 +131,7 @@ class Context:
         self.suspending = False
         self.draining = False
         self.blocked: PlaitError | None = None
+        self.task: asyncio.Task[Any] | None = None  # the run, set by the worker
         self.logger: logging.LoggerAdapter[logging.Logger] = _ReplayAwareLogger(log, self)
 
     # -- properties ----------------------------------------------------------------------
@@ -173,7 +181,10 @@ class Context:
 
     def _quiescence_pass(self, n: int) -> None:
         # Give tasks that are ready a few loop turns to start new operations first.
-        if not (self._parked and self._live == len(self._parked)) or self.suspending:
+        ended = self.task is not None and self.task.done()
+        if not (self._parked and self._live == len(self._parked)) or self.suspending or ended:
+            # A run that already returned or raised (e.g. caught an error from gather beside
+            # a parked wait) has ended: its leftover waits are dropped, not suspended on.
             self._quiescence_scheduled = False
             return
         if n < 3:
@@ -381,8 +392,10 @@ class Context:
         self, sd: StepDef[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         # Inside a step, plait.step calls are plain calls: clear the current context.
+        # plait.limit finds the engine through current_engine.
         scope = contextvars.copy_context()
         scope.run(current_context.set, None)
+        scope.run(current_engine.set, self._engine)
         loop = asyncio.get_running_loop()
         if sd.is_async:
             task = loop.create_task(sd.fn(*args, **kwargs), context=scope)
@@ -513,9 +526,21 @@ class Context:
                         ),
                         seq,
                     )
-                payload = self._decode(
-                    out["payload"], type if type is not None else Any, f"signal {out['signal']!r}"
-                )
+                try:
+                    payload = self._engine.codec.decode(
+                        out["payload"], type if type is not None else Any, what="x"
+                    )
+                except SerializationError:
+                    # The sender's mistake, not the code's: raised in the workflow (which may
+                    # catch it); resuming a workflow failed by it waits for a new signal.
+                    raise _mark(
+                        SerializationError(
+                            f"signal {out['signal']!r} sent to workflow {self.workflow_id!r} "
+                            f"carried a payload that does not fit {_type_name(type)}: "
+                            f"{out['payload']}"
+                        ),
+                        seq,
+                    ) from None
                 return payload if isinstance(name, str) else (out["signal"], payload)
             finally:
                 self._done()
@@ -618,6 +643,67 @@ class Context:
             )
         finally:
             self._done()
+
+    # -- human tasks (plait/tasks.py) ----------------------------------------------------
+    @overload
+    def ask_human(
+        self,
+        title: str,
+        *,
+        form: None = None,
+        proposal: Approval | Mapping[str, object] | None = None,
+        context: Mapping[str, object] | None = None,
+        assignee: str | None = None,
+        due: Duration | datetime | None = None,
+        on_timeout: OnTimeout = "raise",
+        remind: Duration | Collection[Duration] | None = None,
+    ) -> Coroutine[Any, Any, Approval]: ...
+
+    @overload
+    def ask_human(
+        self,
+        title: str,
+        *,
+        form: type[T],
+        proposal: T | Mapping[str, object] | None = None,
+        context: Mapping[str, object] | None = None,
+        assignee: str | None = None,
+        due: Duration | datetime | None = None,
+        on_timeout: OnTimeout = "raise",
+        remind: Duration | Collection[Duration] | None = None,
+    ) -> Coroutine[Any, Any, T]: ...
+
+    def ask_human(
+        self,
+        title: str,
+        *,
+        form: type[Any] | None = None,
+        proposal: object = None,
+        context: Mapping[str, object] | None = None,
+        assignee: str | None = None,
+        due: Duration | datetime | None = None,
+        on_timeout: OnTimeout = "raise",
+        remind: Duration | Collection[Duration] | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """Asks a person, or anyone in a group (``assignee``), and waits durably for the
+        answer: an instance of ``form`` (a Pydantic model or dataclass), or
+        ``plait.Approval`` without one. ``proposal`` is offered for editing; the task keeps
+        it, the answer and the fields that changed. ``context`` is shown with the task.
+        ``due`` (a duration or a datetime) with ``on_timeout``: ``"raise"``
+        (``plait.WaitTimeout``), ``plait.Default(value)`` or ``plait.Escalate(to=...,
+        due=...)``. ``remind`` (durations before the deadline) records ``reminded`` task
+        events the application turns into e-mails."""
+        return _ask_human(
+            self,
+            title,
+            form=form,
+            proposal=proposal,
+            context=context,
+            assignee=assignee,
+            due=due,
+            on_timeout=on_timeout,
+            remind=remind,
+        )
 
     # -- recorded values ---------------------------------------------------------------
     def _value(self, kind: str, make: Callable[[], Any], annotation: Any) -> Any:

@@ -29,26 +29,42 @@ from plait.errors import (
     WorkflowFailed,
     WorkflowNotFound,
 )
+from plait.human import Directory
+from plait.limits import Queue, check_queues, declare_queues
 from plait.store import Store, open_store
 from plait.store.base import ListFilter, NewWorkflow
+from plait.tasks import TaskAPI
 from plait.types import AttemptRecord, Duration, StepRecord, WorkflowInfo, WorkflowStatus
 from plait.worker import Worker
 
 R = TypeVar("R")
 
+STEP_THREAD_PREFIX = "plait-step"  # the names of the threads sync steps run in
+
 
 class Beacon:
-    """An in-process wake-up hint: ``wait`` returns when ``fire`` is called or on timeout."""
+    """An in-process wake-up hint: ``wait`` returns when ``fire`` is called or on timeout.
+
+    Take ``mark()`` before looking for work and pass it to ``wait(since=...)``: a fire that
+    happened in between makes the wait return at once, so no hint is lost.
+    """
 
     def __init__(self) -> None:
         self._event: asyncio.Event | None = None
+        self._generation = 0
+
+    def mark(self) -> int:
+        return self._generation
 
     def fire(self) -> None:
+        self._generation += 1
         if self._event is not None:
             self._event.set()
             self._event = None
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, timeout: float, since: int | None = None) -> None:
+        if since is not None and since != self._generation:
+            return
         if self._event is None:
             self._event = asyncio.Event()
         event = self._event
@@ -56,6 +72,45 @@ class Beacon:
             await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
             pass
+
+
+class Endings:
+    """Wakes ``result()`` waiters in this process when a workflow ends here: the waiters of
+    that workflow only (``fire(id)``), or all of them (``fire()``). One wake-up per waiter,
+    instead of every waiter reading the store whenever any workflow ends."""
+
+    def __init__(self) -> None:
+        self._watchers: dict[str, set[asyncio.Future[None]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._watchers)
+
+    def watch(self, workflow_id: str) -> asyncio.Future[None]:
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._watchers.setdefault(workflow_id, set()).add(ended)
+        return ended
+
+    def unwatch(self, workflow_id: str, ended: asyncio.Future[None]) -> None:
+        watchers = self._watchers.get(workflow_id)
+        if watchers is not None:
+            watchers.discard(ended)
+            if not watchers:
+                del self._watchers[workflow_id]
+
+    def fire(self, workflow_id: str | None = None) -> None:
+        if workflow_id is None:
+            groups = list(self._watchers.values())
+            self._watchers.clear()
+        else:
+            groups = [self._watchers.pop(workflow_id, set())]
+        for watchers in groups:
+            for ended in watchers:
+                _set_done(ended)
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class WorkflowHandle(Generic[R]):
@@ -82,41 +137,56 @@ class WorkflowHandle(Generic[R]):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + duration_ms(timeout, "timeout") / 1000
         while True:
-            info = await e.get(self.id, decode=False)
-            if info.status == WorkflowStatus.COMPLETED:
-                wf = self._wf or e.registry_by_name.get(info.name)
-                value: R = e.codec.decode(
-                    info.output,
-                    wf.return_type if wf else Any,
-                    what=f"the result of workflow {self.id!r}",
-                )
-                return value
-            if info.status == WorkflowStatus.FAILED:
-                err = info.error
-                raise WorkflowFailed(
-                    self.id,
-                    err.type if err else "Error",
-                    err.message if err else "",
-                    err.traceback if err else None,
-                )
-            if info.status == WorkflowStatus.CANCELLED:
-                raise WorkflowCancelled(f"workflow {self.id!r} was cancelled")
-            if info.status == WorkflowStatus.BLOCKED:
-                raise WorkflowBlocked(
-                    f"workflow {self.id!r} is blocked: {info.error.message if info.error else ''}"
-                    " (fix the code, then resume it)"
-                )
-            wait = e.poll_interval
-            if deadline is not None:
-                left = deadline - loop.time()
-                if left <= 0:
-                    raise WaitTimeout(f"workflow {self.id!r} did not end within {timeout}")
-                wait = min(wait, left)
-            await e._finished.wait(wait)
+            ended = e._endings.watch(self.id)  # before reading: an end in between wakes it
+            try:
+                info = await e.get(self.id, decode=False)
+                if info.status == WorkflowStatus.COMPLETED:
+                    wf = self._wf or e.registry_by_name.get(info.name)
+                    value: R = e.codec.decode(
+                        info.output,
+                        wf.return_type if wf else Any,
+                        what=f"the result of workflow {self.id!r}",
+                    )
+                    return value
+                if info.status == WorkflowStatus.FAILED:
+                    err = info.error
+                    raise WorkflowFailed(
+                        self.id,
+                        err.type if err else "Error",
+                        err.message if err else "",
+                        err.traceback if err else None,
+                    )
+                if info.status == WorkflowStatus.CANCELLED:
+                    raise WorkflowCancelled(f"workflow {self.id!r} was cancelled")
+                if info.status == WorkflowStatus.BLOCKED:
+                    raise WorkflowBlocked(
+                        f"workflow {self.id!r} is blocked: "
+                        f"{info.error.message if info.error else ''} (fix the code, then resume it)"
+                    )
+                # An end in this process wakes this waiter at once; polling finds ends elsewhere.
+                # Many waiters poll less often each, together about 1,000 reads a second.
+                wait = max(e.poll_interval, len(e._endings) / 1000)
+                if deadline is not None:
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        raise WaitTimeout(f"workflow {self.id!r} did not end within {timeout}")
+                    wait = min(wait, left)
+                timer = loop.call_later(wait, _set_done, ended)
+                await ended
+                timer.cancel()
+            finally:
+                e._endings.unwatch(self.id, ended)
 
 
-class Engine:
-    """plait's engine: ``async with plait.Engine("sqlite:///plait.db", workflows=[...])``."""
+class Engine(TaskAPI):
+    """plait's engine: ``async with plait.Engine("sqlite:///plait.db", workflows=[...])``.
+
+    ``directory`` (a :class:`plait.Directory`) makes human-task answers, claims and
+    reassignments checked against who belongs to which group; without one, ``by=`` is
+    recorded as given. The human-task methods are in :class:`plait.tasks.TaskAPI`.
+    ``queues`` (:class:`plait.Queue`) declares queues' concurrency and rate limits; they
+    are stored when the engine opens, and every worker applies them.
+    """
 
     def __init__(
         self,
@@ -130,6 +200,8 @@ class Engine:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         transform: Transform | None = None,
         step_threads: int = 32,
+        directory: Directory | None = None,
+        queues: Iterable[Queue] = (),
     ) -> None:
         self.url = url
         self.store: Store = open_store(url)
@@ -140,14 +212,20 @@ class Engine:
             raise ConfigurationError("lease_ttl must be at least 0.3 s")
         self.poll_interval = duration_ms(poll_interval, "poll_interval") / 1000
         self.max_recoveries = max_recoveries
+        if directory is not None and not isinstance(directory, Directory):
+            raise ConfigurationError("Engine(directory=...) takes a plait.Directory")
+        self.directory = directory
+        self.queues = check_queues(queues)
         self.random = random.Random()
-        self.threads = ThreadPoolExecutor(max_workers=step_threads, thread_name_prefix="plait-step")
+        self.threads = ThreadPoolExecutor(
+            max_workers=step_threads, thread_name_prefix=STEP_THREAD_PREFIX
+        )
         self.registry: dict[tuple[str, str], WorkflowDef[..., Any]] = {}
         self.registry_by_name: dict[str, WorkflowDef[..., Any]] = {}
         for wf in workflows:
             self.register(wf)
         self._beacon = Beacon()
-        self._finished = Beacon()
+        self._endings = Endings()
         self._open = False
 
     # -- life cycle --------------------------------------------------------------------
@@ -175,6 +253,11 @@ class Engine:
         if not self._open:
             await self.store.open()
             self._open = True
+            try:
+                await declare_queues(self, self.queues)
+            except BaseException:
+                await self.close()
+                raise
 
     async def close(self) -> None:
         if self._open:
@@ -204,8 +287,11 @@ class Engine:
             shutdown_grace=shutdown_grace,
         )
 
-    def _wake(self) -> None:
+    def _wake(self, queue: str | None = None) -> None:
+        """After a commit that may have made work runnable: wakes this process's workers
+        at once, and (PostgreSQL) sends a coalesced hint to the other processes'."""
         self._beacon.fire()
+        self.store.notify(queue)
 
     # -- starting ----------------------------------------------------------------------
     def _workflow(self, wf: WorkflowDef[..., R] | str) -> WorkflowDef[..., R]:
@@ -249,7 +335,13 @@ class Engine:
 
     def _decode_args(self, wf: WorkflowDef[..., Any], stored: str) -> list[Any]:
         raw = self.codec.loads(stored)
-        if not isinstance(raw, list) or len(raw) != len(wf.param_types):
+        try:
+            # Parameters with defaults may have been left out when it was started.
+            fits = isinstance(raw, list) and len(raw) <= len(wf.param_types)
+            fits = fits and wf.signature.bind(*raw) is not None
+        except TypeError:
+            fits = False
+        if not fits:
             raise SerializationError(
                 f"the stored arguments of workflow {wf.name!r} do not fit its parameters "
                 f"{wf.signature}"
@@ -258,7 +350,7 @@ class Engine:
             self.codec.decode(
                 self.codec.seal(_json(v)), t, what=f"argument {i + 1} of workflow {wf.name!r}"
             )
-            for i, (v, t) in enumerate(zip(raw, wf.param_types, strict=True))
+            for i, (v, t) in enumerate(zip(raw, wf.param_types[: len(raw)], strict=True))
         ]
 
     async def start(
@@ -289,7 +381,7 @@ class Engine:
         )
         _, created = await self.store.create_workflow(new, self.clock.now_ms())
         if created:
-            self._wake()
+            self._wake(new.queue)
         return WorkflowHandle(self, new.id, definition)
 
     def handle(self, workflow_id: str) -> WorkflowHandle[Any]:
@@ -366,7 +458,7 @@ class Engine:
         durable point (a waiting workflow is woken for it), so cleanup code runs."""
         status = await self.store.cancel(workflow_id, self.clock.now_ms())
         self._wake()
-        self._finished.fire()
+        self._endings.fire()
         return status
 
     async def resume(self, workflow_id: str) -> None:

@@ -15,7 +15,12 @@ Every error a caller can act on derives from :class:`PlaitError`::
     ├── WorkflowFailed              handle.result(): the workflow failed
     │   └── ChildWorkflowFailed     ctx.child(): the child failed or was cancelled
     ├── WorkflowCancelled           handle.result(): the workflow was cancelled
-    └── WorkflowBlocked             handle.result(): parked until the code is fixed
+    ├── WorkflowBlocked             handle.result(): parked until the code is fixed
+    ├── TaskNotFound                no human task with that id
+    ├── TaskNotOpen                 the human task is expired or cancelled: no answer
+    │   └── TaskAlreadyCompleted    someone answered it already (a race has one winner)
+    ├── InvalidAnswer               the answer does not fit the form (lists each field)
+    └── PermissionDenied            the person may not act on that human task
 
 Control flow inside a running workflow (suspending, losing the lease, shutting down) uses
 private ``BaseException`` subclasses so that a user's ``except Exception:`` cannot swallow it.
@@ -100,6 +105,44 @@ class WorkflowCancelled(PlaitError):
 
 class WorkflowBlocked(PlaitError):
     """The workflow is parked (non-determinism or an undecodable value) until resumed."""
+
+
+class TaskNotFound(PlaitError):
+    """No human task has that id."""
+
+
+class TaskNotOpen(PlaitError):
+    """The human task is no longer open (completed, expired or cancelled): it takes no
+    answer, claim or reassignment. Nothing was changed."""
+
+    def __init__(self, task_id: str, status: str, message: str) -> None:
+        self.task_id = task_id
+        self.status = status
+        super().__init__(message)
+
+
+class TaskAlreadyCompleted(TaskNotOpen):
+    """Someone completed the human task already; of two people answering at once, exactly
+    one wins and the other gets this. Nothing was changed."""
+
+
+class InvalidAnswer(PlaitError):
+    """An answer does not fit the task's form. ``errors`` lists ``(field, why)`` pairs."""
+
+    def __init__(
+        self, task_id: str, form: str, errors: list[tuple[str, str]], *, what: str = ""
+    ) -> None:
+        self.task_id = task_id
+        self.form = form
+        self.errors = errors
+        what = what or f"the answer to human task {task_id!r}"
+        listed = "; ".join(f"{field}: {why}" for field, why in errors)
+        super().__init__(f"{what} does not fit its form {form}: {listed}. Nothing was changed.")
+
+
+class PermissionDenied(PlaitError):
+    """The person may not act on that human task (not its assignee, not in the assigned
+    group, not an admin; or another person has claimed it). Nothing was changed."""
 
 
 class _ControlFlow(BaseException):

@@ -31,6 +31,7 @@ from plait.errors import (
     SerializationError,
     _LeaseLost,
     _Released,
+    _Suspend,
 )
 from plait.store.base import Claimed, LeaseLostError
 from plait.types import Duration, WorkflowStatus
@@ -116,6 +117,7 @@ class Worker:
             },
             e.clock.now_ms(),
         )
+        e.store.subscribe(e._beacon.fire)  # hints from other processes (PostgreSQL)
         await self.reap_dead_workers()
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="plait-claim"),
@@ -158,6 +160,7 @@ class Worker:
         e = self.engine
         while not self._stopping:
             try:
+                mark = e._beacon.mark()
                 free = self.concurrency - len(self._running)
                 claimed = await self.claim_once(free) if free > 0 else []
                 if free > 0 and len(claimed) == free:
@@ -168,7 +171,7 @@ class Worker:
                     if due is not None:
                         timeout = min(timeout, max(0.0, (due - e.clock.now_ms()) / 1000))
                 if timeout > 0:
-                    await e._beacon.wait(timeout)
+                    await e._beacon.wait(timeout, since=mark)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -252,17 +255,20 @@ class Worker:
             scope = contextvars.copy_context()
             scope.run(current_context.set, ctx)
             task = asyncio.get_running_loop().create_task(wf.fn(ctx, *args), context=scope)
+            ctx.task = task
             try:
                 result: Any = await asyncio.shield(task)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as exc:
                 if task.done() and not task.cancelled():
                     raise
-                if not task.done():  # the worker is stopping past its grace period
+                if task.done():  # the workflow let a cancellation escape: it is cancelled
+                    result = exc
+                else:  # the worker is stopping past its grace period
                     ctx.draining = True
                     task.cancel()
                     with contextlib.suppress(BaseException):
                         await task
-                result = _Released()
+                    result = _Released()
             except BaseException as exc:
                 result = exc
             await self._settle(ctx, wf, result)
@@ -276,7 +282,12 @@ class Worker:
         now = e.clock.now_ms()
         if isinstance(result, _LeaseLost):
             raise result
-        if ctx.suspending and ctx.blocked is None:
+        swallowed = ctx.suspending and not isinstance(result, BaseException)
+        if (isinstance(result, _Suspend) or swallowed) and ctx.blocked is None:
+            # A run that ended by unwinding suspends; so does one that returned after its
+            # parked waits were unwound (gather(..., return_exceptions=True) hands the
+            # suspension back as a value): its result is not real, and a replay is safe.
+            # One that raised while a sibling wait was parked has ended for good.
             await store.suspend(fence, now, ctx.take_pending(), ctx.wait_plan(), ctx.take_status())
             return
         if isinstance(result, _Released) or (
@@ -285,6 +296,9 @@ class Worker:
             await store.release(fence, now)
             e._wake()
             return
+        status = ctx.take_status()
+        if status is not None:  # the last ctx.set_status before the end stays visible
+            await store.record(fence, now, ctx.take_pending(), [], status)
         if ctx.blocked is not None:
             err = ctx.blocked
             await store.finish(
@@ -321,7 +335,7 @@ class Worker:
                 await store.finish(
                     fence, now, ctx.take_pending(), WorkflowStatus.COMPLETED, output, None
                 )
-        e._finished.fire()
+        e._endings.fire(ctx.workflow_id)
 
 
 def _error(exc: BaseException) -> dict[str, Any]:

@@ -13,10 +13,14 @@ Every backend passes the same conformance suite (``tests/store/``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from plait.types import AttemptRecord, StepRecord, WorkflowInfo, WorkflowStatus
+
+if TYPE_CHECKING:
+    from plait.store.limits import QueueLimits
+    from plait.store.tasks import Actor, NewTask, TaskEventRow, TaskFilter, TaskOutcome, TaskRow
 
 
 class LeaseLostError(Exception):
@@ -131,6 +135,16 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
+    # -- wake-up hints between processes (correctness never depends on them) -----------
+    def notify(self, queue: str | None) -> None:
+        """After a commit that made work runnable on ``queue`` (``None``: any): tell workers
+        in other processes. Non-blocking; hints are coalesced and may be dropped."""
+        ...
+
+    def subscribe(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (on the event loop) when another process sends a hint."""
+        ...
+
     # -- starting and inspecting -------------------------------------------------------
     async def create_workflow(self, new: NewWorkflow, now: int) -> tuple[WorkflowInfo, bool]: ...
 
@@ -220,3 +234,61 @@ class Store(Protocol):
         output: str | None,
         error: dict[str, Any] | None,
     ) -> None: ...
+
+    # -- queues and limits (plait/store/limits.py) ----------------------------------------
+    async def configure_queues(
+        self, queues: Sequence[QueueLimits], now: int
+    ) -> list[tuple[QueueLimits, QueueLimits]]: ...
+
+    async def acquire_limit(
+        self,
+        key: str,
+        holder: str,
+        now: int,
+        interval_ms: int | None,
+        slots: int | None,
+        lease_ms: int,
+    ) -> tuple[bool, int]: ...
+
+    async def renew_limit(self, key: str, holder: str, expires_at: int) -> bool: ...
+
+    async def release_limit(self, key: str, holder: str) -> None: ...
+
+    # -- human tasks (plait/store/tasks.py) ------------------------------------------------
+    async def wait_task(
+        self,
+        fence: Fence,
+        now: int,
+        pending: list[Entry],
+        entry: Entry,
+        new: NewTask | None,
+        deliver_cancel: bool,
+    ) -> TaskOutcome: ...
+
+    async def get_task(self, task_id: str) -> TaskRow | None: ...
+
+    async def list_tasks(self, flt: TaskFilter) -> list[TaskRow]: ...
+
+    async def complete_task(
+        self,
+        task_id: str,
+        answer: str,
+        changes: str | None,
+        changed: list[str],
+        actor: Actor,
+        comment: str | None,
+        now: int,
+    ) -> TaskRow: ...
+
+    async def claim_task(self, task_id: str, actor: Actor, now: int) -> TaskRow: ...
+
+    async def reassign_task(self, task_id: str, to: str, actor: Actor, now: int) -> TaskRow: ...
+
+    async def task_events(
+        self,
+        task_id: str | None,
+        workflow_id: str | None,
+        kinds: tuple[str, ...],
+        after: int | None,
+        limit: int,
+    ) -> list[TaskEventRow]: ...

@@ -5,6 +5,15 @@ takes everything queued at that moment, runs it inside one transaction (each ope
 its own savepoint, so one failing operation does not undo the others) and commits once.
 A caller's future resolves only after the commit, so a step's result is durable before
 anything that depends on it runs; concurrent workflows share the fsync.
+
+Transient failures (a dropped connection, a database restart, a deadlock) roll the whole
+batch back and run it again, on a new connection if the old one broke, with backoff, for up
+to ``retry_for`` seconds; only then do callers see the error. This is safe because an
+operation is a pure function of the connection: running it again does the same writes. The
+one ambiguous moment is a connection lost during COMMIT: the backend then raises
+:class:`CommitUnknown` and the executor asks the database, on a new connection, whether that
+transaction committed, and delivers the results it already has instead of running the batch
+twice.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -40,16 +50,45 @@ class Transactional(Protocol[C]):
     def retryable(self, error: BaseException) -> bool: ...
 
 
+class CommitUnknown(Exception):
+    """Raised by a backend's ``commit`` when the connection broke during COMMIT, so the
+    transaction may or may not have committed. ``check(conn)``, on a new connection, says
+    whether it did (``None``: not known yet, ask again later)."""
+
+    def __init__(self, check: Callable[[Any], bool | None]) -> None:
+        super().__init__("the connection broke during COMMIT")
+        self.check = check
+        self.results: list[object] = []
+
+
+class Executor(Protocol):
+    """What a store needs from an executor: a single one or a pool of them."""
+
+    async def start(self) -> None: ...
+
+    async def run(self, fn: Callable[[Any], T], *, write: bool = True) -> T: ...
+
+    async def close(self) -> None: ...
+
+
 _Item = tuple[Callable[[Any], Any], bool, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 
 
 class BatchExecutor(Generic[C]):
     """Runs database operations in batches on a dedicated thread."""
 
-    def __init__(self, backend: Transactional[C], *, name: str, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        backend: Transactional[C],
+        *,
+        name: str,
+        max_batch: int = 512,
+        retry_for: float = 120.0,
+    ) -> None:
         self._backend = backend
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._max_batch = max_batch
+        self._retry_for = retry_for
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
@@ -63,7 +102,7 @@ class BatchExecutor(Generic[C]):
 
     async def run(self, fn: Callable[[C], T], *, write: bool = True) -> T:
         """Run ``fn(conn)`` in the next batch; returns after that batch has committed."""
-        if self._closed:
+        if self._closed or not self._thread.is_alive():  # never opened: nothing would answer
             raise RuntimeError("the store is closed; open the engine first (async with engine)")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
@@ -111,22 +150,73 @@ class BatchExecutor(Generic[C]):
                 log.debug("closing the connection failed", exc_info=True)
 
     def _execute(self, conn: C, batch: list[_Item]) -> C:
-        for attempt in range(5):
+        deadline = time.monotonic() + self._retry_for
+        pause = 0.01
+        while True:
             try:
                 results = self._transaction(conn, batch)
+                break
+            except CommitUnknown as unknown:
+                conn, committed = self._outcome(conn, unknown, deadline)
+                if committed:
+                    results = unknown.results
+                    break
+                error: Exception = unknown
+                if committed is None:  # never learned the outcome: do not run it twice
+                    results = [_cause(unknown)] * len(batch)
+                    break
             except Exception as exc:
-                try:
-                    self._backend.rollback(conn)
-                except Exception:
-                    conn = self._reconnect(conn)
-                if self._backend.retryable(exc) and attempt < 4:
-                    log.warning("retrying a batch after %s: %s", type(exc).__name__, exc)
-                    continue
-                results = [exc] * len(batch)
-            for (_, _, fut, loop), result in zip(batch, results, strict=True):
-                loop.call_soon_threadsafe(_resolve, fut, result)
+                error = exc
+            cause = _cause(error)
+            if not self._backend.retryable(cause) or time.monotonic() >= deadline:
+                conn = self._recover(conn)
+                results = [cause] * len(batch)
+                break
+            log.warning("retrying a batch after %s: %s", type(cause).__name__, cause)
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+            conn = self._recover(conn)  # after the pause, so a new connection is used at once
+        # one wake-up per event loop for the whole batch, not one per operation
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], object]]] = {}
+        for (_, _, fut, loop), result in zip(batch, results, strict=True):
+            settled.setdefault(loop, []).append((fut, result))
+        for loop, pairs in settled.items():
+            loop.call_soon_threadsafe(_resolve_all, pairs)
+        return conn
+
+    def _recover(self, conn: C) -> C:
+        """Rolls back; on a broken connection, connects again (or keeps the broken one, so
+        the next attempt fails fast and retries)."""
+        try:
+            self._backend.rollback(conn)
             return conn
-        return conn  # pragma: no cover - the loop always returns
+        except Exception:
+            pass
+        try:
+            return self._reconnect(conn)
+        except Exception as exc:
+            log.warning("reconnecting failed: %s: %s", type(exc).__name__, exc)
+            return conn
+
+    def _outcome(self, conn: C, unknown: CommitUnknown, deadline: float) -> tuple[C, bool | None]:
+        """Whether the transaction whose COMMIT broke did commit, asked on a new connection."""
+        pause = 0.01
+        fresh = False
+        while True:
+            try:
+                if not fresh:
+                    conn = self._reconnect(conn)
+                    fresh = True
+                committed = unknown.check(conn)
+                if committed is not None:
+                    return conn, committed
+            except Exception as exc:
+                fresh = False
+                log.warning("checking a commit failed: %s: %s", type(exc).__name__, exc)
+            if time.monotonic() >= deadline:
+                return conn, None
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
     def _reconnect(self, conn: C) -> C:
         try:
@@ -137,24 +227,68 @@ class BatchExecutor(Generic[C]):
 
     def _transaction(self, conn: C, batch: list[_Item]) -> list[object]:
         write = any(item[1] for item in batch)
-        single = len(batch) == 1
         self._backend.begin(conn, write)
-        results: list[object] = []
-        for fn, _, _, _ in batch:
-            if single:
-                results.append(fn(conn))
-                continue
-            self._backend.savepoint(conn, "SAVEPOINT plait_op")
-            try:
-                results.append(fn(conn))
-            except Exception as exc:
-                if self._backend.retryable(exc):
-                    raise
-                self._backend.savepoint(conn, "ROLLBACK TO SAVEPOINT plait_op")
-                results.append(_Failure(exc))
-            self._backend.savepoint(conn, "RELEASE SAVEPOINT plait_op")
-        self._backend.commit(conn)
-        return [r.error if isinstance(r, _Failure) else r for r in results]
+        try:
+            # Operations rarely fail: run the batch plainly, and only when one raises, undo
+            # it and run it again with each operation in a savepoint (two statements fewer
+            # per operation on the common path).
+            results: list[object] = [fn(conn) for fn, _, _, _ in batch]
+        except Exception as exc:
+            if len(batch) == 1 or self._backend.retryable(exc):
+                raise
+            self._backend.rollback(conn)
+            self._backend.begin(conn, write)
+            results = []
+            for fn, _, _, _ in batch:
+                self._backend.savepoint(conn, "SAVEPOINT plait_op")
+                try:
+                    results.append(fn(conn))
+                except Exception as error:
+                    if self._backend.retryable(error):
+                        raise
+                    self._backend.savepoint(conn, "ROLLBACK TO SAVEPOINT plait_op")
+                    results.append(_Failure(error))
+                self._backend.savepoint(conn, "RELEASE SAVEPOINT plait_op")
+        final = [r.error if isinstance(r, _Failure) else r for r in results]
+        try:
+            self._backend.commit(conn)
+        except CommitUnknown as unknown:
+            unknown.results = final
+            raise
+        return final
+
+
+class ExecutorPool:
+    """Several :class:`BatchExecutor` threads, each with its own connection; every operation
+    goes to the one with the fewest operations in flight (ties in turn). A lock wait or a
+    slow statement on one connection then does not hold up the others."""
+
+    def __init__(self, members: list[BatchExecutor[Any]]) -> None:
+        if not members:
+            raise ValueError("an executor pool needs at least one executor")
+        self._members = members
+        self._load = [0] * len(members)
+        self._turn = 0
+
+    async def start(self) -> None:
+        results = await asyncio.gather(*(m.start() for m in self._members), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            await self.close()
+            raise errors[0]
+
+    async def run(self, fn: Callable[[Any], T], *, write: bool = True) -> T:
+        n = len(self._members)
+        i = min(range(n), key=lambda k: (self._load[k], (k - self._turn) % n))
+        self._turn = (i + 1) % n
+        self._load[i] += 1
+        try:
+            return await self._members[i].run(fn, write=write)
+        finally:
+            self._load[i] -= 1
+
+    async def close(self) -> None:
+        await asyncio.gather(*(m.close() for m in self._members), return_exceptions=True)
 
 
 class _Failure:
@@ -162,6 +296,17 @@ class _Failure:
 
     def __init__(self, error: BaseException) -> None:
         self.error = error
+
+
+def _cause(error: Exception) -> Exception:
+    if isinstance(error, CommitUnknown) and isinstance(error.__cause__, Exception):
+        return error.__cause__
+    return error
+
+
+def _resolve_all(pairs: list[tuple[asyncio.Future[Any], object]]) -> None:
+    for fut, result in pairs:
+        _resolve(fut, result)
 
 
 def _resolve(fut: asyncio.Future[Any], result: object) -> None:

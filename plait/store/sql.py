@@ -41,7 +41,9 @@ from plait.store.base import (
     Wait,
     WaitOutcome,
 )
-from plait.store.executor import BatchExecutor
+from plait.store.executor import Executor
+from plait.store.limits import LimitStore
+from plait.store.tasks import TaskStore
 from plait.types import (
     AttemptRecord,
     EntryStatus,
@@ -77,6 +79,9 @@ class Dialect:
     for_update = ""
     skip_locked = ""
     param = "?"
+    # A statement that takes a lock on one queue (its name bound) until the transaction
+    # ends; empty where write transactions are serialized anyway (SQLite).
+    queue_lock = ""
 
     def sql(self, text: str) -> str:
         return text if self.param == "?" else _convert(text, self.param)
@@ -105,12 +110,12 @@ def _unj(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-class SQLStore:
+class SQLStore(TaskStore, LimitStore):
     """A :class:`~plait.store.base.Store` over any SQL database a :class:`Dialect` covers."""
 
     url: str
 
-    def __init__(self, url: str, dialect: Dialect, executor: BatchExecutor[Any]) -> None:
+    def __init__(self, url: str, dialect: Dialect, executor: Executor) -> None:
         self.url = url
         self.dialect = dialect
         self._executor = executor
@@ -125,6 +130,12 @@ class SQLStore:
 
     async def _run(self, fn: Callable[[Conn], T], *, write: bool = True) -> T:
         return await self._executor.run(fn, write=write)
+
+    def notify(self, queue: str | None) -> None:
+        """Wake-up hints for other processes: none here (they poll); PostgreSQL sends them."""
+
+    def subscribe(self, wake: Callable[[], None]) -> None:
+        """Hints from other processes: none here; PostgreSQL listens for them."""
 
     def _x(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> Any:
         return conn.execute(self.dialect.sql(sql), tuple(params))
@@ -263,18 +274,13 @@ class SQLStore:
     async def next_due(self, queues: tuple[str, ...] | None) -> int | None:
         def op(conn: Conn) -> int | None:
             q, params = _queue_clause(queues)
-            ready = self._one(
-                conn,
-                "SELECT min(available_at) AS t FROM workflows "
-                f"WHERE status IN ('pending', 'waiting') AND available_at IS NOT NULL{q}",
-                params,
-            )
+            ready = self._next_ready(conn, queues)  # as the queues' limits allow
             lease = self._one(
                 conn,
                 f"SELECT min(lease_expires_at) AS t FROM workflows WHERE status = 'running'{q}",
                 params,
             )
-            times = [r["t"] for r in (ready, lease) if r is not None and r["t"] is not None]
+            times = [t for t in (ready, lease and lease["t"]) if t is not None]
             return min(times) if times else None
 
         return await self._run(op, write=False)
@@ -333,7 +339,9 @@ class SQLStore:
                 conn,
                 "WITH RECURSIVE tree(id) AS (SELECT ? UNION ALL SELECT w.id FROM workflows w"
                 " JOIN tree t ON w.parent_id = t.id) SELECT w.id, w.status, w.attempt,"
-                " w.parent_id FROM workflows w JOIN tree t ON w.id = t.id",
+                " w.parent_id FROM workflows w JOIN tree t ON w.id = t.id"
+                # Lock the tree, so each status read is the one the update below acts on.
+                + (f"{self.dialect.for_update} OF w" if self.dialect.for_update else ""),
                 (workflow_id,),
             )
             result = WorkflowStatus(root["status"])
@@ -373,6 +381,7 @@ class SQLStore:
                         (now, now, row["id"]),
                     )
                     new = WorkflowStatus.PENDING
+                self._cancel_workflow_tasks(conn, row["id"], now, "the workflow was cancelled")
                 if row["id"] == workflow_id:
                     result = new
             return result
@@ -490,10 +499,11 @@ class SQLStore:
         pair_sql = ", ".join("(?, ?)" for _ in pairs)
         pair_params = [x for pair in pairs for x in pair]
         lock = self.dialect.for_update + self.dialect.skip_locked
+        # A lease is over at lease_expires_at, the time next_due reports for it.
         expired = self._all(
             conn,
             "SELECT id, recoveries, parent_id FROM workflows WHERE status = 'running'"
-            f" AND lease_expires_at < ?{q} AND (name, version) IN (VALUES {pair_sql})"
+            f" AND lease_expires_at <= ?{q} AND (name, version) IN (VALUES {pair_sql})"
             f" ORDER BY lease_expires_at LIMIT ?{lock}",
             (now, *qparams, *pair_params, limit),
         )
@@ -518,15 +528,8 @@ class SQLStore:
                 )
             else:
                 ids.append(row["id"])
-        if len(ids) < limit:
-            ready = self._all(
-                conn,
-                "SELECT id FROM workflows WHERE status IN ('pending', 'waiting')"
-                f" AND available_at <= ?{q} AND (name, version) IN (VALUES {pair_sql})"
-                f" ORDER BY priority DESC, available_at LIMIT ?{lock}",
-                (now, *qparams, *pair_params, limit - len(ids)),
-            )
-            ids.extend(r["id"] for r in ready)
+        if len(ids) < limit:  # ready ones, as the queues' limits allow (plait/store/limits.py)
+            ids.extend(self._claim_ready(conn, queues, pairs, limit - len(ids), now))
         if not ids:
             return []
         marks = ", ".join("?" for _ in ids)
@@ -598,9 +601,11 @@ class SQLStore:
 
     # -- fenced writes -----------------------------------------------------------------
     def _fence(self, conn: Conn, fence: Fence, now: int) -> bool:
+        # A write is progress: the crash-loop count starts again, so a long workflow that
+        # survives a few worker deaths over days is not failed as a crash loop.
         row = self._one(
             conn,
-            "UPDATE workflows SET lease_expires_at = ?, updated_at = ?"
+            "UPDATE workflows SET lease_expires_at = ?, updated_at = ?, recoveries = 0"
             " WHERE id = ? AND attempt = ? AND status = 'running' RETURNING cancel_requested",
             (now + fence.lease_ms, now, fence.workflow_id, fence.attempt),
         )
@@ -778,8 +783,20 @@ class SQLStore:
             row = self._one(
                 conn, "SELECT deadline_at FROM workflows WHERE id = ?", (fence.workflow_id,)
             )
+            # A cancellation is delivered once: after the workflow has seen it (and caught
+            # it), neither the request nor the passed deadline may wake it again.
+            delivered = (
+                self._one(
+                    conn,
+                    "SELECT 1 AS x FROM journal WHERE workflow_id = ? AND status = 'cancelled'"
+                    " LIMIT 1",
+                    (fence.workflow_id,),
+                )
+                is not None
+            )
+            cancel = cancel and not delivered
             until = wait.until
-            if row is not None and row["deadline_at"] is not None:
+            if row is not None and row["deadline_at"] is not None and not delivered:
                 until = row["deadline_at"] if until is None else min(until, row["deadline_at"])
             ready = cancel
             if wait.signals and not ready:
@@ -855,6 +872,8 @@ class SQLStore:
             " completed_at = ?, updated_at = ? WHERE id = ?",
             (status, output, _j(error), now if final else None, now, workflow_id),
         )
+        if status in ("completed", "cancelled"):  # failed and blocked ones may be resumed
+            self._cancel_workflow_tasks(conn, workflow_id, now, f"the workflow {status}")
         if final and parent_id is not None:
             parent = self._one(
                 conn,

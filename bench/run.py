@@ -1,0 +1,202 @@
+"""The benchmark runner: every run of every scenario in a fresh process on a fresh database.
+
+    python -m bench.run [--scenarios a,b] [--backend sqlite] [--runs 3] [--out file.json]
+                        [--limit-probe PATH] [--peers DIR]
+
+Prints one JSON document: the machine, then for each scenario the median, min and max over
+the runs of every figure (and the raw runs); with ``--limit-probe`` the physical limit
+measured in the same session (before and after plait's runs), with ``--peers`` the DBOS and
+LangGraph figures of ``run_all.sh timing`` and the ratios SCENARIOS.md sets targets for.
+Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.backends import Backend, backend_for
+from bench.child import PREFIX
+from bench.compare import compare, peer_figures
+from bench.measure import filesystem, machine, machine_busy, summary
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL = ("seq_steps", "fanout", "latency", "waiters", "recovery")
+
+
+def log(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+def wait_quiet(threshold: float, patience: float) -> float:
+    """Waits (up to ``patience`` s) until other processes use less than ``threshold`` of the
+    CPUs, so a run does not share the machine; returns the busy share last seen."""
+    end = time.monotonic() + patience
+    busy = machine_busy(1.0)
+    while busy > threshold and time.monotonic() < end:
+        busy = machine_busy(1.0)
+    return busy
+
+
+def run_once(
+    backend: Backend, scenario: str, n: int, run: int, timeout: float, quiet: float
+) -> dict[str, Any]:
+    label = f"{scenario}-{n}-{run}" if n else f"{scenario}-{run}"
+    busy = wait_quiet(quiet, 120) if quiet < 1 else None
+    url = backend.fresh(label)
+    cmd = [sys.executable, "-m", "bench.child", scenario, "--database", url]
+    if n:
+        cmd += ["--n", str(n)]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        out, err = proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout if isinstance(exc.stdout, str) else ""
+        err = f"timed out after {timeout} s"
+    result: dict[str, Any] = {"error": f"no result: {err[-1500:]}"}
+    for line in out.splitlines():
+        if line.startswith(PREFIX):
+            result = json.loads(line[len(PREFIX) :])
+    if "error" in result and err:
+        result["stderr"] = err[-3000:]
+    result["run"] = run
+    result["wall_s"] = round(time.perf_counter() - t0, 2)
+    result["machine_busy_before"] = None if busy is None else round(busy, 3)
+    result["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    status = "ok" if "error" not in result else "ERROR " + str(result["error"])[:300]
+    seen = "" if busy is None else f" (machine {busy:.0%} busy before)"
+    log(f"{label:<22} {result['wall_s']:7.1f}s {status}{seen}")
+    return result
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    good = [r for r in runs if "error" not in r]
+    keys = [k for k, v in (good[0].items() if good else ()) if isinstance(v, int | float)]
+    figures = {
+        k: summary([float(r[k]) for r in good])
+        for k in keys
+        if k not in ("run", "machine_busy_before")
+        and all(isinstance(r.get(k), int | float) for r in good)
+    }
+    return {
+        "runs_ok": len(good),
+        "runs": len(runs),
+        "figures": figures,
+        "raw": runs,
+    }
+
+
+def limit_probe(path: str, folder: str, quiet: float) -> dict[str, Any]:
+    os.makedirs(folder, exist_ok=True)
+    busy = wait_quiet(quiet, 120) if quiet < 1 else None
+    log(f"limit probe {path} in {folder}")
+    proc = subprocess.run(
+        [sys.executable, path, folder], capture_output=True, text=True, timeout=600, check=False
+    )
+    try:
+        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"error": (proc.stdout + proc.stderr)[-1500:]}
+    result["time_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    result["machine_busy_before"] = None if busy is None else round(busy, 3)
+    log(f"limit probe: {result}")
+    return result
+
+
+def dumps(value: Any, indent: str = "") -> str:
+    """JSON with one line per figure: a dict or list of plain values stays on one line."""
+    flat = json.dumps(value)
+    if (
+        not isinstance(value, dict | list)
+        or len(flat) <= 100
+        and not any(
+            isinstance(v, dict) for v in (value.values() if isinstance(value, dict) else value)
+        )
+    ):
+        return flat
+    inner = indent + "  "
+    if isinstance(value, list):
+        items = [inner + dumps(v, inner) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + indent + "]"
+    items = [f"{inner}{json.dumps(k)}: {dumps(v, inner)}" for k, v in value.items()]
+    return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    ap.add_argument("--scenarios", default=",".join(ALL), help=f"comma-separated: {','.join(ALL)}")
+    ap.add_argument("--backend", default="sqlite", help="sqlite (default) or postgresql")
+    ap.add_argument("--database", help="PostgreSQL server URL (one database per run is made)")
+    ap.add_argument(
+        "--dir",
+        default=str(ROOT / "bench" / "results" / "db"),
+        help="folder for SQLite files (a disk, not tmpfs)",
+    )
+    ap.add_argument("--runs", type=int, default=3, help="runs per scenario (>= 3 for medians)")
+    ap.add_argument("--waiters", default="1000,10000", help="waiting workflows per waiters run")
+    ap.add_argument("--timeout", type=float, default=900, help="seconds allowed per run")
+    ap.add_argument(
+        "--quiet",
+        type=float,
+        default=0.15,
+        help="before each run, wait (up to 2 min) until the machine is less busy than this "
+        "share of its CPUs (1 = do not wait)",
+    )
+    ap.add_argument("--out", help="also write the JSON document to this file")
+    ap.add_argument("--limit-probe", help="path of limit_probe.py: run it before and after")
+    ap.add_argument("--peers", help="results folder of the peers' run_all.sh (timing.jsonl)")
+    a = ap.parse_args()
+
+    scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
+    unknown = [s for s in scenarios if s not in ALL]
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {unknown}; known: {', '.join(ALL)}")
+    backend = backend_for(a.backend, a.database, a.dir)
+    if a.backend == "sqlite":
+        fs = filesystem(a.dir)
+        if fs["type"] in ("tmpfs", "ramfs"):
+            log(f"warning: {a.dir} is on {fs['type']}: fsync is free there, figures are not disk")
+    doc: dict[str, Any] = {
+        "machine": machine(a.dir if a.backend == "sqlite" else None),
+        **backend.describe(),
+        "runs_per_scenario": a.runs,
+        "scenarios": {},
+    }
+    probe_dir = os.path.join(a.dir, "limit-probe")
+    limits: list[dict[str, Any]] = []
+    if a.limit_probe:
+        limits.append(limit_probe(a.limit_probe, probe_dir, a.quiet))
+    for scenario in scenarios:
+        sizes = [int(x) for x in a.waiters.split(",")] if scenario == "waiters" else [0]
+        for n in sizes:
+            key = f"{scenario}_{n}" if n else scenario
+            runs = [
+                run_once(backend, scenario, n, r, a.timeout, a.quiet) for r in range(1, a.runs + 1)
+            ]
+            doc["scenarios"][key] = summarize(runs)
+    if a.limit_probe:
+        limits.append(limit_probe(a.limit_probe, probe_dir, a.quiet))
+        doc["limit_probe"] = limits
+    if a.peers:
+        doc["peers"] = peer_figures(a.peers, a.backend)
+    if a.limit_probe or a.peers:
+        doc["ratios"] = compare(doc)
+    text = dumps(doc)
+    if a.out:
+        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+        with open(a.out, "w") as f:
+            f.write(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""Human tasks, the vocabulary: answers, deadline policies, task records, groups, forms.
+
+A human task is asked with ``await ctx.ask_human(...)`` (see :mod:`plait.tasks`) and
+answered with ``engine.complete_task(...)``. This module holds what both sides share:
+
+- :class:`Approval`, the answer when no form is given; any Pydantic model (or dataclass) can
+  be a form. A form is stored with the task as JSON Schema, so a client can render it without
+  importing the workflow's code.
+- ``on_timeout`` policies: ``"raise"``, :class:`Default`, :class:`Escalate`.
+- The records an engine returns: :class:`HumanTask`, :class:`TaskEvent`, :class:`FieldChange`.
+- :class:`Directory`: who belongs to which group, and who is an admin.
+
+Invariant kept here: an answer is validated against its form *before* anything is written,
+and what is stored (and delivered to the workflow) is the validated value as JSON, so the
+workflow decodes exactly what was checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Generic, Literal, TypeVar
+
+import pydantic
+import pydantic_core
+
+from plait.errors import ConfigurationError, InvalidAnswer
+from plait.types import Duration, JSONValue, to_seconds
+
+F = TypeVar("F")
+
+
+class Approval(pydantic.BaseModel):
+    """The answer to a human task asked without a form: approve or reject, with a comment."""
+
+    approved: bool
+    comment: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Default(Generic[F]):
+    """``on_timeout=Default(value)``: at the deadline the task expires and the workflow
+    receives ``value`` (an instance of the form, or a dict that fits it) as the answer."""
+
+    value: F
+
+
+@dataclasses.dataclass(frozen=True)
+class Escalate:
+    """``on_timeout=Escalate(to=..., due=...)``: at the deadline the task is reassigned to
+    ``to`` (a person or a group) with a new deadline ``due`` after the old one, and the
+    workflow keeps waiting. ``then`` applies when the new deadline passes too."""
+
+    to: str
+    due: Duration
+    then: OnTimeout = "raise"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.to, str) or not self.to:
+            raise ConfigurationError("Escalate(to=...) needs a person or group name")
+        if to_seconds(self.due, "Escalate(due=...)") <= 0:
+            raise ConfigurationError("Escalate(due=...) must be longer than zero")
+        check_on_timeout(self.then)
+
+
+OnTimeout = Literal["raise"] | Default[Any] | Escalate
+
+
+def check_on_timeout(policy: object) -> None:
+    """Raises ``ConfigurationError`` unless ``policy`` is a valid ``on_timeout``."""
+    if policy != "raise" and not isinstance(policy, Default | Escalate):
+        raise ConfigurationError(
+            f"on_timeout must be 'raise', plait.Default(value) or plait.Escalate(to=..., "
+            f"due=...), not {policy!r}"
+        )
+
+
+class TaskStatus(StrEnum):
+    """Where a human task is in its life. Claiming sets ``claimed_by``; it is not a status."""
+
+    OPEN = "open"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class TaskEventKind(StrEnum):
+    """What happened to a human task (its audit trail)."""
+
+    CREATED = "created"
+    REMINDED = "reminded"
+    REASSIGNED = "reassigned"
+    CLAIMED = "claimed"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    ESCALATED = "escalated"
+    CANCELLED = "cancelled"
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldChange:
+    """One field a person changed in a proposal: its dotted path, and the value before and
+    after."""
+
+    field: str
+    before: JSONValue
+    after: JSONValue
+
+
+@dataclasses.dataclass(frozen=True)
+class HumanTask:
+    """A human task as the engine records it. Payloads (``proposal``, ``context``,
+    ``answer``) are plain JSON data."""
+
+    id: str
+    workflow_id: str
+    seq: int
+    title: str
+    status: TaskStatus
+    assignee: str | None
+    claimed_by: str | None
+    form: str
+    form_schema: dict[str, JSONValue]
+    proposal: JSONValue
+    context: JSONValue
+    answer: JSONValue
+    changes: tuple[FieldChange, ...]
+    completed_by: str | None
+    comment: str | None
+    due_at: datetime | None
+    remind_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+    @property
+    def is_open(self) -> bool:
+        """True while the task waits for an answer."""
+        return self.status == TaskStatus.OPEN
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskEvent:
+    """One entry of a task's audit trail. ``actor`` is the person who acted, or ``None``
+    when plait did (creation, reminders, deadlines, cancellation)."""
+
+    id: int
+    task_id: str
+    workflow_id: str
+    kind: TaskEventKind
+    actor: str | None
+    at: datetime
+    payload: dict[str, JSONValue]
+
+
+@dataclasses.dataclass(frozen=True)
+class Directory:
+    """Who belongs to which group (``{"recruiters": ["ada", "lin"]}``) and who is an admin.
+
+    Given to ``Engine(directory=...)``, it makes the engine check that whoever completes,
+    claims or reassigns a task is its assignee, a member of the assigned group, or an admin.
+    Subclass it and override :meth:`groups_of` and :meth:`is_admin` to read another source.
+    """
+
+    groups: Mapping[str, Collection[str]] = dataclasses.field(default_factory=dict)
+    admins: Collection[str] = ()
+
+    def __post_init__(self) -> None:
+        groups: dict[str, frozenset[str]] = {}
+        for group, members in dict(self.groups).items():
+            if isinstance(members, str):
+                raise ConfigurationError(
+                    f"Directory: the members of group {group!r} must be a list of names, "
+                    f"not the string {members!r}"
+                )
+            groups[group] = frozenset(members)
+        if isinstance(self.admins, str):
+            raise ConfigurationError("Directory(admins=...) must be a list of names")
+        object.__setattr__(self, "groups", groups)
+        object.__setattr__(self, "admins", frozenset(self.admins))
+
+    def groups_of(self, person: str) -> frozenset[str]:
+        """The groups ``person`` belongs to."""
+        return frozenset(g for g, members in self.groups.items() if person in members)
+
+    def is_admin(self, person: str) -> bool:
+        """Whether ``person`` may act on every task."""
+        return person in self.admins
+
+
+# -- forms -------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class FormSpec:
+    """A form type with what plait needs of it: a stable name, its JSON Schema, a validator."""
+
+    type: type[Any]
+    name: str
+    schema: str
+    adapter: pydantic.TypeAdapter[Any]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        if issubclass(self.type, pydantic.BaseModel):
+            names: list[str] = []
+            for name, info in self.type.model_fields.items():
+                names.append(name)
+                if info.alias:
+                    names.append(info.alias)
+            return tuple(names)
+        return tuple(f.name for f in dataclasses.fields(self.type))
+
+    def check(self, value: object, *, what: str, task_id: str = "") -> tuple[Any, Any]:
+        """``value`` (a dict or an instance) validated: ``(instance, plain JSON data)``.
+        Raises ``InvalidAnswer`` listing each field that does not fit, and why."""
+        if isinstance(value, pydantic.BaseModel) or (
+            dataclasses.is_dataclass(value) and not isinstance(value, type)
+        ):
+            data: object = pydantic_core.to_jsonable_python(value, bytes_mode="base64")
+        elif isinstance(value, Mapping):
+            data = dict(value)
+        else:
+            raise InvalidAnswer(
+                task_id,
+                self.name,
+                [
+                    (
+                        "(answer)",
+                        f"expected a dict or a {self.type.__qualname__}, got "
+                        f"{type(value).__qualname__}",
+                    )
+                ],
+                what=what,
+            )
+        assert isinstance(data, dict)
+        known = set(self.fields)
+        errors = [
+            (str(k), f"unknown field; the form has {', '.join(sorted(known))}")
+            for k in data
+            if k not in known
+        ]
+        try:
+            instance = self.adapter.validate_python(data)
+        except pydantic.ValidationError as exc:
+            errors.extend(
+                (".".join(str(p) for p in e["loc"]) or "(answer)", e["msg"]) for e in exc.errors()
+            )
+        if errors:
+            raise InvalidAnswer(task_id, self.name, errors, what=what)
+        return instance, self.adapter.dump_python(instance, mode="json")
+
+
+_forms: dict[str, type[Any]] = {}
+_specs: dict[type[Any], FormSpec] = {}
+
+
+def form_spec(form: type[Any]) -> FormSpec:
+    """The :class:`FormSpec` of a Pydantic model or dataclass (cached)."""
+    if isinstance(form, type) and form in _specs:
+        return _specs[form]
+    if not isinstance(form, type) or not (
+        issubclass(form, pydantic.BaseModel) or dataclasses.is_dataclass(form)
+    ):
+        raise ConfigurationError(
+            f"ask_human(form=...) takes a Pydantic model or a dataclass, not {form!r}"
+        )
+    adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(form)
+    schema = (
+        form.model_json_schema() if issubclass(form, pydantic.BaseModel) else adapter.json_schema()
+    )
+    name = f"{form.__module__}:{form.__qualname__}"
+    _forms[name] = form
+    spec = _specs[form] = FormSpec(form, name, json.dumps(schema, separators=(",", ":")), adapter)
+    return spec
+
+
+def resolve_form(name: str) -> type[Any] | None:
+    """The form type stored as ``"module:QualName"``, if this process has loaded it.
+
+    Only modules already imported are searched: a name read from the database never makes
+    plait import code.
+    """
+    if name in _forms:
+        return _forms[name]
+    module_name, _, qualname = name.partition(":")
+    found: object = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found if isinstance(found, type) else None
+
+
+def diff(before: JSONValue, after: JSONValue, path: str = "") -> list[FieldChange]:
+    """The fields that differ between two JSON values (nested objects by dotted path; lists
+    and other values compared whole)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        changes: list[FieldChange] = []
+        for key in [*before, *(k for k in after if k not in before)]:
+            sub = f"{path}.{key}" if path else str(key)
+            changes.extend(diff(before.get(key), after.get(key), sub))
+        return changes
+    if before == after and type(before) is type(after):
+        return []
+    return [FieldChange(path or "(answer)", before, after)]
+
+
+def offsets_ms(remind: Duration | Collection[Duration] | None) -> tuple[int, ...]:
+    """Reminder offsets (before the deadline) in milliseconds, largest first."""
+    if remind is None:
+        return ()
+    items = [remind] if isinstance(remind, timedelta | int | float) else list(remind)
+    out = set()
+    for item in items:
+        ms = int(to_seconds(item, "ask_human(remind=...)") * 1000)
+        if ms <= 0:
+            raise ConfigurationError("ask_human(remind=...) must be longer than zero")
+        out.add(ms)
+    return tuple(sorted(out, reverse=True))
+
+
+__all__ = [
+    "Approval",
+    "Default",
+    "Directory",
+    "Escalate",
+    "FieldChange",
+    "HumanTask",
+    "OnTimeout",
+    "TaskEvent",
+    "TaskEventKind",
+    "TaskStatus",
+]

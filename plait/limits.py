@@ -1,0 +1,341 @@
+"""Queues and limits: how much runs at once, and how fast things start.
+
+- :class:`Queue` declares a queue's limits, given to ``Engine(queues=[...])``: at most
+  ``concurrency`` running workflows across all workers, at most ``per_key_concurrency``
+  running workflows per concurrency key, and at most ``rate`` starts. The limits are stored
+  in the database when the engine opens, so every worker applies the same ones; the claim
+  enforces them (``plait/store/limits.py``).
+- :func:`limit` is a keyed limiter for the code of a step, typically around a model API
+  call: ``async with plait.limit("openai:gpt-4o", per_minute=500):``. Its state lives in the
+  database, shared by every worker.
+
+Invariants kept here:
+- A :class:`Rate` lets one through every ``per / limit``, evenly spaced, so no window of
+  ``per`` ever holds more than ``limit``. There is no burst.
+- A limiter slot is a lease renewed while it is held: a holder that dies frees its slot
+  when the lease runs out. A holder is granted its slot before its start time, so time
+  spent waiting for a slot never spends the rate.
+- Waits for a start time sleep on the engine's clock (a fake clock skips them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import dataclasses
+import logging
+import uuid
+import weakref
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from plait.clock import duration_ms
+from plait.definitions import current_context
+from plait.errors import ConfigurationError
+from plait.store.limits import QueueLimits
+from plait.types import Duration
+
+if TYPE_CHECKING:
+    from plait.engine import Beacon, Engine
+
+log = logging.getLogger("plait.limits")
+
+# The engine whose step is running (set around each step call), for plait.limit.
+current_engine: contextvars.ContextVar[Engine | None] = contextvars.ContextVar(
+    "plait_engine", default=None
+)
+
+
+def _positive_int(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigurationError(f"{what} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Rate:
+    """At most ``limit`` per ``per``: one every ``per / limit``, evenly spaced, so no window
+    of ``per`` ever holds more than ``limit``. ``per`` is a ``timedelta`` or seconds."""
+
+    limit: int
+    per: Duration = timedelta(seconds=1)
+
+    def __post_init__(self) -> None:
+        _positive_int(self.limit, "Rate(limit=...)")
+        if self.per_ms < 1:
+            raise ConfigurationError(f"Rate(per=...) must be at least 1 ms, got {self.per!r}")
+
+    @property
+    def per_ms(self) -> int:
+        return duration_ms(self.per, "Rate(per=...)")
+
+    @property
+    def interval_ms(self) -> int:
+        """The time between two, in milliseconds (rounded up: never faster than the rate)."""
+        return -(-self.per_ms // self.limit)
+
+
+@dataclasses.dataclass(frozen=True)
+class Queue:
+    """A queue's limits, for ``Engine(queues=[...])``.
+
+    ``concurrency``: running workflows on the queue at once, across all workers (``None``:
+    no limit). ``per_key_concurrency``: running workflows per concurrency key
+    (``engine.start(..., concurrency_key=...)``); workflows without a key are not limited by
+    it. ``rate``: starts (first runs) of workflows on the queue, e.g. ``plait.Rate(10,
+    per=timedelta(minutes=1))``. Waiting workflows hold no slot.
+    """
+
+    name: str
+    concurrency: int | None = dataclasses.field(default=None, kw_only=True)
+    per_key_concurrency: int = dataclasses.field(default=1, kw_only=True)
+    rate: Rate | None = dataclasses.field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigurationError(f"a queue name must be a non-empty string, got {self.name!r}")
+        if self.concurrency is not None:
+            _positive_int(self.concurrency, f"Queue({self.name!r}, concurrency=...)")
+        _positive_int(self.per_key_concurrency, f"Queue({self.name!r}, per_key_concurrency=...)")
+        if self.rate is not None and not isinstance(self.rate, Rate):
+            raise ConfigurationError(
+                f"Queue({self.name!r}, rate=...) takes a plait.Rate, not {type(self.rate).__name__}"
+            )
+
+    def stored(self) -> QueueLimits:
+        """The limits as the store keeps them."""
+        return QueueLimits(
+            self.name,
+            self.concurrency,
+            self.per_key_concurrency,
+            None if self.rate is None else self.rate.limit,
+            None if self.rate is None else self.rate.per_ms,
+        )
+
+
+def check_queues(queues: Iterable[Queue] | Queue) -> dict[str, Queue]:
+    """``Engine(queues=...)``: Queue objects, one per name."""
+    found: dict[str, Queue] = {}
+    for q in [queues] if isinstance(queues, Queue) else queues:
+        if not isinstance(q, Queue):
+            raise ConfigurationError(f"Engine(queues=...) takes plait.Queue objects, not {q!r}")
+        if q.name in found:
+            raise ConfigurationError(f"queue {q.name!r} is declared twice")
+        found[q.name] = q
+    return found
+
+
+async def declare_queues(engine: Engine, queues: dict[str, Queue]) -> None:
+    """Stores the engine's queue limits; the last engine to declare a queue wins."""
+    if not queues:
+        return
+    changed = await engine.store.configure_queues(
+        [q.stored() for q in queues.values()], engine.clock.now_ms()
+    )
+    for before, now in changed:
+        log.warning(
+            "queue %r: another engine declared %s; this engine declares %s, which every "
+            "worker now applies (the last engine to open wins)",
+            now.name,
+            _describe(before),
+            _describe(now),
+        )
+
+
+def _describe(q: QueueLimits) -> str:
+    rate = "none" if q.rate_limit is None else f"{q.rate_limit} per {q.rate_per_ms} ms"
+    return f"concurrency={q.concurrency}, per_key_concurrency={q.per_key_concurrency}, rate={rate}"
+
+
+# -- the keyed limiter -------------------------------------------------------------------
+_releases: weakref.WeakKeyDictionary[Engine, dict[str, Beacon]] = weakref.WeakKeyDictionary()
+
+
+def _release_beacon(engine: Engine, key: str) -> Beacon:
+    from plait.engine import Beacon
+
+    return _releases.setdefault(engine, {}).setdefault(key, Beacon())
+
+
+@dataclasses.dataclass
+class _Held:
+    engine: Engine
+    holder: str
+    renewal: asyncio.Task[None] | None
+
+
+class Limit:
+    """A keyed limiter; made by :func:`limit`, used with ``async with``. One object may be
+    entered by many tasks at once (e.g. a module-level ``OPENAI = plait.limit(...)``)."""
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        rate: Rate | None,
+        concurrency: int | None,
+        lease: Duration,
+        engine: Engine | None,
+    ) -> None:
+        if not isinstance(key, str) or not key:
+            raise ConfigurationError(f"a limit key must be a non-empty string, got {key!r}")
+        if rate is None and concurrency is None:
+            raise ConfigurationError(
+                f"plait.limit({key!r}) needs a rate (per_second=, per_minute=, per_hour= or "
+                "rate=) or concurrency="
+            )
+        if rate is not None and not isinstance(rate, Rate):
+            raise ConfigurationError(f"plait.limit(rate=...) takes a plait.Rate, not {rate!r}")
+        if concurrency is not None:
+            _positive_int(concurrency, f"plait.limit({key!r}, concurrency=...)")
+        self.key = key
+        self.rate = rate
+        self.concurrency = concurrency
+        self.lease_ms = duration_ms(lease, "plait.limit(lease=...)")
+        if self.lease_ms < 300:
+            raise ConfigurationError("plait.limit(lease=...) must be at least 0.3 s")
+        self._engine = engine
+        self._held: dict[asyncio.Task[object] | None, list[_Held]] = {}
+
+    def __repr__(self) -> str:
+        return f"<plait limit {self.key!r} rate={self.rate} concurrency={self.concurrency}>"
+
+    def _find_engine(self) -> Engine:
+        if self._engine is not None:
+            return self._engine
+        if current_context.get() is not None:
+            raise ConfigurationError(
+                f"plait.limit({self.key!r}) belongs in a step: in workflow code it would wait "
+                "again on every replay. Use it in the step that calls the API."
+            )
+        engine = current_engine.get()
+        if engine is None:
+            raise ConfigurationError(
+                f"plait.limit({self.key!r}) is used outside a step; pass the engine: "
+                f"plait.limit({self.key!r}, ..., engine=engine)"
+            )
+        return engine
+
+    async def __aenter__(self) -> Limit:
+        engine = self._find_engine()
+        store, clock = engine.store, engine.clock
+        holder = uuid.uuid4().hex
+        interval = None if self.rate is None else self.rate.interval_ms
+        released = _release_beacon(engine, self.key)
+        while True:
+            mark = released.mark()
+            now = clock.now_ms()
+            granted, at = await store.acquire_limit(
+                self.key, holder, now, interval, self.concurrency, self.lease_ms
+            )
+            if granted:
+                break
+            # every slot is held: wait for a release here, another process's (polled), or
+            # the first lease to run out
+            await released.wait(
+                max(0.001, min(engine.poll_interval, (at - now) / 1000)), since=mark
+            )
+        renewal = None
+        try:
+            while (left := at - clock.now_ms()) > 0:
+                await clock.sleep(left / 1000)
+            if self.concurrency is not None:
+                renewal = asyncio.create_task(self._renew(engine, holder))
+        except BaseException:
+            if self.concurrency is not None:
+                await asyncio.shield(self._release(engine, holder))
+            raise
+        self._held.setdefault(asyncio.current_task(), []).append(_Held(engine, holder, renewal))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        task = asyncio.current_task()
+        stack = self._held.get(task)
+        if not stack:
+            return
+        held = stack.pop()
+        if not stack:
+            del self._held[task]
+        if held.renewal is not None:
+            held.renewal.cancel()
+            with contextlib.suppress(BaseException):
+                await held.renewal
+        if self.concurrency is not None:
+            # shielded: a cancelled step still gives its slot back
+            await asyncio.shield(self._release(held.engine, held.holder))
+
+    async def _release(self, engine: Engine, holder: str) -> None:
+        try:
+            await engine.store.release_limit(self.key, holder)
+        except Exception:  # the lease frees the slot anyway
+            log.warning("could not release a slot of limit %r", self.key, exc_info=True)
+        _release_beacon(engine, self.key).fire()
+
+    async def _renew(self, engine: Engine, holder: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ms / 3000)
+            try:
+                kept = await engine.store.renew_limit(
+                    self.key, holder, engine.clock.now_ms() + self.lease_ms
+                )
+            except Exception:
+                log.warning("could not renew a slot of limit %r", self.key, exc_info=True)
+                continue
+            if not kept:
+                log.warning(
+                    "a slot of limit %r expired before it was renewed (was the process "
+                    "stalled longer than its lease?); another holder may have taken it",
+                    self.key,
+                )
+                return
+
+
+def limit(
+    key: str,
+    *,
+    per_second: int | None = None,
+    per_minute: int | None = None,
+    per_hour: int | None = None,
+    rate: Rate | None = None,
+    concurrency: int | None = None,
+    lease: Duration = timedelta(seconds=60),
+    engine: Engine | None = None,
+) -> Limit:
+    """A limiter shared by every worker, for the code of a step::
+
+        async with plait.limit("openai:gpt-4o", per_minute=500):
+            reply = await client.chat(...)
+
+    The body starts at most at the given rate (evenly spaced: ``per_minute=500`` lets one
+    through every 120 ms) and, with ``concurrency=N``, at most N bodies run at once with
+    that key. A held slot is a lease of ``lease``, renewed while held, so a crashed holder's
+    slot frees itself. Waits sleep on the engine's clock. Inside a step the engine is the
+    one running it; elsewhere pass ``engine=``. Every user of a key should give the same
+    limits: the key's state is shared, its limits are what each caller passes.
+    """
+    given = [
+        r
+        for r in (
+            None if per_second is None else Rate(per_second, timedelta(seconds=1)),
+            None if per_minute is None else Rate(per_minute, timedelta(minutes=1)),
+            None if per_hour is None else Rate(per_hour, timedelta(hours=1)),
+            rate,
+        )
+        if r is not None
+    ]
+    if len(given) > 1:
+        raise ConfigurationError(
+            f"plait.limit({key!r}) takes one of per_second=, per_minute=, per_hour=, rate="
+        )
+    return Limit(
+        key,
+        rate=given[0] if given else None,
+        concurrency=concurrency,
+        lease=lease,
+        engine=engine,
+    )
+
+
+__all__ = ["Limit", "Queue", "Rate", "limit"]

@@ -1,0 +1,350 @@
+"""PostgreSQL backend: any number of worker processes on any number of hosts share one database.
+
+The domain logic is the shared SQL of :mod:`plait.store.sql`; this module supplies the
+dialect, the connections, migrations and wake-up hints.
+
+Connections. The store's operations are synchronous DB-API functions, each one transaction,
+run by :class:`~plait.store.executor.BatchExecutor` threads that group-commit whatever is
+queued at the moment. The "pool" is ``pool_size`` such threads (default 2), each owning one
+psycopg 3 connection, and an operation goes to the least busy one. We chose this over
+``psycopg_pool.AsyncConnectionPool`` because group commit needs one owner per connection
+that sees the whole queue (an async pool hands out a connection per operation, so 100
+concurrent step results become 100 commits instead of one or two), and because the same
+synchronous code then serves SQLite and PostgreSQL (one conformance suite, no twin async
+code). The event loop never blocks on the database: it awaits a future the thread resolves
+after COMMIT. Only the wake-up connection below is async.
+
+Invariants kept here:
+- Every operation runs under READ COMMITTED; the shared SQL locks the workflow row
+  (``FOR UPDATE``, or the fencing UPDATE) before it reads what it will act on, and the
+  claim skips rows other transactions hold (``FOR UPDATE SKIP LOCKED``).
+- Transient errors (connection lost, server restart or shutdown, ``pg_terminate_backend``,
+  serialization failure, deadlock, too many connections) roll the batch back and run it again
+  on a new connection, with backoff, for up to ``retry_for`` seconds. Nothing is half-written:
+  a batch is one transaction. Nothing is done twice: if the connection breaks during COMMIT,
+  the transaction id taken at BEGIN is looked up with ``pg_xact_status`` before anything is
+  run again.
+- Migrations (numbered files in ``migrations/postgresql``) run in one transaction under
+  ``pg_advisory_xact_lock``, so workers starting together migrate once.
+- Wake-ups are hints sent after commit, never from a trigger and never inside the
+  transaction that did the work: ``notify(queue)`` queues a queue name, and a background task
+  sends the queued names every ~25 ms with one ``SELECT pg_notify(...) FROM unnest(...)`` on
+  its own autocommit connection. The same connection ``LISTEN``s when a worker subscribed,
+  and reconnects after errors (then wakes its workers once, as hints may have been missed).
+  Correctness never depends on a hint: workers poll too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import TransactionStatus
+from psycopg.rows import DictRow, dict_row
+
+from plait.store import migrations
+from plait.store.executor import BatchExecutor, CommitUnknown, ExecutorPool
+from plait.store.sql import Conn, Dialect, SQLStore
+
+log = logging.getLogger("plait.store")
+
+CHANNEL = "plait_wakeup"
+MIGRATION_LOCK = 0x706C616974  # "plait": the advisory lock key migrations run under
+FLUSH_INTERVAL = 0.025  # seconds hints are coalesced before one NOTIFY
+PING_INTERVAL = 10.0  # seconds between pings of an idle wake-up connection
+
+PgConn = psycopg.Connection[DictRow]
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+    param = "%s"
+    # NO KEY UPDATE: the lock a non-key UPDATE takes. Plain FOR UPDATE would also block the
+    # KEY SHARE lock that foreign-key checks take on a parent row (a journal insert, or a
+    # second update of a child row in one transaction), and deadlock a cancel cascade
+    # against a child suspending.
+    for_update = " FOR NO KEY UPDATE"
+    skip_locked = " SKIP LOCKED"
+    # Claims on a limited queue count its running workflows under this lock (write skew,
+    # plait/store/limits.py). The two-key form: a key space apart from MIGRATION_LOCK's.
+    queue_lock = "SELECT pg_advisory_xact_lock(1886151025, hashtext(?))"  # 0x706C6171 "plaq"
+
+    def json_text(self, column: str, key_param: str) -> str:
+        return f"({column}::jsonb ->> {key_param})"
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def conninfo(url: str, application_name: str = "plait") -> str:
+    """libpq connection string for ``url``, named ``plait`` in ``pg_stat_activity`` unless
+    the URL names itself; TCP keepalives so a silently dead peer is noticed."""
+    given = conninfo_to_dict(url)
+    extra: dict[str, Any] = {}
+    if "application_name" not in given:
+        extra["application_name"] = application_name
+    for key, value in (
+        ("connect_timeout", 10),
+        ("keepalives", 1),
+        ("keepalives_idle", 30),
+        ("keepalives_interval", 10),
+        ("keepalives_count", 3),
+    ):
+        if key not in given:
+            extra[key] = value
+    return make_conninfo(url, **extra)
+
+
+def retryable(error: BaseException) -> bool:
+    """Whether running the failed transaction again, perhaps on a new connection, can work."""
+    if isinstance(error, CommitUnknown):
+        return True
+    if not isinstance(error, psycopg.Error):
+        return False
+    state = error.sqlstate
+    if state is None:  # raised by the client: the connection broke or could not be made
+        return isinstance(error, psycopg.OperationalError)
+    return (
+        state.startswith(("08", "40"))  # connection exception; serialization, deadlock
+        or state in ("57P01", "57P02", "57P03")  # admin/crash shutdown, cannot connect now
+        or state == "53300"  # too many connections
+    )
+
+
+class _Backend:
+    """How a :class:`BatchExecutor` thread uses one psycopg connection."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._xid: str | None = None
+
+    def connect(self) -> PgConn:
+        return psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row)
+
+    def begin(self, conn: PgConn, write: bool) -> None:
+        if not write:
+            self._xid = None
+            conn.execute("BEGIN")
+            return
+        # The transaction id, taken in the same round trip, lets a COMMIT whose reply was
+        # lost be looked up instead of guessed at.
+        cur = conn.execute("BEGIN; SELECT pg_current_xact_id()::text AS xid")
+        cur.nextset()
+        row = cur.fetchone()
+        self._xid = None if row is None else str(row["xid"])
+
+    def commit(self, conn: PgConn) -> None:
+        if conn.info.transaction_status == TransactionStatus.INERROR:
+            # COMMIT of a failed transaction would quietly roll back: say so instead.
+            raise pg_errors.InFailedSqlTransaction("the batch's transaction failed")
+        xid, self._xid = self._xid, None
+        try:
+            conn.execute("COMMIT")
+        except psycopg.Error:
+            if xid is not None and (conn.broken or conn.closed):
+                raise CommitUnknown(lambda c: _committed(c, xid)) from None
+            raise
+
+    def rollback(self, conn: PgConn) -> None:
+        self._xid = None
+        if conn.closed or conn.broken:
+            raise psycopg.OperationalError("the connection is broken")
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+
+    def savepoint(self, conn: PgConn, sql: str) -> None:
+        conn.execute(sql)
+
+    def close(self, conn: PgConn) -> None:
+        conn.close()
+
+    def retryable(self, error: BaseException) -> bool:
+        return retryable(error)
+
+
+def _committed(conn: PgConn, xid: str) -> bool | None:
+    try:
+        row = conn.execute("SELECT pg_xact_status(%s::xid8) AS s", (xid,)).fetchone()
+    except pg_errors.InvalidParameterValue:  # "in the future": the server lost it in a crash
+        return False
+    status = None if row is None else row["s"]
+    if status == "committed":
+        return True
+    if status == "aborted":
+        return False
+    return None  # still "in progress" (its backend is being terminated): ask again
+
+
+class _Wakeups:
+    """Coalesced NOTIFY after commits, and LISTEN for workers, on one async connection."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._pending: set[str] = set()
+        self._callbacks: list[Callable[[], None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._kick: asyncio.Event | None = None
+        self._closed = False
+        self._sent = 0  # flushes that reached the server (tests look at it)
+
+    def notify(self, queue: str | None) -> None:
+        if self._closed:
+            return
+        self._pending.add(queue or "")
+        self._ensure_running()
+
+    def subscribe(self, wake: Callable[[], None]) -> None:
+        if self._closed:
+            return
+        if wake not in self._callbacks:
+            self._callbacks.append(wake)
+        self._ensure_running()
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._kick = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="plait-wakeups")
+        if self._kick is not None:
+            self._kick.set()
+
+    def _fire(self) -> None:
+        for wake in list(self._callbacks):
+            try:
+                wake()
+            except Exception:  # a hint must never break the listener
+                log.exception("a wake-up callback failed")
+
+    async def _run(self) -> None:
+        pause = 0.1
+        missed = False
+        while not self._closed:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                    pause = 0.1
+                    await self._serve(conn, missed)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._closed:
+                    return
+                log.warning(
+                    "wake-up connection failed (%s: %s); reconnecting", type(exc).__name__, exc
+                )
+                missed = True
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    async def _serve(self, conn: psycopg.AsyncConnection[Any], missed: bool) -> None:
+        listening = False
+        last_io = time.monotonic()
+        own_pid = conn.info.backend_pid
+        while not self._closed:
+            if self._callbacks and not listening:
+                await conn.execute(f"LISTEN {CHANNEL}")
+                listening = True
+                if missed:  # hints may have been sent while we were disconnected
+                    self._fire()
+            await self._flush(conn)
+            if listening:
+                heard = False
+                async for note in conn.notifies(timeout=FLUSH_INTERVAL):
+                    heard = heard or note.pid != own_pid
+                if heard:
+                    self._fire()
+            else:
+                assert self._kick is not None
+                self._kick.clear()
+                if not self._pending:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._kick.wait(), PING_INTERVAL)
+                await asyncio.sleep(FLUSH_INTERVAL)  # let more hints gather
+                continue
+            if time.monotonic() - last_io > PING_INTERVAL:
+                await conn.execute("SELECT 1")
+                last_io = time.monotonic()
+
+    async def _flush(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if not self._pending:
+            return
+        queues = sorted(self._pending)
+        self._pending.clear()
+        try:
+            await conn.execute(
+                "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", (CHANNEL, queues)
+            )
+            self._sent += 1
+        except BaseException:
+            self._pending.update(queues)
+            raise
+
+    async def close(self) -> None:
+        """Sends the hints still queued (briefly), then stops."""
+        task, self._task = self._task, None
+        if task is None:
+            self._closed = True
+            return
+        if self._pending and not task.done():
+            deadline = time.monotonic() + 1.0
+            while self._pending and not task.done() and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+        self._closed = True
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+
+class PostgresStore(SQLStore):
+    """The store for many workers: ``postgresql://user:password@host:5432/db``."""
+
+    def __init__(self, url: str, *, pool_size: int = 2, retry_for: float = 120.0) -> None:
+        dsn = conninfo(url)
+        members: list[BatchExecutor[Any]] = [
+            BatchExecutor(_Backend(dsn), name=f"plait-pg-{i}", retry_for=retry_for)
+            for i in range(max(1, pool_size))
+        ]
+        super().__init__(redact(url), PostgresDialect(), ExecutorPool(members))
+        self._wakeups = _Wakeups(conninfo(url, "plait-wakeups"))
+
+    async def close(self) -> None:
+        await self._wakeups.close()
+        await super().close()
+
+    def notify(self, queue: str | None) -> None:
+        self._wakeups.notify(queue)
+
+    def subscribe(self, wake: Callable[[], None]) -> None:
+        self._wakeups.subscribe(wake)
+
+    def _migrate(self, conn: Conn) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
+        )
+        done = {r["version"] for r in conn.execute("SELECT version FROM schema_migrations")}
+        for number, sql in migrations.load("postgresql"):
+            if number in done:
+                continue
+            conn.execute(sql)  # no parameters: the file's statements run as one script
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at)"
+                " VALUES (%s, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)",
+                (number,),
+            )

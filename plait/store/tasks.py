@@ -1,0 +1,657 @@
+"""Human tasks in the store: the task table, its audit trail, and its deadlines.
+
+:class:`TaskStore` is a mixin of :class:`~plait.store.sql.SQLStore`; like the rest of the
+store, each public coroutine is one transaction and the SQL is portable.
+
+Invariants kept here:
+- Lock order is the workflow row, then the task row, in every transaction that touches a
+  task (``_fence`` for the running workflow, ``_require`` for a client), as for signals.
+- A task is created in the same transaction as its journal entry; its id is
+  ``"<workflow id>:<seq>"``.
+- An answer is accepted only by ``UPDATE human_tasks ... WHERE id = ? AND status = 'open'``
+  and is put in the workflow's mailbox (signal ``plait:task:<id>``) in that transaction, so
+  of two people answering at once exactly one wins, and no answer is lost.
+- Deadlines are a function of what the creating transaction wrote (``due_at``, the
+  ``on_timeout`` policy, the reminder offsets) and of the clock. Each transition (reminded,
+  escalated, expired) is applied once, with its event, by whichever transaction holding the
+  workflow row first sees it due; the workflow's journal entry records only the outcome, so
+  a replay never repeats a transition.
+- Cancelling a workflow, or its completion, cancels its open tasks in the same transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from plait.errors import (
+    InvalidState,
+    PermissionDenied,
+    TaskAlreadyCompleted,
+    TaskNotFound,
+    TaskNotOpen,
+)
+from plait.store.base import Entry, Fence
+from plait.types import EntryStatus, ms_to_datetime
+
+if TYPE_CHECKING:
+    from plait.store.sql import Dialect
+
+T = TypeVar("T")
+Conn = Any
+Row = Any
+
+TASK_SIGNAL = "plait:task:"
+
+_TASK_COLUMNS = (
+    "id, workflow_id, seq, title, status, assignee, claimed_by, form_name, form_schema, "
+    "proposal, context, answer, changes, completed_by, comment, on_timeout, remind_offsets, "
+    "due_at, remind_at, created_at, updated_at, completed_at"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class NewTask:
+    """A human task to create. ``on_timeout`` is the deadline policy as JSON data:
+    ``{"kind": "raise"}``, ``{"kind": "default", "value": <stored text>}`` or
+    ``{"kind": "escalate", "to": ..., "due": <ms>, "then": <policy>}``."""
+
+    id: str
+    workflow_id: str
+    seq: int
+    title: str
+    assignee: str | None
+    form_name: str
+    form_schema: str
+    proposal: str | None
+    context: str | None
+    due_at: int | None
+    remind_offsets: tuple[int, ...]
+    on_timeout: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskRow:
+    """A human task as stored (payloads still encoded, times in epoch milliseconds)."""
+
+    id: str
+    workflow_id: str
+    seq: int
+    title: str
+    status: str
+    assignee: str | None
+    claimed_by: str | None
+    form_name: str
+    form_schema: str
+    proposal: str | None
+    context: str | None
+    answer: str | None
+    changes: str | None
+    completed_by: str | None
+    comment: str | None
+    on_timeout: str
+    remind_offsets: str
+    due_at: int | None
+    remind_at: int | None
+    created_at: int
+    updated_at: int
+    completed_at: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskEventRow:
+    """One audit event as stored."""
+
+    id: int
+    task_id: str
+    workflow_id: str
+    kind: str
+    actor: str | None
+    at: int
+    payload: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskFilter:
+    """Which tasks ``list_tasks`` returns (an empty tuple means any)."""
+
+    status: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()
+    workflow_id: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """Who acts on a task. ``groups`` is ``None`` when the engine has no directory: then
+    only claims are checked, and ``name`` is recorded as given."""
+
+    name: str | None
+    groups: frozenset[str] | None = None
+    admin: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskOutcome:
+    """What a workflow's wait on a task came to: ``completed``, ``default``, ``expired``,
+    ``cancelled``, or ``park`` (wait until ``wake_at`` or the answer)."""
+
+    state: str
+    output: str | None = None
+    wake_at: int | None = None
+
+
+def _j(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _iso(ms: int | None) -> str | None:
+    when = ms_to_datetime(ms)
+    return None if when is None else when.isoformat()
+
+
+def next_reminder(due_at: int | None, offsets: Sequence[int], after: int) -> int | None:
+    """The first reminder time for ``due_at`` later than ``after``, if any."""
+    if due_at is None:
+        return None
+    times = [due_at - o for o in offsets if due_at - o > after]
+    return min(times) if times else None
+
+
+class TaskStore:
+    """The human-task operations of a SQL store (a mixin of ``SQLStore``)."""
+
+    if TYPE_CHECKING:  # provided by SQLStore
+        url: str
+        dialect: Dialect
+
+        async def _run(self, fn: Callable[[Conn], T], *, write: bool = True) -> T: ...
+
+        def _x(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> Any: ...
+
+        def _one(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> Row | None: ...
+
+        def _all(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> list[Row]: ...
+
+        def _fence(self, conn: Conn, fence: Fence, now: int) -> bool: ...
+
+        def _append(self, conn: Conn, fence: Fence, entries: Sequence[Entry]) -> None: ...
+
+        def _update_entry(self, conn: Conn, fence: Fence, e: Entry) -> None: ...
+
+        def _require(self, conn: Conn, workflow_id: str) -> Row: ...
+
+        def _deliver(
+            self,
+            conn: Conn,
+            row: Row,
+            name: str,
+            payload: str | None,
+            dedup_key: str | None,
+            now: int,
+        ) -> bool: ...
+
+    # -- the workflow's side (fenced) ----------------------------------------------------
+    async def wait_task(
+        self,
+        fence: Fence,
+        now: int,
+        pending: list[Entry],
+        entry: Entry,
+        new: NewTask | None,
+        deliver_cancel: bool,
+    ) -> TaskOutcome:
+        """Creates the task (when ``new`` is given, with its journal entry), then finishes
+        the wait if it can: the answer in the mailbox, a passed deadline, a cancellation.
+        Records reminders and escalations that are due on the way."""
+
+        def op(conn: Conn) -> TaskOutcome:
+            cancel = self._fence(conn, fence, now)
+            task_id = f"{fence.workflow_id}:{entry.seq}"
+            if cancel and deliver_cancel:  # cancelled since the run began: deliver it here
+                mark = dataclasses.replace(entry, status=EntryStatus.CANCELLED, completed_at=now)
+                if new is None:
+                    self._append(conn, fence, pending)
+                    self._update_entry(conn, fence, mark)
+                else:
+                    self._append(conn, fence, [*pending, mark])
+                self._cancel_tasks(conn, "id", task_id, now, "the workflow was cancelled")
+                return TaskOutcome("cancelled")
+            if new is None:
+                self._append(conn, fence, pending)
+            else:
+                self._append(conn, fence, [*pending, entry])
+                self._create_task(conn, new, now)
+            task = self._task(conn, task_id)
+            if task is None:
+                raise InvalidState(
+                    f"the journal of workflow {fence.workflow_id!r} waits for human task "
+                    f"{task_id!r}, which does not exist"
+                )
+            answer = self._one(
+                conn,
+                "SELECT id, payload FROM signals WHERE workflow_id = ? AND name = ?"
+                " AND consumed_seq IS NULL ORDER BY id LIMIT 1",
+                (fence.workflow_id, TASK_SIGNAL + task_id),
+            )
+            if answer is not None:
+                self._x(
+                    conn,
+                    "UPDATE signals SET consumed_seq = ? WHERE id = ?",
+                    (entry.seq, answer["id"]),
+                )
+                return self._settle(conn, fence, entry, now, "completed", answer["payload"])
+            task = self._advance(conn, task, now, remind=True)
+            if task.status == "cancelled":
+                mark = dataclasses.replace(entry, status=EntryStatus.CANCELLED, completed_at=now)
+                self._update_entry(conn, fence, mark)
+                return TaskOutcome("cancelled")
+            if task.status == "expired":
+                state = "expired" if task.answer is None else "default"
+                return self._settle(conn, fence, entry, now, state, task.answer)
+            if task.status == "completed":  # answered, but the answer was consumed: re-read
+                return self._settle(conn, fence, entry, now, "completed", task.answer)
+            times = [t for t in (task.due_at, task.remind_at) if t is not None]
+            wake = min(times) if times else None
+            self._x(
+                conn,
+                "UPDATE journal SET wake_at = ? WHERE workflow_id = ? AND seq = ?",
+                (wake, fence.workflow_id, entry.seq),
+            )
+            return TaskOutcome("park", wake_at=wake)
+
+        return await self._run(op)
+
+    def _settle(
+        self, conn: Conn, fence: Fence, entry: Entry, now: int, state: str, payload: str | None
+    ) -> TaskOutcome:
+        output = _j({"outcome": state, "payload": payload})
+        done = dataclasses.replace(
+            entry, status=EntryStatus.COMPLETED, completed_at=now, output=output
+        )
+        self._update_entry(conn, fence, done)
+        return TaskOutcome(state, output=output)
+
+    def _create_task(self, conn: Conn, new: NewTask, now: int) -> None:
+        remind_at = next_reminder(new.due_at, new.remind_offsets, now)
+        values = (
+            new.workflow_id,
+            new.seq,
+            new.title,
+            new.assignee,
+            new.form_name,
+            new.form_schema,
+            new.proposal,
+            new.context,
+            _j(new.on_timeout),
+            _j(list(new.remind_offsets)),
+            new.due_at,
+            remind_at,
+            now,
+            now,
+        )
+        # A task exists already only when resume() discarded the journal entry of a wait
+        # that failed the workflow (a deadline): asking again reopens it.
+        reopened = self._one(conn, "SELECT id FROM human_tasks WHERE id = ?", (new.id,))
+        if reopened is None:
+            self._x(
+                conn,
+                "INSERT INTO human_tasks (workflow_id, seq, title, assignee, form_name,"
+                " form_schema, proposal, context, on_timeout, remind_offsets, due_at,"
+                " remind_at, created_at, updated_at, id, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
+                (*values, new.id),
+            )
+        else:
+            self._x(
+                conn,
+                "UPDATE human_tasks SET workflow_id = ?, seq = ?, title = ?, assignee = ?,"
+                " form_name = ?, form_schema = ?, proposal = ?, context = ?, on_timeout = ?,"
+                " remind_offsets = ?, due_at = ?, remind_at = ?, created_at = ?,"
+                " updated_at = ?, status = 'open', claimed_by = NULL, answer = NULL,"
+                " changes = NULL, completed_by = NULL, comment = NULL, completed_at = NULL"
+                " WHERE id = ?",
+                (*values, new.id),
+            )
+        payload: dict[str, Any] = {"assignee": new.assignee, "due_at": _iso(new.due_at)}
+        if reopened is not None:
+            payload["reopened"] = True
+        self._event(conn, new.id, new.workflow_id, "created", None, now, payload)
+
+    def _advance(self, conn: Conn, task: TaskRow, now: int, *, remind: bool) -> TaskRow:
+        """Applies the deadline transitions due at ``now`` (escalations, expiry) and, when
+        ``remind``, the reminder due; each one with its event. The workflow row is locked."""
+        offsets: list[int] = json.loads(task.remind_offsets)
+        while task.status == "open" and task.due_at is not None and task.due_at <= now:
+            policy = json.loads(task.on_timeout)
+            if policy["kind"] == "escalate":
+                due = task.due_at + int(policy["due"])
+                remind_at = next_reminder(due, offsets, now)
+                self._x(
+                    conn,
+                    "UPDATE human_tasks SET assignee = ?, claimed_by = NULL, due_at = ?,"
+                    " remind_at = ?, on_timeout = ?, updated_at = ? WHERE id = ?",
+                    (policy["to"], due, remind_at, _j(policy["then"]), now, task.id),
+                )
+                self._event(
+                    conn,
+                    task.id,
+                    task.workflow_id,
+                    "escalated",
+                    None,
+                    now,
+                    {"from": task.assignee, "to": policy["to"], "due_at": _iso(due)},
+                )
+                task = dataclasses.replace(
+                    task,
+                    assignee=policy["to"],
+                    claimed_by=None,
+                    due_at=due,
+                    remind_at=remind_at,
+                    on_timeout=_j(policy["then"]),
+                    updated_at=now,
+                )
+                continue
+            default = policy.get("value") if policy["kind"] == "default" else None
+            self._x(
+                conn,
+                "UPDATE human_tasks SET status = 'expired', answer = ?, remind_at = NULL,"
+                " completed_at = ?, updated_at = ? WHERE id = ?",
+                (default, now, now, task.id),
+            )
+            self._event(
+                conn,
+                task.id,
+                task.workflow_id,
+                "expired",
+                None,
+                now,
+                {"due_at": _iso(task.due_at), "default": policy["kind"] == "default"},
+            )
+            task = dataclasses.replace(
+                task,
+                status="expired",
+                answer=default,
+                remind_at=None,
+                completed_at=now,
+                updated_at=now,
+            )
+        reminder_due = task.remind_at is not None and task.remind_at <= now
+        if remind and task.status == "open" and reminder_due:  # missed reminders make one event
+            remind_at = next_reminder(task.due_at, offsets, now)
+            self._x(
+                conn,
+                "UPDATE human_tasks SET remind_at = ?, updated_at = ? WHERE id = ?",
+                (remind_at, now, task.id),
+            )
+            self._event(
+                conn,
+                task.id,
+                task.workflow_id,
+                "reminded",
+                None,
+                now,
+                {"assignee": task.assignee, "due_at": _iso(task.due_at)},
+            )
+            task = dataclasses.replace(task, remind_at=remind_at, updated_at=now)
+        return task
+
+    def _cancel_tasks(self, conn: Conn, column: str, value: str, now: int, reason: str) -> None:
+        """Cancels the open tasks whose ``column`` (``id`` or ``workflow_id``) is ``value``;
+        the caller holds the workflow row."""
+        assert column in ("id", "workflow_id")
+        rows = self._all(
+            conn,
+            f"SELECT id, workflow_id FROM human_tasks WHERE {column} = ? AND status = 'open'"
+            " ORDER BY seq",
+            (value,),
+        )
+        for r in rows:
+            self._x(
+                conn,
+                "UPDATE human_tasks SET status = 'cancelled', remind_at = NULL,"
+                " completed_at = ?, updated_at = ? WHERE id = ?",
+                (now, now, r["id"]),
+            )
+            self._event(conn, r["id"], r["workflow_id"], "cancelled", None, now, {"reason": reason})
+
+    def _cancel_workflow_tasks(self, conn: Conn, workflow_id: str, now: int, reason: str) -> None:
+        """Hook for ``SQLStore.cancel`` and ``_end``: the workflow's open tasks are cancelled."""
+        self._cancel_tasks(conn, "workflow_id", workflow_id, now, reason)
+
+    # -- clients -----------------------------------------------------------------------
+    async def get_task(self, task_id: str) -> TaskRow | None:
+        return await self._run(lambda c: self._task(c, task_id), write=False)
+
+    async def list_tasks(self, flt: TaskFilter) -> list[TaskRow]:
+        where: list[str] = []
+        params: list[object] = []
+        if flt.status:
+            where.append(f"status IN ({', '.join('?' for _ in flt.status)})")
+            params.extend(flt.status)
+        if flt.assignees:
+            where.append(f"assignee IN ({', '.join('?' for _ in flt.assignees)})")
+            params.extend(flt.assignees)
+        if flt.workflow_id is not None:
+            where.append("workflow_id = ?")
+            params.append(flt.workflow_id)
+        sql = f"SELECT {_TASK_COLUMNS} FROM human_tasks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at, workflow_id, seq LIMIT ? OFFSET ?"
+        params.extend((flt.limit, flt.offset))
+        rows = await self._run(lambda c: self._all(c, sql, params), write=False)
+        return [_task_row(r) for r in rows]
+
+    async def complete_task(
+        self,
+        task_id: str,
+        answer: str,
+        changes: str | None,
+        changed: list[str],
+        actor: Actor,
+        comment: str | None,
+        now: int,
+    ) -> TaskRow:
+        """Records the answer and delivers it to the workflow, or raises and writes nothing."""
+
+        def op(conn: Conn) -> TaskRow:
+            workflow, task = self._open_task(conn, task_id, now, actor, "complete", claims=True)
+            cur = self._x(
+                conn,
+                "UPDATE human_tasks SET status = 'completed', answer = ?, changes = ?,"
+                " completed_by = ?, comment = ?, remind_at = NULL, completed_at = ?,"
+                " updated_at = ? WHERE id = ? AND status = 'open'",
+                (answer, changes, actor.name, comment, now, now, task_id),
+            )
+            if cur.rowcount != 1:
+                current = self._task(conn, task_id)
+                raise _not_open(current or task)
+            payload: dict[str, Any] = {"changed": changed}
+            if comment is not None:
+                payload["comment"] = comment
+            self._event(conn, task_id, task.workflow_id, "completed", actor.name, now, payload)
+            self._deliver(conn, workflow, TASK_SIGNAL + task_id, answer, None, now)
+            done = self._task(conn, task_id)
+            assert done is not None
+            return done
+
+        return await self._run(op)
+
+    async def claim_task(self, task_id: str, actor: Actor, now: int) -> TaskRow:
+        def op(conn: Conn) -> TaskRow:
+            _, task = self._open_task(conn, task_id, now, actor, "claim", claims=True)
+            if task.claimed_by == actor.name:
+                return task
+            self._x(
+                conn,
+                "UPDATE human_tasks SET claimed_by = ?, updated_at = ? WHERE id = ?",
+                (actor.name, now, task_id),
+            )
+            self._event(
+                conn,
+                task_id,
+                task.workflow_id,
+                "claimed",
+                actor.name,
+                now,
+                {"previous": task.claimed_by} if task.claimed_by else {},
+            )
+            return dataclasses.replace(task, claimed_by=actor.name, updated_at=now)
+
+        return await self._run(op)
+
+    async def reassign_task(self, task_id: str, to: str, actor: Actor, now: int) -> TaskRow:
+        def op(conn: Conn) -> TaskRow:
+            _, task = self._open_task(conn, task_id, now, actor, "reassign", claims=False)
+            if task.assignee == to and task.claimed_by is None:
+                return task
+            self._x(
+                conn,
+                "UPDATE human_tasks SET assignee = ?, claimed_by = NULL, updated_at = ?"
+                " WHERE id = ?",
+                (to, now, task_id),
+            )
+            self._event(
+                conn,
+                task_id,
+                task.workflow_id,
+                "reassigned",
+                actor.name,
+                now,
+                {"from": task.assignee, "to": to},
+            )
+            return dataclasses.replace(task, assignee=to, claimed_by=None, updated_at=now)
+
+        return await self._run(op)
+
+    async def task_events(
+        self,
+        task_id: str | None,
+        workflow_id: str | None,
+        kinds: tuple[str, ...],
+        after: int | None,
+        limit: int,
+    ) -> list[TaskEventRow]:
+        where: list[str] = []
+        params: list[object] = []
+        if task_id is not None:
+            where.append("task_id = ?")
+            params.append(task_id)
+        if workflow_id is not None:
+            where.append("workflow_id = ?")
+            params.append(workflow_id)
+        if kinds:
+            where.append(f"kind IN ({', '.join('?' for _ in kinds)})")
+            params.extend(kinds)
+        if after is not None:
+            where.append("id > ?")
+            params.append(after)
+        sql = "SELECT id, task_id, workflow_id, kind, actor, at, payload FROM task_events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+        rows = await self._run(lambda c: self._all(c, sql, params), write=False)
+        return [
+            TaskEventRow(
+                id=r["id"],
+                task_id=r["task_id"],
+                workflow_id=r["workflow_id"],
+                kind=r["kind"],
+                actor=r["actor"],
+                at=r["at"],
+                payload=json.loads(r["payload"]),
+            )
+            for r in rows
+        ]
+
+    # -- helpers -----------------------------------------------------------------------
+    def _task(self, conn: Conn, task_id: str) -> TaskRow | None:
+        row = self._one(conn, f"SELECT {_TASK_COLUMNS} FROM human_tasks WHERE id = ?", (task_id,))
+        return None if row is None else _task_row(row)
+
+    def _open_task(
+        self, conn: Conn, task_id: str, now: int, actor: Actor, action: str, *, claims: bool
+    ) -> tuple[Row, TaskRow]:
+        """Locks the task's workflow row, then reads the task, applies deadlines that have
+        passed, and checks that it is open and that ``actor`` may ``action`` it."""
+        found = self._one(conn, "SELECT workflow_id FROM human_tasks WHERE id = ?", (task_id,))
+        if found is None:
+            raise TaskNotFound(f"no human task {task_id!r} in {self.url}")
+        workflow = self._require(conn, found["workflow_id"])  # lock order: workflow first
+        task = self._task(conn, task_id)
+        assert task is not None  # tasks go only with their workflow, whose row we hold
+        task = self._advance(conn, task, now, remind=False)
+        if task.status != "open":
+            raise _not_open(task)
+        _check(task, actor, action, claims=claims)
+        return workflow, task
+
+    def _event(
+        self,
+        conn: Conn,
+        task_id: str,
+        workflow_id: str,
+        kind: str,
+        actor: str | None,
+        now: int,
+        payload: dict[str, Any],
+    ) -> None:
+        self._x(
+            conn,
+            "INSERT INTO task_events (task_id, workflow_id, kind, actor, at, payload)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (task_id, workflow_id, kind, actor, now, _j(payload)),
+        )
+
+
+def _check(task: TaskRow, actor: Actor, action: str, *, claims: bool) -> None:
+    who = actor.name
+    if actor.groups is not None and not actor.admin:
+        if who is None:
+            raise PermissionDenied(
+                f"say who may {action} human task {task.id!r}: pass by='person' (the engine "
+                "has a directory, so it checks who acts)"
+            )
+        if task.assignee is not None and task.assignee != who and task.assignee not in actor.groups:
+            raise PermissionDenied(
+                f"{who!r} may not {action} human task {task.id!r}: it is assigned to "
+                f"{task.assignee!r}, and {who!r} is not that person, not in that group, and "
+                "not an admin"
+            )
+    if claims and task.claimed_by is not None and task.claimed_by != who and not actor.admin:
+        raise PermissionDenied(
+            f"{who!r} may not {action} human task {task.id!r}: {task.claimed_by!r} has claimed "
+            "it; only they or an admin may, or reassign the task to release the claim"
+        )
+
+
+def _not_open(task: TaskRow) -> TaskNotOpen:
+    if task.status == "completed":
+        return TaskAlreadyCompleted(
+            task.id,
+            task.status,
+            f"human task {task.id!r} was already completed by {task.completed_by!r} at "
+            f"{_iso(task.completed_at)}; nothing was changed",
+        )
+    if task.status == "expired":
+        return TaskNotOpen(
+            task.id,
+            task.status,
+            f"human task {task.id!r} expired: its deadline {_iso(task.due_at)} passed; it takes"
+            " no answer, claim or reassignment",
+        )
+    return TaskNotOpen(
+        task.id,
+        task.status,
+        f"human task {task.id!r} was cancelled at {_iso(task.completed_at)} (its workflow was "
+        "cancelled or ended); it takes no answer, claim or reassignment",
+    )
+
+
+def _task_row(r: Row) -> TaskRow:
+    return TaskRow(**{f.name: r[f.name] for f in dataclasses.fields(TaskRow)})

@@ -1,0 +1,167 @@
+"""The batch executor's contract, with a scripted backend (no database): a batch is one
+transaction; transient failures re-run the whole batch on a new connection; a COMMIT whose
+outcome is unknown is looked up, never run twice; other errors reach only their caller."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from plait.store.executor import BatchExecutor, CommitUnknown, ExecutorPool
+
+
+class Transient(Exception):
+    pass
+
+
+class Conn:
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.broken = False
+        self.log: list[str] = []
+
+
+class Backend:
+    """Records what happened; ``plan`` scripts failures of COMMIT, one per commit."""
+
+    def __init__(self) -> None:
+        self.connections: list[Conn] = []
+        self.plan: list[str] = []  # "ok" | "transient" | "unknown-committed" | "unknown-lost"
+        self.committed: list[list[str]] = []
+        self.pending: list[str] = []
+
+    def connect(self) -> Conn:
+        conn = Conn(len(self.connections))
+        self.connections.append(conn)
+        return conn
+
+    def begin(self, conn: Conn, write: bool) -> None:
+        if conn.broken:
+            raise Transient("connection is broken")
+        self.pending = []
+
+    def commit(self, conn: Conn) -> None:
+        step = self.plan.pop(0) if self.plan else "ok"
+        if step == "transient":
+            conn.broken = True
+            raise Transient("server closed the connection")
+        if step.startswith("unknown"):
+            conn.broken = True
+            if step == "unknown-committed":
+                self.committed.append(self.pending)
+            raise CommitUnknown(lambda c: step == "unknown-committed") from Transient("lost")
+        self.committed.append(self.pending)
+
+    def rollback(self, conn: Conn) -> None:
+        if conn.broken:
+            raise Transient("connection is broken")
+
+    def savepoint(self, conn: Conn, sql: str) -> None:
+        conn.log.append(sql)
+
+    def close(self, conn: Conn) -> None:
+        pass
+
+    def retryable(self, error: BaseException) -> bool:
+        return isinstance(error, Transient)
+
+
+def op(backend: Backend, name: str, calls: list[str]) -> Any:
+    def fn(conn: Conn) -> str:
+        calls.append(name)
+        backend.pending.append(name)
+        return f"{name}@{conn.n}"
+
+    return fn
+
+
+async def run(backend: Backend, *names: str, **kw: Any) -> tuple[list[Any], list[str]]:
+    executor = BatchExecutor(backend, name="test", **kw)
+    await executor.start()
+    calls: list[str] = []
+    try:
+        results = await asyncio.gather(
+            *(executor.run(op(backend, n, calls)) for n in names), return_exceptions=True
+        )
+    finally:
+        await executor.close()
+    return list(results), calls
+
+
+async def test_a_transient_failure_reruns_the_batch_on_a_new_connection() -> None:
+    backend = Backend()
+    backend.plan = ["transient", "transient"]
+    results, calls = await run(backend, "a")
+    assert results == ["a@2"]  # the third connection
+    assert calls == ["a", "a", "a"] and backend.committed == [["a"]]
+    assert len(backend.connections) == 3
+
+
+async def test_a_commit_that_did_happen_is_not_run_again() -> None:
+    backend = Backend()
+    backend.plan = ["unknown-committed"]
+    results, calls = await run(backend, "once")
+    assert results == ["once@0"]
+    assert calls == ["once"] and backend.committed == [["once"]]
+
+
+async def test_a_commit_that_did_not_happen_is_run_again() -> None:
+    backend = Backend()
+    backend.plan = ["unknown-lost"]
+    results, calls = await run(backend, "x")
+    assert results == ["x@1"]
+    assert calls == ["x", "x"] and backend.committed == [["x"]]
+
+
+async def test_callers_see_a_transient_error_after_retry_for() -> None:
+    backend = Backend()
+    backend.plan = ["transient"] * 1000
+    results, _ = await run(backend, "a", retry_for=0.2)
+    assert isinstance(results[0], Transient)
+
+
+async def test_an_operation_error_fails_only_that_operation() -> None:
+    backend = Backend()
+    executor = BatchExecutor(backend, name="test")
+    await executor.start()
+
+    def bad(conn: Conn) -> None:
+        raise ValueError("bad input")
+
+    calls: list[str] = []
+    try:
+        good, failed = await asyncio.gather(
+            executor.run(op(backend, "good", calls)), executor.run(bad), return_exceptions=True
+        )
+    finally:
+        await executor.close()
+    assert isinstance(failed, ValueError)
+    assert good == "good@0" and ["good"] in backend.committed
+
+
+async def test_a_pool_spreads_concurrent_operations() -> None:
+    backends = [Backend(), Backend()]
+    pool = ExecutorPool([BatchExecutor(b, name=f"t{i}") for i, b in enumerate(backends)])
+    await pool.start()
+    gate = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow(conn: Conn) -> str:
+        asyncio.run_coroutine_threadsafe(asyncio.wait_for(gate.wait(), 5), loop).result()
+        return "slow"
+
+    try:
+        blocked = asyncio.ensure_future(pool.run(slow))
+        await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(pool.run(lambda c: "quick"), 2) == "quick"
+        gate.set()
+        assert await blocked == "slow"
+    finally:
+        await pool.close()
+
+
+async def test_a_pool_needs_members() -> None:
+    with pytest.raises(ValueError):
+        ExecutorPool([])

@@ -1,0 +1,203 @@
+"""What only PostgreSQL does: reconnecting after connections die (nothing lost, nothing done
+twice), looking up a COMMIT whose reply was lost, wake-ups by LISTEN/NOTIFY between
+processes, and a pool of connections."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+import plait
+from plait.store import open_store
+from plait.store.base import ListFilter
+from plait.store.postgres import PostgresStore, _Backend, _committed, conninfo
+
+from .helpers import NOW, claim, new
+
+
+@pytest.fixture
+def pg_url(postgres: Any) -> Iterator[str]:
+    url = postgres.create()
+    yield url
+    postgres.release(url)
+
+
+def terminate(postgres: Any, url: str, application_name: str | None = None) -> int:
+    """Ends every connection to ``url``'s database (as a restart or an admin would)."""
+    rows = postgres.admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
+        " AND pid <> pg_backend_pid() AND (%s::text IS NULL OR application_name = %s)",
+        (url.rsplit("/", 1)[1], application_name, application_name),
+    ).fetchall()
+    return len(rows)
+
+
+async def test_operations_go_on_after_every_connection_was_killed(
+    postgres: Any, pg_url: str
+) -> None:
+    store = open_store(pg_url)
+    await store.open()
+    try:
+        await store.create_workflow(new("a"), NOW)
+        assert terminate(postgres, pg_url) >= 1
+        assert await store.get("a") is not None
+        await store.create_workflow(new("b"), NOW)
+        assert terminate(postgres, pg_url) >= 1
+        assert sorted(c.id for c in await claim(store)) == ["a", "b"]
+    finally:
+        await store.close()
+
+
+async def test_connections_killed_mid_run_lose_nothing_and_double_nothing(
+    postgres: Any, pg_url: str
+) -> None:
+    store = open_store(pg_url)
+    await store.open()
+    stop = asyncio.Event()
+    kills = 0
+
+    async def killer() -> None:
+        nonlocal kills
+        while not stop.is_set():
+            await asyncio.sleep(random.uniform(0.02, 0.08))
+            kills += await asyncio.to_thread(terminate, postgres, pg_url)
+
+    async def sender(wave: int) -> list[bool]:
+        return await asyncio.gather(
+            *(store.send_signal("a", "go", f'"{wave}-{i}"', None, NOW) for i in range(30))
+        )
+
+    try:
+        await store.create_workflow(new("a"), NOW)
+        task = asyncio.create_task(killer())
+        sent = [ok for wave in range(20) for ok in await sender(wave)]
+        stop.set()
+        await task
+        assert all(sent) and kills > 0
+        with psycopg.connect(pg_url) as conn:
+            payloads = [r[0] for r in conn.execute("SELECT payload FROM signals")]
+        expected = [f'"{w}-{i}"' for w in range(20) for i in range(30)]
+        assert sorted(payloads) == sorted(expected)  # each exactly once
+    finally:
+        stop.set()
+        await store.close()
+
+
+def test_the_outcome_of_a_commit_is_looked_up_by_transaction_id(pg_url: str) -> None:
+    backend = _Backend(conninfo(pg_url))
+    conn, other = backend.connect(), backend.connect()
+    try:
+        backend.begin(conn, True)
+        xid = backend._xid
+        assert xid is not None
+        conn.execute("INSERT INTO workers (id, started_at, heartbeat_at) VALUES ('w', 1, 1)")
+        assert _committed(other, xid) is None  # in progress
+        backend.commit(conn)
+        assert _committed(other, xid) is True
+
+        backend.begin(conn, True)
+        xid = backend._xid
+        assert xid is not None
+        conn.execute("INSERT INTO workers (id, started_at, heartbeat_at) VALUES ('v', 1, 1)")
+        backend.rollback(conn)
+        assert _committed(other, xid) is False
+        assert _committed(other, str(int(xid) + 10**9)) is False  # never existed
+    finally:
+        conn.close()
+        other.close()
+
+
+async def test_a_hint_from_another_process_wakes_subscribers(pg_url: str) -> None:
+    a, b = open_store(pg_url), open_store(pg_url)
+    await a.open()
+    await b.open()
+    woken = asyncio.Event()
+    own = asyncio.Event()
+    try:
+        a.subscribe(woken.set)
+        b.subscribe(own.set)
+        await asyncio.sleep(0.2)  # both are listening
+        b.notify("default")
+        await asyncio.wait_for(woken.wait(), 5)
+        await asyncio.sleep(0.2)
+        assert not own.is_set()  # a process is not woken by its own hints
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_hints_are_coalesced(pg_url: str) -> None:
+    a = open_store(pg_url)
+    await a.open()
+    assert isinstance(a, PostgresStore)
+    try:
+        for _ in range(500):
+            a.notify("default")
+        a.notify(None)
+        await asyncio.sleep(0.3)
+        assert 1 <= a._wakeups._sent <= 2  # one NOTIFY statement (two queue names)
+    finally:
+        await a.close()
+
+
+async def test_the_listener_reconnects_and_wakes_its_workers(postgres: Any, pg_url: str) -> None:
+    a, b = open_store(pg_url), open_store(pg_url)
+    await a.open()
+    await b.open()
+    woken = asyncio.Event()
+    try:
+        a.subscribe(woken.set)
+        await asyncio.sleep(0.2)
+        assert terminate(postgres, pg_url, "plait-wakeups") == 1
+        await asyncio.wait_for(woken.wait(), 5)  # hints may have been missed: wake up once
+        woken.clear()
+        await asyncio.sleep(0.3)
+        b.notify("default")
+        await asyncio.wait_for(woken.wait(), 5)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_slow_statement_does_not_hold_up_other_operations(pg_url: str) -> None:
+    store = PostgresStore(pg_url, pool_size=2)
+    await store.open()
+    try:
+        slow = asyncio.ensure_future(store._run(lambda c: c.execute("SELECT pg_sleep(1)")))
+        await asyncio.sleep(0.1)
+        start = time.monotonic()
+        assert await store.list_workflows(ListFilter()) == []
+        assert time.monotonic() - start < 0.5
+        await slow
+    finally:
+        await store.close()
+
+
+def test_passwords_stay_out_of_messages() -> None:
+    store = PostgresStore("postgresql://ada:s3cret@db.example:6432/plait")
+    assert store.url == "postgresql://ada:***@db.example:6432/plait"
+
+
+@plait.workflow(name="pg-hello")
+async def hello(ctx: plait.Context, who: str) -> str:
+    return f"hello {who}"
+
+
+async def test_a_start_in_one_process_wakes_a_worker_in_another(pg_url: str) -> None:
+    slow_poll = timedelta(seconds=60)
+    worker_side = plait.Engine(pg_url, workflows=[hello], poll_interval=slow_poll)
+    client = plait.Engine(pg_url, workflows=[hello], poll_interval=timedelta(milliseconds=50))
+    async with worker_side, client:
+        async with worker_side.worker():
+            await asyncio.sleep(0.3)  # the worker is idle, waiting up to a minute
+            start = time.monotonic()
+            h = await client.start(hello, "ada")
+            assert await h.result(timeout=10) == "hello ada"
+            assert time.monotonic() - start < 3

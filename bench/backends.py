@@ -32,6 +32,12 @@ class Backend:
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name}
 
+    def commit_probe(self, url: str, n: int = 500) -> float | None:
+        """µs per bare commit of one small INSERT next to ``url``'s database, the same write
+        ``limit_probe.py``'s seq_steps makes: measured seconds before a run, it says what
+        the disk costs right then (None where not measured)."""
+        return None
+
 
 class SQLiteBackend(Backend):
     name = "sqlite"
@@ -58,6 +64,29 @@ class SQLiteBackend(Backend):
             self._readers[url] = conn
         row = conn.execute("SELECT count(*) FROM workflows WHERE status = ?", (status,))
         return int(row.fetchone()[0])
+
+    def commit_probe(self, url: str, n: int = 500) -> float | None:
+        import json
+        import time
+
+        path = os.path.join(os.path.dirname(url[len("sqlite:///") :]), "commit-probe.db")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("CREATE TABLE steps (workflow_id TEXT, seq INT, output TEXT)")
+            payload = json.dumps({"i": 0, "payload": "x" * 80})
+            t0 = time.perf_counter()
+            for i in range(n):
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT INTO steps VALUES ('seq', ?, ?)", (i, payload))
+                conn.execute("COMMIT")
+            return (time.perf_counter() - t0) / n * 1e6
+        finally:
+            conn.close()
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "folder": self.folder}

@@ -26,9 +26,10 @@ def main() -> None:
     t0 = time.perf_counter()
     from bench.recovery import recovery
     from bench.scenarios import SCENARIOS
+    from bench.worker_rss import worker_rss
 
     imported = time.perf_counter() - t0
-    scenarios = {**SCENARIOS, "recovery": recovery}
+    scenarios = {**SCENARIOS, "recovery": recovery, "worker_rss": worker_rss}
     fn = scenarios[a.scenario]
     try:
         result = asyncio.run(fn(a.database, a.n) if a.n else fn(a.database))

@@ -71,19 +71,30 @@ def live_rss_mb() -> float:
     return proc_status()["rss_mb"]
 
 
-def machine_busy(seconds: float = 1.0) -> float:
-    """How busy the machine's CPUs are (0..1) over ``seconds``, from ``/proc/stat``."""
+def machine_busy(seconds: float = 1.0, device: str | None = None) -> float:
+    """How busy the machine is (0..1) over ``seconds``: the CPUs' busy share from
+    ``/proc/stat``, or the disk ``device``'s (e.g. ``vda``) if that is higher."""
 
-    def sample() -> tuple[int, int]:
+    def sample() -> tuple[int, int, int]:
         with open("/proc/stat") as f:
             values = [int(x) for x in f.readline().split()[1:]]
         idle = values[3] + values[4]
-        return sum(values) - idle, sum(values)
+        io_ms = 0
+        if device:
+            with open("/proc/diskstats") as f:
+                for line in f:
+                    fields = line.split()
+                    if fields[2] == device:
+                        io_ms = int(fields[12])
+        return sum(values) - idle, sum(values), io_ms
 
-    busy0, total0 = sample()
+    busy0, total0, io0 = sample()
+    t0 = time.perf_counter()
     time.sleep(seconds)
-    busy1, total1 = sample()
-    return (busy1 - busy0) / max(1, total1 - total0)
+    busy1, total1, io1 = sample()
+    cpu = (busy1 - busy0) / max(1, total1 - total0)
+    disk = (io1 - io0) / 1000 / (time.perf_counter() - t0)
+    return max(cpu, disk)
 
 
 def percentile(values: list[float], p: float) -> float:

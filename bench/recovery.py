@@ -29,11 +29,20 @@ STEPS = 10
 KILL_AFTER = 5
 
 
-def _spawn_worker(url: str) -> subprocess.Popen[bytes]:
+def spawn_worker(url: str, concurrency: int = 10) -> subprocess.Popen[bytes]:
+    """``plait worker bench.app:engine`` on ``url``, as a separate process."""
     env = dict(os.environ, **{DATABASE_ENV: url})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.Popen(
-        [sys.executable, "-m", "plait.cli", "worker", "bench.app:engine", "--concurrency", "10"],
+        [
+            sys.executable,
+            "-m",
+            "plait.cli",
+            "worker",
+            "bench.app:engine",
+            "--concurrency",
+            str(concurrency),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -56,7 +65,7 @@ async def recovery(url: str, n: int = STEPS) -> dict[str, Any]:
         os.remove(log_path)
     async with make_engine(url) as engine:
         handle = await engine.start(crashy, log_path, n, id="crash-1")
-        first = _spawn_worker(url)
+        first = spawn_worker(url)
         deadline = time.monotonic() + 60
         while len(_log(log_path)) < KILL_AFTER:
             if first.poll() is not None:
@@ -70,7 +79,7 @@ async def recovery(url: str, n: int = STEPS) -> dict[str, Any]:
         recorded = [e.seq for e in await engine.journal(handle.id) if e.status == "completed"]
 
         restart_epoch, restart = time.time(), time.perf_counter()
-        second = _spawn_worker(url)
+        second = spawn_worker(url)
         try:
             while await asyncio.to_thread(backend.count, url, "completed") < 1:
                 if second.poll() is not None:

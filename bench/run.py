@@ -27,20 +27,25 @@ from bench.compare import compare, peer_figures
 from bench.measure import filesystem, machine, machine_busy, summary
 
 ROOT = Path(__file__).resolve().parent.parent
-ALL = ("seq_steps", "fanout", "latency", "waiters", "recovery")
+ALL = ("seq_steps", "fanout", "latency", "waiters", "worker_rss", "recovery")
+SIZED = ("waiters", "worker_rss")  # run once per --waiters size
 
 
 def log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
+DEVICE: str | None = None  # the disk under the SQLite folder, watched by wait_quiet
+
+
 def wait_quiet(threshold: float, patience: float) -> float:
     """Waits (up to ``patience`` s) until other processes use less than ``threshold`` of the
-    CPUs, so a run does not share the machine; returns the busy share last seen."""
+    CPUs and of the disk, so a run does not share the machine; returns the busy share last
+    seen."""
     end = time.monotonic() + patience
-    busy = machine_busy(1.0)
+    busy = machine_busy(1.0, DEVICE)
     while busy > threshold and time.monotonic() < end:
-        busy = machine_busy(1.0)
+        busy = machine_busy(1.0, DEVICE)
     return busy
 
 
@@ -142,7 +147,9 @@ def main() -> None:
         help="folder for SQLite files (a disk, not tmpfs)",
     )
     ap.add_argument("--runs", type=int, default=3, help="runs per scenario (>= 3 for medians)")
-    ap.add_argument("--waiters", default="1000,10000", help="waiting workflows per waiters run")
+    ap.add_argument(
+        "--waiters", default="1000,10000", help="sizes for waiters and worker_rss (workflows)"
+    )
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed per run")
     ap.add_argument(
         "--quiet",
@@ -162,7 +169,9 @@ def main() -> None:
         raise SystemExit(f"unknown scenario(s) {unknown}; known: {', '.join(ALL)}")
     backend = backend_for(a.backend, a.database, a.dir)
     if a.backend == "sqlite":
+        global DEVICE
         fs = filesystem(a.dir)
+        DEVICE = os.path.basename(fs["device"]) if fs["device"].startswith("/dev/") else None
         if fs["type"] in ("tmpfs", "ramfs"):
             log(f"warning: {a.dir} is on {fs['type']}: fsync is free there, figures are not disk")
     doc: dict[str, Any] = {
@@ -176,7 +185,7 @@ def main() -> None:
     if a.limit_probe:
         limits.append(limit_probe(a.limit_probe, probe_dir, a.quiet))
     for scenario in scenarios:
-        sizes = [int(x) for x in a.waiters.split(",")] if scenario == "waiters" else [0]
+        sizes = [int(x) for x in a.waiters.split(",")] if scenario in SIZED else [0]
         for n in sizes:
             key = f"{scenario}_{n}" if n else scenario
             runs = [

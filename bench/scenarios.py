@@ -29,7 +29,11 @@ CONCURRENCY = 1000
 
 
 async def seq_steps(url: str, n: int = 1000) -> dict[str, Any]:
-    """One workflow of ``n`` sequential steps: start to result."""
+    """One workflow of ``n`` sequential steps: start to result. A bare commit on the same
+    disk is timed just before and just after, because the disk's speed drifts by 2x within
+    minutes on a shared VM, and the run's figure is also given as a multiple of it."""
+    backend = backend_of_url(url)
+    commit_before = backend.commit_probe(url)
     async with make_engine(url) as engine, engine.worker(concurrency=CONCURRENCY):
         await (await engine.start(steps, 10)).result()
         threads, cpu0, t0 = thread_cpu(), cpu_seconds(), time.perf_counter()
@@ -37,11 +41,17 @@ async def seq_steps(url: str, n: int = 1000) -> dict[str, Any]:
         result = await handle.result()
         elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         by_thread = thread_cpu_since(threads)
+    commit_after = backend.commit_probe(url)
     assert result == n
+    commit = None
+    if commit_before is not None and commit_after is not None:
+        commit = (commit_before + commit_after) / 2
     return {
         "K": n,
         "total_s": elapsed,
         "us_per_step": elapsed / n * 1e6,
+        **({} if commit is None else {"bare_commit_us": commit}),
+        **({} if commit is None else {"steps_per_bare_commit": elapsed / n * 1e6 / commit}),
         "cpu_us_per_step": cpu / n * 1e6,
         "loop_cpu_us_per_step": by_thread.get("MainThread", 0) / n * 1e6,
         "cpu_s_by_thread": by_thread,

@@ -12,9 +12,13 @@
 Invariants kept here:
 - A :class:`Rate` lets one through every ``per / limit``, evenly spaced, so no window of
   ``per`` ever holds more than ``limit``. There is no burst.
+- The keyed limiter's rate holds in real time, not only in the store: a caller that is
+  granted a start time but gets to it more than ``LATENESS_MS`` late (a slow transaction, a
+  stalled process) gives it up and takes a new one, and the spacing includes that allowance
+  (``(per + LATENESS_MS) / limit``).
 - A limiter slot is a lease renewed while it is held: a holder that dies frees its slot
-  when the lease runs out. A holder is granted its slot before its start time, so time
-  spent waiting for a slot never spends the rate.
+  when the lease runs out. A holder takes its slot before its start time, so time spent
+  waiting for a slot never spends the rate.
 - Waits for a start time sleep on the engine's clock (a fake clock skips them).
 """
 
@@ -25,6 +29,7 @@ import contextlib
 import contextvars
 import dataclasses
 import logging
+import random
 import uuid
 import weakref
 from collections.abc import Iterable
@@ -41,6 +46,9 @@ if TYPE_CHECKING:
     from plait.engine import Beacon, Engine
 
 log = logging.getLogger("plait.limits")
+
+# How late after its start time a call may still begin; a later one takes a new start time.
+LATENESS_MS = 50
 
 # The engine whose step is running (set around each step call), for plait.limit.
 current_engine: contextvars.ContextVar[Engine | None] = contextvars.ContextVar(
@@ -104,15 +112,15 @@ class Queue:
                 f"Queue({self.name!r}, rate=...) takes a plait.Rate, not {type(self.rate).__name__}"
             )
 
-    def stored(self) -> QueueLimits:
-        """The limits as the store keeps them."""
-        return QueueLimits(
-            self.name,
-            self.concurrency,
-            self.per_key_concurrency,
-            None if self.rate is None else self.rate.limit,
-            None if self.rate is None else self.rate.per_ms,
-        )
+
+def _stored(q: Queue) -> QueueLimits:
+    return QueueLimits(
+        q.name,
+        q.concurrency,
+        q.per_key_concurrency,
+        None if q.rate is None else q.rate.limit,
+        None if q.rate is None else q.rate.per_ms,
+    )
 
 
 def check_queues(queues: Iterable[Queue] | Queue) -> dict[str, Queue]:
@@ -132,7 +140,7 @@ async def declare_queues(engine: Engine, queues: dict[str, Queue]) -> None:
     if not queues:
         return
     changed = await engine.store.configure_queues(
-        [q.stored() for q in queues.values()], engine.clock.now_ms()
+        [_stored(q) for q in queues.values()], engine.clock.now_ms()
     )
     for before, now in changed:
         log.warning(
@@ -151,6 +159,11 @@ def _describe(q: QueueLimits) -> str:
 
 # -- the keyed limiter -------------------------------------------------------------------
 _releases: weakref.WeakKeyDictionary[Engine, dict[str, Beacon]] = weakref.WeakKeyDictionary()
+
+
+def _busy() -> float:
+    """Seconds to wait before asking again for a key another transaction holds."""
+    return random.uniform(0.002, 0.01)
 
 
 def _release_beacon(engine: Engine, key: str) -> Beacon:
@@ -218,37 +231,63 @@ class Limit:
             )
         return engine
 
+    @property
+    def interval_ms(self) -> int | None:
+        """The time between two starts: ``per / limit``, plus a share of the lateness a
+        caller is allowed, so no window of ``per`` holds more than ``limit`` even then."""
+        if self.rate is None:
+            return None
+        return -(-(self.rate.per_ms + LATENESS_MS) // self.rate.limit)
+
     async def __aenter__(self) -> Limit:
         engine = self._find_engine()
-        store, clock = engine.store, engine.clock
         holder = uuid.uuid4().hex
-        interval = None if self.rate is None else self.rate.interval_ms
-        released = _release_beacon(engine, self.key)
-        while True:
-            mark = released.mark()
-            now = clock.now_ms()
-            granted, at = await store.acquire_limit(
-                self.key, holder, now, interval, self.concurrency, self.lease_ms
-            )
-            if granted:
-                break
-            # every slot is held: wait for a release here, another process's (polled), or
-            # the first lease to run out
-            await released.wait(
-                max(0.001, min(engine.poll_interval, (at - now) / 1000)), since=mark
-            )
         renewal = None
         try:
-            while (left := at - clock.now_ms()) > 0:
-                await clock.sleep(left / 1000)
             if self.concurrency is not None:
+                await self._take_slot(engine, holder)
                 renewal = asyncio.create_task(self._renew(engine, holder))
+            if self.rate is not None:
+                await self._take_start(engine, holder)
         except BaseException:
+            if renewal is not None:
+                renewal.cancel()
             if self.concurrency is not None:
                 await asyncio.shield(self._release(engine, holder))
             raise
         self._held.setdefault(asyncio.current_task(), []).append(_Held(engine, holder, renewal))
         return self
+
+    async def _take_slot(self, engine: Engine, holder: str) -> None:
+        released = _release_beacon(engine, self.key)
+        while True:
+            mark = released.mark()
+            now = engine.clock.now_ms()
+            granted, at = await engine.store.acquire_limit(
+                self.key, holder, now, None, self.concurrency, self.lease_ms
+            )
+            if granted:
+                return
+            # The key was busy: ask again shortly. Every slot is held: wait for a release
+            # in this process, one in another (polled), or the first lease to run out.
+            wait = _busy() if at <= now else min(engine.poll_interval, (at - now) / 1000)
+            await released.wait(wait, since=mark)
+
+    async def _take_start(self, engine: Engine, holder: str) -> None:
+        clock = engine.clock
+        while True:
+            granted, start = await engine.store.acquire_limit(
+                self.key, holder, clock.now_ms(), self.interval_ms, None, self.lease_ms
+            )
+            if not granted:  # the key was busy
+                await asyncio.sleep(_busy())
+                continue
+            while (left := start - clock.now_ms()) > 0:
+                await clock.sleep(left / 1000)
+            if clock.now_ms() - start <= LATENESS_MS:
+                return
+            # Granted too late (a slow transaction, a stalled process): beginning now could
+            # crowd the calls after it. The start time is given up; take a new one.
 
     async def __aexit__(self, *exc: object) -> None:
         task = asyncio.current_task()
@@ -308,12 +347,14 @@ def limit(
         async with plait.limit("openai:gpt-4o", per_minute=500):
             reply = await client.chat(...)
 
-    The body starts at most at the given rate (evenly spaced: ``per_minute=500`` lets one
-    through every 120 ms) and, with ``concurrency=N``, at most N bodies run at once with
-    that key. A held slot is a lease of ``lease``, renewed while held, so a crashed holder's
-    slot frees itself. Waits sleep on the engine's clock. Inside a step the engine is the
-    one running it; elsewhere pass ``engine=``. Every user of a key should give the same
-    limits: the key's state is shared, its limits are what each caller passes.
+    Bodies start at most at the given rate, evenly spaced (``per_minute=500``: one every
+    121 ms, ``(per + 50 ms) / limit``, the 50 ms being what a caller may be late), so no
+    window of the period ever holds more; with ``concurrency=N``, at most N bodies run at
+    once with that key. A held slot is a lease of ``lease``, renewed while held, so a
+    crashed holder's slot frees itself. Waits sleep on the engine's clock. Inside a step
+    the engine is the one running it; elsewhere pass ``engine=``. Every user of a key
+    should give the same limits: the key's state is shared, its limits are what each
+    caller passes.
     """
     given = [
         r

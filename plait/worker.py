@@ -158,6 +158,7 @@ class Worker:
     # -- loops -------------------------------------------------------------------------
     async def _claim_loop(self) -> None:
         e = self.engine
+        overdue = False
         while not self._stopping:
             try:
                 mark = e._beacon.mark()
@@ -170,6 +171,13 @@ class Worker:
                     due = await e.store.next_due(self.queues)
                     if due is not None:
                         timeout = min(timeout, max(0.0, (due - e.clock.now_ms()) / 1000))
+                if timeout <= 0 and not claimed:
+                    # Due but not claimed twice in a row: work this worker cannot run (other
+                    # code versions) or another worker's lock. Poll instead of spinning.
+                    timeout = e.poll_interval if overdue else 0.0
+                    overdue = True
+                else:
+                    overdue = False
                 if timeout > 0:
                     await e._beacon.wait(timeout, since=mark)
             except asyncio.CancelledError:

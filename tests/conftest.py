@@ -68,19 +68,33 @@ class PostgresServer:
             self.admin.close()
             raise
 
+    def admin_sql(self, query: str, params: tuple[object, ...] | None = None) -> list[tuple]:
+        """Runs ``query`` on the admin connection, reconnecting once if the server restarted."""
+        import psycopg
+
+        for attempt in (1, 2):
+            try:
+                cur = self.admin.execute(query, params)  # type: ignore[arg-type]
+                return cur.fetchall() if cur.description else []
+            except psycopg.OperationalError:
+                if attempt == 2 or not (self.admin.closed or self.admin.broken):
+                    raise
+                self.admin = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+        raise AssertionError("unreachable")
+
     def _setup(self) -> None:
         self.prefix = f"plait_test_{os.getpid()}"
         self.template = f"{self.prefix}_template"
         self._numbers = itertools.count()
         self._free: list[str] = []
-        for (name,) in self.admin.execute(
+        for (name,) in self.admin_sql(
             "SELECT datname FROM pg_database WHERE datname LIKE 'plait\\_test\\_%'"
-        ).fetchall():
+        ):
             pid = name.split("_")[2]
             if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):  # left by a killed run
-                self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self.admin.execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
-        self.admin.execute(f'CREATE DATABASE "{self.template}"')
+                self.admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin_sql(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+        self.admin_sql(f'CREATE DATABASE "{self.template}"')
         self._migrate(self.url_of(self.template))
         self._shape = self._schema(self.url_of(self.template))
 
@@ -119,7 +133,7 @@ class PostgresServer:
             return self._free.pop()
         name = f"{self.prefix}_{next(self._numbers)}"
         source = "template0" if empty else self.template
-        self.admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+        self.admin_sql(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
         return self.url_of(name)
 
     def release(self, url: str, *, reuse: bool = True) -> None:
@@ -129,7 +143,7 @@ class PostgresServer:
         name = urlsplit(url).path.lstrip("/")
         if reuse:
             try:
-                self.admin.execute(
+                self.admin_sql(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                     " WHERE datname = %s AND pid <> pg_backend_pid()",
                     (name,),
@@ -150,12 +164,12 @@ class PostgresServer:
                     return
             except psycopg.Error:
                 pass
-        self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
         try:
             for name in [urlsplit(u).path.lstrip("/") for u in self._free] + [self.template]:
-                self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                self.admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             self.admin.close()
 

@@ -584,7 +584,8 @@ async def test_reminders_can_be_read_from_a_cursor_and_watched(engine: TestEngin
         await engine.start(escalated, id="b")
         await engine.run_until_idle(within=timedelta(days=2, hours=21))
         reminders = await engine.task_events(kinds=["reminded"])
-        assert [(e.task_id, e.payload["assignee"]) for e in reminders] == [
+        # the two workflows are reminded at the same moment: their order between them varies
+        assert sorted((e.task_id, e.payload["assignee"]) for e in reminders) == [
             ("a:1", "ada"),
             ("b:1", "ada"),
             ("b:1", "managers"),

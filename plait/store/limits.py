@@ -19,9 +19,9 @@ Invariants kept here:
   start moves it to ``max(tat, now) + per / limit`` (rounded up to a millisecond), so no
   window of ``per`` ever holds more than ``limit`` starts. A start is a first claim
   (``attempt = 0``); continuing after a wait or a crash is not one.
-- The keyed limiter locks its key's row (an upsert) before it reads the key's slots or rate
-  state. A slot is a lease: a holder that dies stops renewing it, and it frees itself at
-  ``expires_at``.
+- The keyed limiter locks its key's row before it reads the key's slots or rate state, and
+  never waits for that lock (a busy key is retried by the caller). A slot is a lease: a
+  holder that dies stops renewing it, and it frees itself at ``expires_at``.
 """
 
 from __future__ import annotations
@@ -299,27 +299,40 @@ class LimitStore:
     ) -> tuple[bool, int]:
         """Takes one of ``slots`` for ``holder`` (when ``slots`` is set) and the next start
         time at one per ``interval_ms`` (when set). Returns ``(True, start)``: granted, the
-        holder may begin at ``start`` (``now`` or later); or ``(False, at)``: every slot is
-        held, the first lease ends at ``at``."""
+        holder may begin at ``start`` (``now`` or later); or ``(False, at)``: not now, ask
+        again at ``at`` (when the first slot's lease ends, or at once if the key was busy).
+
+        The key's row is locked without waiting (``SKIP LOCKED``): a key in use by another
+        transaction is reported busy instead, so limiter calls batched with other work in
+        any order never deadlock, and never make a batch wait."""
 
         def op(conn: Conn) -> tuple[bool, int]:
-            if slots is not None:
-                self._x(  # locks the key's row: its slots are counted by one caller at a time
+            lock = (
+                f"SELECT tat FROM limits WHERE key = ?{self.dialect.for_update}"
+                f"{self.dialect.skip_locked}"
+            )
+            row = self._one(conn, lock, (key,))
+            if row is None:  # first use of the key, or another transaction holds it
+                self._x(
                     conn,
                     "INSERT INTO limits (key, tat, updated_at) VALUES (?, 0, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at",
+                    " ON CONFLICT (key) DO NOTHING",
                     (key, now),
                 )
+                row = self._one(conn, lock, (key,))
+                if row is None:
+                    return False, now
+            if slots is not None:
                 self._x(
                     conn, "DELETE FROM limit_slots WHERE key = ? AND expires_at <= ?", (key, now)
                 )
-                row = self._one(
+                held = self._one(
                     conn,
                     "SELECT count(*) AS n, min(expires_at) AS t FROM limit_slots WHERE key = ?",
                     (key,),
                 )
-                if row is not None and row["n"] >= slots:
-                    return False, int(row["t"])
+                if held is not None and held["n"] >= slots:
+                    return False, int(held["t"])
                 self._x(
                     conn,
                     "INSERT INTO limit_slots (key, holder, expires_at) VALUES (?, ?, ?)",
@@ -327,16 +340,13 @@ class LimitStore:
                 )
             if interval_ms is None:
                 return True, now
-            row = self._one(
+            start = max(int(row["tat"]), now)
+            self._x(
                 conn,
-                "INSERT INTO limits (key, tat, updated_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at,"
-                " tat = (CASE WHEN limits.tat > ? THEN limits.tat ELSE ? END) + ?"
-                " RETURNING tat",
-                (key, now + interval_ms, now, now, now, interval_ms),
+                "UPDATE limits SET tat = ?, updated_at = ? WHERE key = ?",
+                (start + interval_ms, now, key),
             )
-            assert row is not None
-            return True, int(row["tat"]) - interval_ms
+            return True, start
 
         return await self._run(op)
 

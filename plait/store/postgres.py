@@ -42,7 +42,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -50,6 +50,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 
+from plait.errors import ConfigurationError
 from plait.store import migrations
 from plait.store.executor import BatchExecutor, CommitUnknown, ExecutorPool
 from plait.store.sql import Conn, Dialect, SQLStore
@@ -91,6 +92,15 @@ def redact(url: str) -> str:
         host = f"{host}:{parts.port}"
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def split_options(url: str) -> tuple[str, dict[str, str]]:
+    """Takes plait's own ``plait_*`` query parameters out of ``url`` (libpq rejects them)."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {k.removeprefix("plait_"): v for k, v in pairs if k.startswith("plait_")}
+    rest = urlencode([(k, v) for k, v in pairs if not k.startswith("plait_")])
+    return urlunsplit(parts._replace(query=rest)), ours
 
 
 def conninfo(url: str, application_name: str = "plait") -> str:
@@ -311,13 +321,23 @@ class _Wakeups:
 
 
 class PostgresStore(SQLStore):
-    """The store for many workers: ``postgresql://user:password@host:5432/db``."""
+    """The store for many workers: ``postgresql://user:password@host:5432/db``.
 
-    def __init__(self, url: str, *, pool_size: int = 2, retry_for: float = 120.0) -> None:
+    ``pool_size`` connections run operations (default 2; ``?plait_pool_size=4`` in the URL
+    sets it too), plus one for wake-ups once the process sends or listens for them.
+    ``retry_for`` is how long transient errors are retried before callers see them.
+    """
+
+    def __init__(self, url: str, *, pool_size: int | None = None, retry_for: float = 120.0) -> None:
+        url, options = split_options(url)
+        if pool_size is None:
+            pool_size = int(options.get("pool_size", "2"))
+        if pool_size < 1:
+            raise ConfigurationError(f"plait_pool_size must be at least 1, got {pool_size}")
         dsn = conninfo(url)
         members: list[BatchExecutor[Any]] = [
             BatchExecutor(_Backend(dsn), name=f"plait-pg-{i}", retry_for=retry_for)
-            for i in range(max(1, pool_size))
+            for i in range(pool_size)
         ]
         super().__init__(redact(url), PostgresDialect(), ExecutorPool(members))
         self._wakeups = _Wakeups(conninfo(url, "plait-wakeups"))

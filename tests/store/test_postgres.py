@@ -31,11 +31,11 @@ def pg_url(postgres: Any) -> Iterator[str]:
 
 def terminate(postgres: Any, url: str, application_name: str | None = None) -> int:
     """Ends every connection to ``url``'s database (as a restart or an admin would)."""
-    rows = postgres.admin.execute(
+    rows = postgres.admin_sql(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
         " AND pid <> pg_backend_pid() AND (%s::text IS NULL OR application_name = %s)",
         (url.rsplit("/", 1)[1], application_name, application_name),
-    ).fetchall()
+    )
     return len(rows)
 
 
@@ -183,6 +183,14 @@ async def test_a_slow_statement_does_not_hold_up_other_operations(pg_url: str) -
 def test_passwords_stay_out_of_messages() -> None:
     store = PostgresStore("postgresql://ada:s3cret@db.example:6432/plait")
     assert store.url == "postgresql://ada:***@db.example:6432/plait"
+
+
+def test_the_pool_size_is_a_url_option() -> None:
+    store = PostgresStore("postgresql://ada@db.example/plait?sslmode=require&plait_pool_size=3")
+    assert store.url == "postgresql://ada@db.example/plait?sslmode=require"
+    assert len(store._executor._members) == 3  # type: ignore[attr-defined]
+    with pytest.raises(plait.ConfigurationError, match="at least 1"):
+        PostgresStore("postgresql://ada@db.example/plait?plait_pool_size=0")
 
 
 @plait.workflow(name="pg-hello")

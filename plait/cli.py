@@ -28,6 +28,8 @@ from plait.errors import (
     ConfigurationError,
     InvalidState,
     PlaitError,
+    SerializationError,
+    WorkflowAlreadyExists,
     WorkflowFinished,
     WorkflowNotFound,
 )
@@ -72,7 +74,13 @@ def _run(engine: Engine, fn: Callable[[Engine], Awaitable[T]]) -> T:
     except WorkflowNotFound as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(3)
-    except (ConfigurationError, InvalidState, WorkflowFinished) as exc:
+    except (
+        ConfigurationError,
+        InvalidState,
+        SerializationError,
+        WorkflowAlreadyExists,
+        WorkflowFinished,
+    ) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except PlaitError as exc:

@@ -342,51 +342,50 @@ class Context:
                     if self.draining:
                         raise _Released() from None
                     continue
-                failed = Entry(
-                    seq,
-                    "step",
-                    sd.name,
-                    EntryStatus.FAILED,
-                    error=error,
-                    attempts=number,
-                    started_at=first_start,
-                    completed_at=ended,
+                await self._record_step(
+                    Entry(
+                        seq,
+                        "step",
+                        sd.name,
+                        EntryStatus.FAILED,
+                        error=error,
+                        attempts=number,
+                        started_at=first_start,
+                        completed_at=ended,
+                    ),
+                    attempt,
                 )
-                self.cancel_requested |= await self._store(
-                    store.record(
-                        self._fence,
-                        ended,
-                        [*self.take_pending(), failed],
-                        [attempt],
-                        self.take_status(),
-                    )
-                )
-                self._journal[seq] = failed
                 raise _mark(
                     StepFailed(sd.name, error["type"], error["message"], number), seq
                 ) from None
             ended = self._now()
-            done = Entry(
-                seq,
-                "step",
-                sd.name,
-                EntryStatus.COMPLETED,
-                output=output,
-                attempts=number,
-                started_at=first_start,
-                completed_at=ended,
+            await self._record_step(
+                Entry(
+                    seq,
+                    "step",
+                    sd.name,
+                    EntryStatus.COMPLETED,
+                    output=output,
+                    attempts=number,
+                    started_at=first_start,
+                    completed_at=ended,
+                ),
+                Attempt(seq, number, started, ended, None),
             )
-            self.cancel_requested |= await self._store(
-                store.record(
-                    self._fence,
-                    ended,
-                    [*self.take_pending(), done],
-                    [Attempt(seq, number, started, ended, None)],
-                    self.take_status(),
-                )
-            )
-            self._journal[seq] = done
             return value
+
+    async def _record_step(self, entry: Entry, attempt: Attempt) -> None:
+        """Journals a step's outcome with its last attempt (one fenced transaction)."""
+        self.cancel_requested |= await self._store(
+            self._engine.store.record(
+                self._fence,
+                entry.completed_at or self._now(),
+                [*self.take_pending(), entry],
+                [attempt],
+                self.take_status(),
+            )
+        )
+        self._journal[entry.seq] = entry
 
     async def _invoke(
         self, sd: StepDef[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]

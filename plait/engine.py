@@ -215,8 +215,10 @@ class Engine(TaskAPI):
         if directory is not None and not isinstance(directory, Directory):
             raise ConfigurationError("Engine(directory=...) takes a plait.Directory")
         self.directory = directory
+        self._closed = False
         self.queues = check_queues(queues)
         self.random = random.Random()
+        self._step_threads = step_threads
         self.threads = ThreadPoolExecutor(
             max_workers=step_threads, thread_name_prefix=STEP_THREAD_PREFIX
         )
@@ -251,6 +253,12 @@ class Engine(TaskAPI):
     async def open(self) -> None:
         """Opens the store and applies migrations."""
         if not self._open:
+            if self._closed:  # opened before: a closed store and thread pool start afresh
+                self.store = open_store(self.url)
+                self.threads = ThreadPoolExecutor(
+                    max_workers=self._step_threads, thread_name_prefix=STEP_THREAD_PREFIX
+                )
+                self._closed = False
             await self.store.open()
             self._open = True
             try:
@@ -264,6 +272,7 @@ class Engine(TaskAPI):
             self._open = False
             await self.store.close()
         self.threads.shutdown(wait=False)
+        self._closed = True
 
     async def __aenter__(self) -> Engine:
         await self.open()

@@ -45,6 +45,7 @@ from plait.errors import (
     WaitTimeout,
     _LeaseLost,
     _Released,
+    _StoreUnavailable,
     _Suspend,
 )
 from plait.human import Approval, OnTimeout
@@ -219,6 +220,16 @@ class Context:
             return await awaitable
         except LeaseLostError:
             raise _LeaseLost() from None
+        except PlaitError:
+            raise
+        except Exception as exc:  # the database, not the workflow, failed
+            log.error(
+                "workflow %s: the store failed (%s: %s); stopping this run",
+                self.workflow_id,
+                type(exc).__name__,
+                exc,
+            )
+            raise _StoreUnavailable() from exc
 
     async def _interrupts(self, seq: int, entry: Entry | None, kind: str, name: str) -> None:
         """Runs before an operation executes for real: suspension, shutdown, cancellation."""

@@ -159,3 +159,9 @@ class _LeaseLost(_ControlFlow):
 
 class _Released(_ControlFlow):
     """The worker is shutting down; the workflow is handed back to the queue."""
+
+
+class _StoreUnavailable(_Released):
+    """The database stayed unreachable past the store's retries: the run stops without
+    recording an outcome (never ``failed`` for an outage); it is handed back, or its lease
+    expires and another worker continues it."""

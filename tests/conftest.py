@@ -180,7 +180,9 @@ def postgres() -> Iterator[PostgresServer]:
     try:
         server = PostgresServer(POSTGRES_URL)
     except Exception as exc:
-        where = urlsplit(POSTGRES_URL)._replace(netloc=urlsplit(POSTGRES_URL).hostname or "")
+        parts = urlsplit(POSTGRES_URL)  # shown without user and password
+        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+        where = parts._replace(netloc=host)
         message = (
             f"no PostgreSQL server for the tests at {urlunsplit(where)} "
             f"({type(exc).__name__}: {str(exc).strip()}); start one or set "

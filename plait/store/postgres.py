@@ -16,8 +16,8 @@ after COMMIT. Only the wake-up connection below is async.
 
 Invariants kept here:
 - Every operation runs under READ COMMITTED; the shared SQL locks the workflow row
-  (``FOR UPDATE``, or the fencing UPDATE) before it reads what it will act on, and the
-  claim skips rows other transactions hold (``FOR UPDATE SKIP LOCKED``).
+  (``FOR NO KEY UPDATE``, or the fencing UPDATE) before it reads what it will act on, and
+  the claim skips rows other transactions hold (``SKIP LOCKED``).
 - Transient errors (connection lost, server restart or shutdown, ``pg_terminate_backend``,
   serialization failure, deadlock, too many connections) roll the batch back and run it again
   on a new connection, with backoff, for up to ``retry_for`` seconds. Nothing is half-written:

@@ -96,6 +96,15 @@ class PgCluster:
         self.procs.append(proc)
         return proc
 
+    async def ready(self, n: int, timeout: float = 60) -> None:
+        """Waits until ``n`` workers have registered (started, connected, migrated)."""
+
+        async def registered() -> bool:
+            ((count,),) = self.sql("SELECT count(*) FROM workers")
+            return int(count) >= n
+
+        await self.until(registered, timeout, f"{n} workers registered")
+
     def live(self) -> list[subprocess.Popen[bytes]]:
         return [p for p in self.procs if p.poll() is None]
 

@@ -51,7 +51,7 @@ from plait.errors import (
 from plait.human import Approval, OnTimeout
 from plait.limits import current_engine
 from plait.store.base import Attempt, Claimed, Entry, Fence, LeaseLostError, Wait
-from plait.store.sql import CHILD_SIGNAL
+from plait.store.sqlbase import CHILD_SIGNAL
 from plait.tasks import ask_human as _ask_human
 from plait.types import Duration, EntryStatus
 

@@ -27,15 +27,12 @@ Invariants kept here:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
-if TYPE_CHECKING:
-    from plait.store.sql import Dialect
+from plait.store.sqlbase import Conn, SQLBase
 
 T = TypeVar("T")
-Conn = Any
-Row = Any
 
 # Running workflows that share the candidate's queue and concurrency key, under that queue's
 # per-key limit (1 for a queue without a row).
@@ -97,19 +94,8 @@ def _ready_where(
     return f"{sql} AND {_KEY_FREE}", params
 
 
-class LimitStore:
+class LimitStore(SQLBase):
     """Queue limits and the keyed limiter of a SQL store (a mixin of ``SQLStore``)."""
-
-    if TYPE_CHECKING:  # provided by SQLStore
-        dialect: Dialect
-
-        async def _run(self, fn: Callable[[Conn], T], *, write: bool = True) -> T: ...
-
-        def _x(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> Any: ...
-
-        def _one(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> Row | None: ...
-
-        def _all(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> list[Row]: ...
 
     # -- queue configuration -----------------------------------------------------------
     async def configure_queues(

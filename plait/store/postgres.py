@@ -53,7 +53,8 @@ from psycopg.rows import DictRow, dict_row
 from plait.errors import ConfigurationError
 from plait.store import migrations
 from plait.store.executor import BatchExecutor, CommitUnknown, ExecutorPool
-from plait.store.sql import Conn, Dialect, SQLStore
+from plait.store.sql import SQLStore
+from plait.store.sqlbase import Conn, Dialect
 
 log = logging.getLogger("plait.store")
 

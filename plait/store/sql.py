@@ -1,9 +1,10 @@
-"""The store's domain logic, written once in portable SQL for every backend.
+"""The store's workflow logic, written once in portable SQL for every backend.
 
-Each public coroutine of :class:`SQLStore` is one transaction run by the backend's
-:class:`BatchExecutor` (group commit). The functions below it run on the executor's thread
-with the backend's DB-API connection; a :class:`Dialect` supplies what differs between
-databases (placeholders, row locks, JSON lookups).
+:class:`SQLStore` is the whole store: the workflow operations here, human tasks
+(:mod:`plait.store.tasks`) and queue limits (:mod:`plait.store.limits`), all on the plumbing
+and primitives of :class:`~plait.store.sqlbase.SQLBase`. Each public coroutine is one
+transaction run by the backend's executor (group commit); the functions inside run on the
+executor's thread with the backend's DB-API connection.
 
 Invariants kept here:
 - Every write for a running workflow starts with the fencing UPDATE (``_fence``): it checks
@@ -19,30 +20,34 @@ Invariants kept here:
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from plait.errors import (
     InvalidState,
     WorkflowAlreadyExists,
     WorkflowFinished,
-    WorkflowNotFound,
 )
 from plait.store.base import (
     Attempt,
     Claimed,
     Entry,
     Fence,
-    LeaseLostError,
     ListFilter,
     NewWorkflow,
     Wait,
     WaitOutcome,
 )
-from plait.store.executor import Executor
 from plait.store.limits import LimitStore
+from plait.store.sqlbase import (
+    CHILD_SIGNAL,
+    FINISHED,
+    JOURNAL_COLUMNS,
+    Conn,
+    Row,
+    _j,
+    _unj,
+)
 from plait.store.tasks import TaskStore
 from plait.types import (
     AttemptRecord,
@@ -55,99 +60,19 @@ from plait.types import (
 )
 
 T = TypeVar("T")
-Row = Any  # a mapping-like row from the DB-API driver
-Conn = Any
 
-CHILD_SIGNAL = "plait:child:"
-FINISHED = ("completed", "failed", "cancelled")
 
 _WF_COLUMNS = (
     "id, name, version, status, queue, priority, created_at, updated_at, completed_at, "
     "parent_id, attempt, recoveries, cancel_requested, error, waiting_on, available_at, "
     "status_text, attributes, concurrency_key, lease_owner, input, output"
 )
-_JOURNAL_COLUMNS = (
-    "workflow_id, seq, kind, name, status, output, error, wake_at, attempts, worker_attempt, "
-    "started_at, completed_at, fingerprint"
-)
-
-
-class Dialect:
-    """What differs between SQL databases. SQL is written with ``?`` placeholders."""
-
-    name = "sql"
-    for_update = ""
-    skip_locked = ""
-    param = "?"
-    # A statement that takes a lock on one queue (its name bound) until the transaction
-    # ends; empty where write transactions are serialized anyway (SQLite).
-    queue_lock = ""
-
-    def sql(self, text: str) -> str:
-        return text if self.param == "?" else _convert(text, self.param)
-
-    def json_text(self, column: str, key_param: str) -> str:
-        """An expression for ``column``'s JSON value at a key, as text ('true'/'false' for
-        booleans); each ``key_param`` in it is bound to the key."""
-        raise NotImplementedError
-
-
-_cache: dict[tuple[str, str], str] = {}
-
-
-def _convert(text: str, param: str) -> str:
-    key = (text, param)
-    if key not in _cache:
-        _cache[key] = re.sub(r"\?", param, text.replace("%", "%%"))
-    return _cache[key]
-
-
-def _j(value: object) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
-
-
-def _unj(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 class SQLStore(TaskStore, LimitStore):
     """A :class:`~plait.store.base.Store` over any SQL database a :class:`Dialect` covers."""
 
     url: str
-
-    def __init__(self, url: str, dialect: Dialect, executor: Executor) -> None:
-        self.url = url
-        self.dialect = dialect
-        self._executor = executor
-
-    # -- plumbing ----------------------------------------------------------------------
-    async def open(self) -> None:
-        await self._executor.start()
-        await self._run(self._migrate)
-
-    async def close(self) -> None:
-        await self._executor.close()
-
-    async def _run(self, fn: Callable[[Conn], T], *, write: bool = True) -> T:
-        return await self._executor.run(fn, write=write)
-
-    def notify(self, queue: str | None) -> None:
-        """Wake-up hints for other processes: none here (they poll); PostgreSQL sends them."""
-
-    def subscribe(self, wake: Callable[[], None]) -> None:
-        """Hints from other processes: none here; PostgreSQL listens for them."""
-
-    def _x(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> Any:
-        return conn.execute(self.dialect.sql(sql), tuple(params))
-
-    def _one(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> Row | None:
-        return self._x(conn, sql, params).fetchone()
-
-    def _all(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> list[Row]:
-        return list(self._x(conn, sql, params).fetchall())
-
-    def _migrate(self, conn: Conn) -> None:
-        raise NotImplementedError
 
     # -- starting and inspecting -------------------------------------------------------
     async def create_workflow(self, new: NewWorkflow, now: int) -> tuple[WorkflowInfo, bool]:
@@ -229,7 +154,7 @@ class SQLStore(TaskStore, LimitStore):
             self._require(conn, workflow_id)
             rows = self._all(
                 conn,
-                f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE workflow_id = ? ORDER BY seq",
+                f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE workflow_id = ? ORDER BY seq",
                 (workflow_id,),
             )
             return [_step_record(r) for r in rows]
@@ -260,17 +185,6 @@ class SQLStore(TaskStore, LimitStore):
 
         return await self._run(op, write=False)
 
-    def _require(self, conn: Conn, workflow_id: str) -> Row:
-        row = self._one(
-            conn,
-            f"SELECT id, status, waiting_on, parent_id, attempt, error FROM workflows "
-            f"WHERE id = ?{self.dialect.for_update}",
-            (workflow_id,),
-        )
-        if row is None:
-            raise WorkflowNotFound(f"no workflow {workflow_id!r} in {self.url}")
-        return row
-
     async def next_due(self, queues: tuple[str, ...] | None) -> int | None:
         def op(conn: Conn) -> int | None:
             q, params = _queue_clause(queues)
@@ -298,37 +212,6 @@ class SQLStore(TaskStore, LimitStore):
             return self._deliver(conn, row, name, payload, dedup_key, now)
 
         return await self._run(op)
-
-    def _deliver(
-        self,
-        conn: Conn,
-        row: Row,
-        name: str,
-        payload: str | None,
-        dedup_key: str | None,
-        now: int,
-    ) -> bool:
-        if dedup_key is not None and self._one(
-            conn,
-            "SELECT 1 AS x FROM signals WHERE workflow_id = ? AND dedup_key = ?",
-            (row["id"], dedup_key),
-        ):
-            return False
-        self._x(
-            conn,
-            "INSERT INTO signals (workflow_id, name, payload, dedup_key, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (row["id"], name, payload, dedup_key, now),
-        )
-        waiting_on = _unj(row["waiting_on"]) or {}
-        if row["status"] == "waiting" and name in waiting_on.get("signals", ()):
-            self._x(
-                conn,
-                "UPDATE workflows SET status = 'pending', available_at = ?, updated_at = ?"
-                " WHERE id = ?",
-                (now, now, row["id"]),
-            )
-        return True
 
     async def cancel(self, workflow_id: str, now: int) -> WorkflowStatus:
         def op(conn: Conn) -> WorkflowStatus:
@@ -547,7 +430,7 @@ class SQLStore(TaskStore, LimitStore):
         journals: dict[str, list[Entry]] = {r["id"]: [] for r in rows}
         for j in self._all(
             conn,
-            f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE workflow_id IN ({marks})"
+            f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE workflow_id IN ({marks})"
             " ORDER BY workflow_id, seq",
             ids,
         ):
@@ -597,69 +480,6 @@ class SQLStore(TaskStore, LimitStore):
                 " WHERE id = ? AND attempt = ? AND status = 'running'",
                 (now, now, fence.workflow_id, fence.attempt),
             )
-        )
-
-    # -- fenced writes -----------------------------------------------------------------
-    def _fence(self, conn: Conn, fence: Fence, now: int) -> bool:
-        # A write is progress: the crash-loop count starts again, so a long workflow that
-        # survives a few worker deaths over days is not failed as a crash loop.
-        row = self._one(
-            conn,
-            "UPDATE workflows SET lease_expires_at = ?, updated_at = ?, recoveries = 0"
-            " WHERE id = ? AND attempt = ? AND status = 'running' RETURNING cancel_requested",
-            (now + fence.lease_ms, now, fence.workflow_id, fence.attempt),
-        )
-        if row is None:
-            raise LeaseLostError(
-                f"attempt {fence.attempt} of workflow {fence.workflow_id!r} lost its lease"
-            )
-        return bool(row["cancel_requested"])
-
-    def _append(self, conn: Conn, fence: Fence, entries: Iterable[Entry]) -> None:
-        for e in entries:
-            try:
-                self._x(
-                    conn,
-                    f"INSERT INTO journal ({_JOURNAL_COLUMNS}) VALUES"
-                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        fence.workflow_id,
-                        e.seq,
-                        e.kind,
-                        e.name,
-                        e.status,
-                        e.output,
-                        _j(e.error),
-                        e.wake_at,
-                        e.attempts,
-                        fence.attempt,
-                        e.started_at,
-                        e.completed_at,
-                        e.fingerprint,
-                    ),
-                )
-            except Exception as exc:
-                if _is_unique_violation(exc):
-                    raise LeaseLostError(
-                        f"journal entry {e.seq} of {fence.workflow_id!r} was written by"
-                        " another attempt"
-                    ) from None
-                raise
-
-    def _update_entry(self, conn: Conn, fence: Fence, e: Entry) -> None:
-        self._x(
-            conn,
-            "UPDATE journal SET status = ?, output = ?, error = ?, completed_at = ?,"
-            " worker_attempt = ? WHERE workflow_id = ? AND seq = ?",
-            (
-                e.status,
-                e.output,
-                _j(e.error),
-                e.completed_at,
-                fence.attempt,
-                fence.workflow_id,
-                e.seq,
-            ),
         )
 
     def _set_status(
@@ -897,11 +717,6 @@ def _queue_clause(queues: tuple[str, ...] | None) -> tuple[str, list[object]]:
     if not queues:
         return "", []
     return f" AND queue IN ({', '.join('?' for _ in queues)})", list(queues)
-
-
-def _is_unique_violation(exc: Exception) -> bool:
-    text = f"{type(exc).__name__} {exc}".lower()
-    return "unique" in text or "duplicate key" in text
 
 
 def _entry(r: Row) -> Entry:

@@ -15,7 +15,8 @@ from pathlib import Path
 from plait.errors import ConfigurationError
 from plait.store import migrations
 from plait.store.executor import BatchExecutor
-from plait.store.sql import Conn, Dialect, SQLStore
+from plait.store.sql import SQLStore
+from plait.store.sqlbase import Conn, Dialect
 
 
 class SQLiteDialect(Dialect):

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from plait.errors import (
     InvalidState,
@@ -34,14 +34,10 @@ from plait.errors import (
     TaskNotOpen,
 )
 from plait.store.base import Entry, Fence
+from plait.store.sqlbase import Conn, Row, SQLBase
 from plait.types import EntryStatus, ms_to_datetime
 
-if TYPE_CHECKING:
-    from plait.store.sql import Dialect
-
 T = TypeVar("T")
-Conn = Any
-Row = Any
 
 TASK_SIGNAL = "plait:task:"
 
@@ -161,38 +157,8 @@ def next_reminder(due_at: int | None, offsets: Sequence[int], after: int) -> int
     return min(times) if times else None
 
 
-class TaskStore:
+class TaskStore(SQLBase):
     """The human-task operations of a SQL store (a mixin of ``SQLStore``)."""
-
-    if TYPE_CHECKING:  # provided by SQLStore
-        url: str
-        dialect: Dialect
-
-        async def _run(self, fn: Callable[[Conn], T], *, write: bool = True) -> T: ...
-
-        def _x(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> Any: ...
-
-        def _one(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> Row | None: ...
-
-        def _all(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> list[Row]: ...
-
-        def _fence(self, conn: Conn, fence: Fence, now: int) -> bool: ...
-
-        def _append(self, conn: Conn, fence: Fence, entries: Sequence[Entry]) -> None: ...
-
-        def _update_entry(self, conn: Conn, fence: Fence, e: Entry) -> None: ...
-
-        def _require(self, conn: Conn, workflow_id: str) -> Row: ...
-
-        def _deliver(
-            self,
-            conn: Conn,
-            row: Row,
-            name: str,
-            payload: str | None,
-            dedup_key: str | None,
-            now: int,
-        ) -> bool: ...
 
     # -- the workflow's side (fenced) ----------------------------------------------------
     async def wait_task(

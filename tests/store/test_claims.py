@@ -9,7 +9,7 @@ import pytest
 
 from plait.store import Store
 from plait.store.base import LeaseLostError, ListFilter, Wait
-from plait.store.sql import CHILD_SIGNAL
+from plait.store.sqlbase import CHILD_SIGNAL
 from plait.types import WorkflowStatus
 
 from .helpers import LEASE, NOW, W1, W2, claim, fence, new, running, step, waiting

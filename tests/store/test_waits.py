@@ -13,7 +13,7 @@ import pytest
 from plait.errors import InvalidState, WorkflowFinished, WorkflowNotFound
 from plait.store import Store
 from plait.store.base import Fence, Wait
-from plait.store.sql import CHILD_SIGNAL
+from plait.store.sqlbase import CHILD_SIGNAL
 from plait.types import EntryStatus, WorkflowStatus, ms_to_datetime
 
 from .helpers import LEASE, NOW, W2, claim, fence, new, running, step, waiting

@@ -59,7 +59,7 @@ async def crashy(ctx: plait.Context, log_path: str, n: int) -> int:
     return n
 
 
-WORKFLOWS = [steps, waiter, crashy]
+WORKFLOWS: list[plait.WorkflowDef[..., Any]] = [steps, waiter, crashy]
 
 
 def make_engine(url: str, **options: Any) -> plait.Engine:

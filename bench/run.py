@@ -28,32 +28,37 @@ from bench.measure import filesystem, machine, machine_busy, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = ("seq_steps", "fanout", "latency", "waiters", "worker_rss", "recovery")
-SIZED = ("waiters", "worker_rss")  # run once per --waiters size
+SIZED = {"waiters": "waiters", "worker_rss": "worker_sizes"}  # scenario: its sizes option
 
 
 def log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
-DEVICE: str | None = None  # the disk under the SQLite folder, watched by wait_quiet
+class Quiet:
+    """Before a run, waits (up to 2 min) until other processes use less than ``threshold`` of
+    the CPUs and of the database's disk, so a run does not share the machine."""
 
+    def __init__(self, threshold: float, device: str | None) -> None:
+        self.threshold = threshold
+        self.device = device  # e.g. "vda", or None to watch the CPUs only
 
-def wait_quiet(threshold: float, patience: float) -> float:
-    """Waits (up to ``patience`` s) until other processes use less than ``threshold`` of the
-    CPUs and of the disk, so a run does not share the machine; returns the busy share last
-    seen."""
-    end = time.monotonic() + patience
-    busy = machine_busy(1.0, DEVICE)
-    while busy > threshold and time.monotonic() < end:
-        busy = machine_busy(1.0, DEVICE)
-    return busy
+    def wait(self, patience: float = 120) -> float | None:
+        """The busy share last seen (None when not waiting: threshold >= 1)."""
+        if self.threshold >= 1:
+            return None
+        end = time.monotonic() + patience
+        busy = machine_busy(1.0, self.device)
+        while busy > self.threshold and time.monotonic() < end:
+            busy = machine_busy(1.0, self.device)
+        return busy
 
 
 def run_once(
-    backend: Backend, scenario: str, n: int, run: int, timeout: float, quiet: float
+    backend: Backend, scenario: str, n: int, run: int, timeout: float, quiet: Quiet
 ) -> dict[str, Any]:
     label = f"{scenario}-{n}-{run}" if n else f"{scenario}-{run}"
-    busy = wait_quiet(quiet, 120) if quiet < 1 else None
+    busy = quiet.wait()
     url = backend.fresh(label)
     cmd = [sys.executable, "-m", "bench.child", scenario, "--database", url]
     if n:
@@ -100,9 +105,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def limit_probe(path: str, folder: str, quiet: float) -> dict[str, Any]:
+def limit_probe(path: str, folder: str, quiet: Quiet) -> dict[str, Any]:
     os.makedirs(folder, exist_ok=True)
-    busy = wait_quiet(quiet, 120) if quiet < 1 else None
+    busy = quiet.wait()
     log(f"limit probe {path} in {folder}")
     proc = subprocess.run(
         [sys.executable, path, folder], capture_output=True, text=True, timeout=600, check=False
@@ -147,8 +152,9 @@ def main() -> None:
         help="folder for SQLite files (a disk, not tmpfs)",
     )
     ap.add_argument("--runs", type=int, default=3, help="runs per scenario (>= 3 for medians)")
+    ap.add_argument("--waiters", default="1000,10000", help="waiting workflows per waiters run")
     ap.add_argument(
-        "--waiters", default="1000,10000", help="sizes for waiters and worker_rss (workflows)"
+        "--worker-sizes", default="1000,10000,20000", help="waiting workflows per worker_rss run"
     )
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed per run")
     ap.add_argument(
@@ -160,7 +166,9 @@ def main() -> None:
     )
     ap.add_argument("--out", help="also write the JSON document to this file")
     ap.add_argument("--limit-probe", help="path of limit_probe.py: run it before and after")
-    ap.add_argument("--peers", help="results folder of the peers' run_all.sh (timing.jsonl)")
+    ap.add_argument(
+        "--peers", help="results folder of the peers' run_all.sh (or its timing.jsonl file)"
+    )
     a = ap.parse_args()
 
     scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
@@ -168,12 +176,14 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown scenario(s) {unknown}; known: {', '.join(ALL)}")
     backend = backend_for(a.backend, a.database, a.dir)
+    device = None
     if a.backend == "sqlite":
-        global DEVICE
         fs = filesystem(a.dir)
-        DEVICE = os.path.basename(fs["device"]) if fs["device"].startswith("/dev/") else None
+        if fs["device"].startswith("/dev/"):
+            device = os.path.basename(fs["device"])
         if fs["type"] in ("tmpfs", "ramfs"):
             log(f"warning: {a.dir} is on {fs['type']}: fsync is free there, figures are not disk")
+    quiet = Quiet(a.quiet, device)
     doc: dict[str, Any] = {
         "machine": machine(a.dir if a.backend == "sqlite" else None),
         **backend.describe(),
@@ -183,17 +193,18 @@ def main() -> None:
     probe_dir = os.path.join(a.dir, "limit-probe")
     limits: list[dict[str, Any]] = []
     if a.limit_probe:
-        limits.append(limit_probe(a.limit_probe, probe_dir, a.quiet))
+        limits.append(limit_probe(a.limit_probe, probe_dir, quiet))
     for scenario in scenarios:
-        sizes = [int(x) for x in a.waiters.split(",")] if scenario in SIZED else [0]
+        option = SIZED.get(scenario)
+        sizes = [int(x) for x in getattr(a, option).split(",")] if option else [0]
         for n in sizes:
             key = f"{scenario}_{n}" if n else scenario
             runs = [
-                run_once(backend, scenario, n, r, a.timeout, a.quiet) for r in range(1, a.runs + 1)
+                run_once(backend, scenario, n, r, a.timeout, quiet) for r in range(1, a.runs + 1)
             ]
             doc["scenarios"][key] = summarize(runs)
     if a.limit_probe:
-        limits.append(limit_probe(a.limit_probe, probe_dir, a.quiet))
+        limits.append(limit_probe(a.limit_probe, probe_dir, quiet))
         doc["limit_probe"] = limits
     if a.peers:
         doc["peers"] = peer_figures(a.peers, a.backend)

@@ -34,7 +34,14 @@ from plait.limits import Queue, check_queues, declare_queues
 from plait.store import Store, open_store
 from plait.store.base import ListFilter, NewWorkflow
 from plait.tasks import TaskAPI
-from plait.types import AttemptRecord, Duration, StepRecord, WorkflowInfo, WorkflowStatus
+from plait.types import (
+    AttemptRecord,
+    Duration,
+    StepRecord,
+    WorkflowInfo,
+    WorkflowStatus,
+    parse_enum,
+)
 from plait.worker import Worker
 
 R = TypeVar("R")
@@ -426,9 +433,9 @@ class Engine(TaskAPI):
         if status is None:
             statuses: tuple[WorkflowStatus, ...] = ()
         elif isinstance(status, str):
-            statuses = (_status(status),)
+            statuses = (parse_enum(WorkflowStatus, status, "status"),)
         else:
-            statuses = tuple(_status(s) for s in status)
+            statuses = tuple(parse_enum(WorkflowStatus, s, "status") for s in status)
         flt = ListFilter(
             status=statuses,
             name=name,
@@ -475,14 +482,6 @@ class Engine(TaskAPI):
         steps are not run again."""
         await self.store.resume(workflow_id, self.clock.now_ms())
         self._wake()
-
-
-def _status(value: WorkflowStatus | str) -> WorkflowStatus:
-    try:
-        return WorkflowStatus(value)
-    except ValueError:
-        known = ", ".join(s.value for s in WorkflowStatus)
-        raise ConfigurationError(f"unknown status {value!r}; use one of {known}") from None
 
 
 def _attr_text(value: str | int | float | bool) -> str:

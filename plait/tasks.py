@@ -55,7 +55,7 @@ from plait.human import (
 )
 from plait.store.base import Entry
 from plait.store.tasks import TASK_SIGNAL, Actor, NewTask, TaskFilter, TaskRow
-from plait.types import Duration, EntryStatus, ms_to_datetime
+from plait.types import Duration, EntryStatus, ms_to_datetime, parse_enum
 
 if TYPE_CHECKING:
     from plait.clock import Clock
@@ -233,7 +233,7 @@ class TaskAPI:
         statuses = () if status is None else (status,) if isinstance(status, str) else status
         names = () if assignee is None else (assignee,) if isinstance(assignee, str) else assignee
         flt = TaskFilter(
-            status=tuple(_task_status(s).value for s in statuses),
+            status=tuple(parse_enum(TaskStatus, s, "task status").value for s in statuses),
             assignees=tuple(names),
             workflow_id=workflow_id,
             limit=limit,
@@ -324,7 +324,7 @@ class TaskAPI:
         rows = await self.store.task_events(
             task_id,
             workflow_id,
-            tuple(_event_kind(k).value for k in kinds or ()),
+            tuple(parse_enum(TaskEventKind, k, "task event").value for k in kinds or ()),
             after,
             limit,
         )
@@ -412,19 +412,3 @@ def _approval(answer: object, comment: str | None) -> object:
         elif isinstance(answer, Mapping) and answer.get("comment") is None:
             answer = {**answer, "comment": comment}
     return answer
-
-
-def _task_status(value: TaskStatus | str) -> TaskStatus:
-    try:
-        return TaskStatus(value)
-    except ValueError:
-        known = ", ".join(s.value for s in TaskStatus)
-        raise ConfigurationError(f"unknown task status {value!r}; use one of {known}") from None
-
-
-def _event_kind(value: TaskEventKind | str) -> TaskEventKind:
-    try:
-        return TaskEventKind(value)
-    except ValueError:
-        known = ", ".join(k.value for k in TaskEventKind)
-        raise ConfigurationError(f"unknown task event {value!r}; use one of {known}") from None

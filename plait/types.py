@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from plait.errors import ConfigurationError
 
@@ -31,6 +31,18 @@ def to_seconds(value: Duration, what: str) -> float:
     if seconds < 0:
         raise ConfigurationError(f"{what} must not be negative (got {seconds} s)")
     return seconds
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def parse_enum(kind: type[E], value: E | str, what: str) -> E:
+    """``value`` as a member of ``kind``, or a ConfigurationError listing the choices."""
+    try:
+        return kind(value)
+    except ValueError:
+        known = ", ".join(member.value for member in kind)
+        raise ConfigurationError(f"unknown {what} {value!r}; use one of {known}") from None
 
 
 def ms_to_datetime(ms: int | None) -> datetime | None:

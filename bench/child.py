@@ -25,11 +25,17 @@ def main() -> None:
 
     t0 = time.perf_counter()
     from bench.recovery import recovery
+    from bench.scale_workers import scale_workers
     from bench.scenarios import SCENARIOS
     from bench.worker_rss import worker_rss
 
     imported = time.perf_counter() - t0
-    scenarios = {**SCENARIOS, "recovery": recovery, "worker_rss": worker_rss}
+    scenarios = {
+        **SCENARIOS,
+        "recovery": recovery,
+        "worker_rss": worker_rss,
+        "scale_workers": scale_workers,
+    }
     fn = scenarios[a.scenario]
     try:
         result = asyncio.run(fn(a.database, a.n) if a.n else fn(a.database))

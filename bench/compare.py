@@ -155,6 +155,19 @@ def compare(doc: dict[str, Any]) -> dict[str, Any]:
         add(f"{big}_rss_mb", _fig(doc, big, "waiting_rss_mb"), "<=", 150)
         add(f"{big}_time_to_all_waiting_s", _fig(doc, big, "time_to_all_waiting_s"), "<=", 10)
         add(f"{big}_signal_to_all_done_s", _fig(doc, big, "signal_to_all_done_s"), "<=", 10)
+    one = _fig(doc, "scale_workers_1", "wf_per_s")
+    for k in (2, 4):
+        many = _fig(doc, f"scale_workers_{k}", "wf_per_s")
+        if one is not None and many is not None:
+            if k == 2:
+                add("scale_workers_2_vs_1", _ratio(many, one), ">=", 1.3, "PostgreSQL")
+            else:
+                out["scale_workers_4_vs_1"] = {
+                    "value": _ratio(many, one),
+                    "target": "none",
+                    "verdict": "info",
+                    "note": "PostgreSQL",
+                }
     sizes = sorted(int(k.split("_")[-1]) for k in doc["scenarios"] if k.startswith("worker_rss_"))
     for lo, hi in zip(sizes, sizes[1:], strict=False):
         a = _fig(doc, f"worker_rss_{lo}", "worker_waiting_rss_mb")
@@ -197,6 +210,9 @@ KEY_FIGURES = [
     ("worker_rss_10000", "worker_threads", "separate worker, 10,000 waiting: threads"),
     ("worker_rss_10000", "time_to_all_waiting_s", "separate worker, 10,000: s to all waiting"),
     ("worker_rss_20000", "time_to_all_waiting_s", "separate worker, 20,000: s to all waiting"),
+    ("scale_workers_1", "wf_per_s", "scale_workers, 1 worker process: workflows/s"),
+    ("scale_workers_2", "wf_per_s", "scale_workers, 2 worker processes: workflows/s"),
+    ("scale_workers_4", "wf_per_s", "scale_workers, 4 worker processes: workflows/s"),
     ("recovery", "steps_reexecuted", "recovery: step executions repeated"),
     ("recovery", "completed_steps_reexecuted_count", "recovery: completed steps re-run"),
     ("recovery", "restart_to_first_step_s", "recovery: s restart to first step"),

@@ -27,8 +27,10 @@ from bench.compare import compare, peer_figures
 from bench.measure import filesystem, machine, machine_busy, summary
 
 ROOT = Path(__file__).resolve().parent.parent
-ALL = ("seq_steps", "fanout", "latency", "waiters", "worker_rss", "recovery")
-SIZED = {"waiters": "waiters", "worker_rss": "worker_sizes"}  # scenario: its sizes option
+ALL = ("seq_steps", "fanout", "latency", "waiters", "worker_rss", "recovery", "scale_workers")
+POSTGRES_ONLY = ("scale_workers",)
+# scenario: its sizes option
+SIZED = {"waiters": "waiters", "worker_rss": "worker_sizes", "scale_workers": "workers"}
 
 
 def log(message: str) -> None:
@@ -156,6 +158,9 @@ def main() -> None:
     ap.add_argument(
         "--worker-sizes", default="1000,10000,20000", help="waiting workflows per worker_rss run"
     )
+    ap.add_argument(
+        "--workers", default="1,2,4", help="worker processes per scale_workers run (PostgreSQL)"
+    )
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed per run")
     ap.add_argument(
         "--quiet",
@@ -172,6 +177,8 @@ def main() -> None:
     a = ap.parse_args()
 
     scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
+    if a.backend == "sqlite":  # the default list runs what the backend can run
+        scenarios = [s for s in scenarios if s not in POSTGRES_ONLY]
     unknown = [s for s in scenarios if s not in ALL]
     if unknown:
         raise SystemExit(f"unknown scenario(s) {unknown}; known: {', '.join(ALL)}")

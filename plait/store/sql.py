@@ -7,9 +7,9 @@ transaction run by the backend's executor (group commit); the functions inside r
 executor's thread with the backend's DB-API connection.
 
 Invariants kept here:
-- Every write for a running workflow starts with the fencing UPDATE (``_fence``): it checks
-  the claimed ``attempt`` still holds the lease, extends the lease, takes the row lock, and
-  returns ``cancel_requested``. Zero rows means the lease was lost: nothing is written.
+- Every write for a running workflow starts with the fence (``_fence``): it checks the
+  claimed ``attempt`` still holds the lease, takes the row lock, and returns
+  ``cancel_requested``. Zero rows means the lease was lost: nothing is written.
 - Signal senders and waiters lock the workflow row before touching the mailbox, so a signal
   sent while a workflow suspends always wakes it (no lost wake-up).
 - Lock order is parent before child, workflow row before anything else.

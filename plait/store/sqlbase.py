@@ -5,8 +5,9 @@ group-committed) and gives them the connection helpers (``_x``, ``_one``, ``_all
 primitives the workflow, task and limit parts of the store build on:
 
 - ``_fence``: every write for a running workflow starts with it. It checks that the claimed
-  ``attempt`` still holds the lease, extends the lease, takes the row lock and returns
-  ``cancel_requested``; zero rows means the lease was lost and nothing is written.
+  ``attempt`` still holds the lease and takes the row lock (a locking read: the heartbeat,
+  not each write, renews leases) and returns ``cancel_requested``; zero rows means the lease
+  was lost and nothing is written.
 - ``_require``: a client's operation locks the workflow row first (``WorkflowNotFound`` if
   there is none). Signal senders and waiters both lock that row before they touch the
   mailbox, so no wake-up is lost; lock order is the workflow row before anything else.
@@ -161,18 +162,21 @@ class SQLBase:
 
     # -- fenced writes -----------------------------------------------------------------
     def _fence(self, conn: Conn, fence: Fence, now: int) -> bool:
-        # A write is progress: the crash-loop count starts again, so a long workflow that
-        # survives a few worker deaths over days is not failed as a crash loop.
+        # A locking read, not an UPDATE: it writes no new row version per step (the
+        # heartbeat keeps the lease alive), and the status is a parameter so no partial index
+        # (WHERE status = 'running') can serve it: always the primary-key lookup.
         row = self._one(
             conn,
-            "UPDATE workflows SET lease_expires_at = ?, updated_at = ?, recoveries = 0"
-            " WHERE id = ? AND attempt = ? AND status = 'running' RETURNING cancel_requested",
-            (now + fence.lease_ms, now, fence.workflow_id, fence.attempt),
+            "SELECT cancel_requested, recoveries FROM workflows"
+            f" WHERE id = ? AND attempt = ? AND status = ?{self.dialect.for_update}",
+            (fence.workflow_id, fence.attempt, "running"),
         )
         if row is None:
             raise LeaseLostError(
                 f"attempt {fence.attempt} of workflow {fence.workflow_id!r} lost its lease"
             )
+        if row["recoveries"]:  # a write is progress: the crash-loop count starts again
+            self._x(conn, "UPDATE workflows SET recoveries = 0 WHERE id = ?", (fence.workflow_id,))
         return bool(row["cancel_requested"])
 
     def _append(self, conn: Conn, fence: Fence, entries: Iterable[Entry]) -> None:

@@ -386,13 +386,15 @@ class Context:
             return value
 
     async def _record_step(self, entry: Entry, attempt: Attempt) -> None:
-        """Journals a step's outcome with its last attempt (one fenced transaction)."""
+        """Journals a step's outcome with its last attempt (one fenced transaction). A first
+        attempt that succeeded is the journal entry itself: no attempt row is written."""
+        first_success = entry.status == EntryStatus.COMPLETED and attempt.attempt == 1
         self.cancel_requested |= await self._store(
             self._engine.store.record(
                 self._fence,
                 entry.completed_at or self._now(),
                 [*self.take_pending(), entry],
-                [attempt],
+                [] if first_success else [attempt],
                 self.take_status(),
             )
         )

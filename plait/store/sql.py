@@ -164,11 +164,18 @@ class SQLStore(TaskStore, LimitStore):
     async def attempts(self, workflow_id: str) -> list[AttemptRecord]:
         def op(conn: Conn) -> list[AttemptRecord]:
             self._require(conn, workflow_id)
+            # A step that succeeds at its first attempt has no step_attempts row (one INSERT
+            # less per step): its journal entry holds that attempt's start and end.
             rows = self._all(
                 conn,
                 "SELECT workflow_id, seq, attempt, started_at, ended_at, error, worker_attempt"
-                " FROM step_attempts WHERE workflow_id = ? ORDER BY seq, attempt",
-                (workflow_id,),
+                " FROM step_attempts WHERE workflow_id = ?"
+                " UNION ALL SELECT j.workflow_id, j.seq, 1, j.started_at, j.completed_at, NULL,"
+                " j.worker_attempt FROM journal j WHERE j.workflow_id = ? AND j.kind = 'step'"
+                " AND j.status = 'completed' AND j.attempts = 1 AND NOT EXISTS (SELECT 1 FROM"
+                " step_attempts a WHERE a.workflow_id = j.workflow_id AND a.seq = j.seq)"
+                " ORDER BY seq, attempt",
+                (workflow_id, workflow_id),
             )
             return [
                 AttemptRecord(

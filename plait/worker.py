@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("plait.worker")
 
+CLAIM_BATCH = 50  # workflows claimed in one statement at most
+
 
 def _process_start(pid: int) -> str | None:
     """The kernel's start time of ``pid`` (tells a reused pid from the original)."""
@@ -163,8 +165,12 @@ class Worker:
             try:
                 mark = e._beacon.mark()
                 free = self.concurrency - len(self._running)
-                claimed = await self.claim_once(free) if free > 0 else []
-                if free > 0 and len(claimed) == free:
+                # Claim in bounded batches and come back at once while batches are full, so
+                # workers woken together share a burst instead of the first taking it all.
+                batch = min(free, CLAIM_BATCH)
+                claimed = await self.claim_once(batch) if batch > 0 else []
+                if batch > 0 and len(claimed) == batch:
+                    await asyncio.sleep(0)  # let the claimed runs start first
                     continue
                 timeout = e.poll_interval
                 if free > len(claimed):

@@ -133,6 +133,7 @@ class Context:
         self.draining = False
         self.blocked: PlaitError | None = None
         self.task: asyncio.Task[Any] | None = None  # the run, set by the worker
+        self.suspended = False  # the store already recorded the suspension
         self.logger: logging.LoggerAdapter[logging.Logger] = _ReplayAwareLogger(log, self)
 
     # -- properties ----------------------------------------------------------------------
@@ -452,11 +453,25 @@ class Context:
             )
         if not create and not signals and entry.wake_at is not None and entry.wake_at > self._now():
             await self._park(signals, entry.wake_at)  # a timer not due yet: no store call
+        # With nothing else in flight, a wait that cannot finish suspends the workflow in the
+        # same transaction (one commit instead of two).
+        alone = self.task is not None and self._live == 1 and not self._parked
         outcome = await self._store(
             self._engine.store.wait(
-                self._fence, self._now(), self.take_pending(), entry, signals, create
+                self._fence,
+                self._now(),
+                self.take_pending(),
+                entry,
+                signals,
+                create,
+                suspend=alone,
+                status=self.take_status() if alone else None,
             )
         )
+        if outcome.state == "suspended":
+            self._journal[seq] = entry
+            self.suspending = self.suspended = True
+            raise _Suspend()
         if outcome.state == "park":
             self._journal[seq] = entry
             await self._park(signals, entry.wake_at)

@@ -302,7 +302,10 @@ class Worker:
             # parked waits were unwound (gather(..., return_exceptions=True) hands the
             # suspension back as a value): its result is not real, and a replay is safe.
             # One that raised while a sibling wait was parked has ended for good.
-            await store.suspend(fence, now, ctx.take_pending(), ctx.wait_plan(), ctx.take_status())
+            if not ctx.suspended:  # a lone wait already suspended it in its transaction
+                await store.suspend(
+                    fence, now, ctx.take_pending(), ctx.wait_plan(), ctx.take_status()
+                )
             return
         if isinstance(result, _Released) or (
             ctx.draining and isinstance(result, asyncio.CancelledError)

@@ -109,7 +109,7 @@ class Wait:
 class WaitOutcome:
     """Result of trying to finish a wait now."""
 
-    state: str  # "signal" | "timeout" | "elapsed" | "park"
+    state: str  # "signal" | "timeout" | "elapsed" | "park" | "suspended"
     signal_name: str | None = None
     payload: str | None = None
 
@@ -210,6 +210,8 @@ class Store(Protocol):
         entry: Entry,
         signals: tuple[str, ...],
         create: bool,
+        suspend: bool = False,
+        status: tuple[str | None, str | None] | None = None,
     ) -> WaitOutcome: ...
 
     async def start_child(

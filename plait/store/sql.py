@@ -544,9 +544,15 @@ class SQLStore(TaskStore, LimitStore):
         entry: Entry,
         signals: tuple[str, ...],
         create: bool,
+        suspend: bool = False,
+        status: tuple[str | None, str | None] | None = None,
     ) -> WaitOutcome:
+        """Finishes a wait now if it can (a signal, a passed deadline); else parks it, or with
+        ``suspend`` (the run has nothing else in flight) suspends the workflow at once, in
+        this transaction ("suspended")."""
+
         def op(conn: Conn) -> WaitOutcome:
-            self._fence(conn, fence, now)
+            cancel = self._fence(conn, fence, now)
             self._append(conn, fence, [*pending, entry] if create else pending)
             if signals:
                 marks = ", ".join("?" for _ in signals)
@@ -580,7 +586,11 @@ class SQLStore(TaskStore, LimitStore):
                 )
                 self._update_entry(conn, fence, done)
                 return WaitOutcome(state)
-            return WaitOutcome("park")
+            if not suspend:
+                return WaitOutcome("park")
+            self._set_status(conn, fence.workflow_id, status)
+            self._suspend(conn, fence, now, Wait(signals, entry.wake_at), cancel, checked=True)
+            return WaitOutcome("suspended")
 
         return await self._run(op)
 
@@ -607,51 +617,58 @@ class SQLStore(TaskStore, LimitStore):
             cancel = self._fence(conn, fence, now)
             self._append(conn, fence, pending)
             self._set_status(conn, fence.workflow_id, status)
-            row = self._one(
-                conn, "SELECT deadline_at FROM workflows WHERE id = ?", (fence.workflow_id,)
+            self._suspend(conn, fence, now, wait, cancel)
+
+        await self._run(op)
+
+    def _suspend(
+        self, conn: Conn, fence: Fence, now: int, wait: Wait, cancel: bool, checked: bool = False
+    ) -> None:
+        """Makes a fenced, running workflow wait for ``wait``, or ready again at once if what
+        it waits for is already there (``checked``: the mailbox was just looked at)."""
+        row = self._one(
+            conn, "SELECT deadline_at FROM workflows WHERE id = ?", (fence.workflow_id,)
+        )
+        # A cancellation is delivered once: after the workflow has seen it (and caught
+        # it), neither the request nor the passed deadline may wake it again.
+        deadline = row["deadline_at"] if row is not None else None
+        delivered = (cancel or deadline is not None) and (
+            self._one(
+                conn,
+                "SELECT 1 AS x FROM journal WHERE workflow_id = ? AND status = 'cancelled' LIMIT 1",
+                (fence.workflow_id,),
             )
-            # A cancellation is delivered once: after the workflow has seen it (and caught
-            # it), neither the request nor the passed deadline may wake it again.
-            delivered = (
+            is not None
+        )
+        cancel = cancel and not delivered
+        until = wait.until
+        if deadline is not None and not delivered:
+            until = deadline if until is None else min(until, deadline)
+        ready = cancel
+        if wait.signals and not ready and not checked:
+            marks = ", ".join("?" for _ in wait.signals)
+            ready = (
                 self._one(
                     conn,
-                    "SELECT 1 AS x FROM journal WHERE workflow_id = ? AND status = 'cancelled'"
-                    " LIMIT 1",
-                    (fence.workflow_id,),
+                    "SELECT 1 AS x FROM signals WHERE workflow_id = ? AND consumed_seq IS NULL"
+                    f" AND name IN ({marks}) LIMIT 1",
+                    (fence.workflow_id, *wait.signals),
                 )
                 is not None
             )
-            cancel = cancel and not delivered
-            until = wait.until
-            if row is not None and row["deadline_at"] is not None and not delivered:
-                until = row["deadline_at"] if until is None else min(until, row["deadline_at"])
-            ready = cancel
-            if wait.signals and not ready:
-                marks = ", ".join("?" for _ in wait.signals)
-                ready = (
-                    self._one(
-                        conn,
-                        "SELECT 1 AS x FROM signals WHERE workflow_id = ? AND consumed_seq IS NULL"
-                        f" AND name IN ({marks}) LIMIT 1",
-                        (fence.workflow_id, *wait.signals),
-                    )
-                    is not None
-                )
-            waiting_on = {"signals": list(wait.signals), "until": wait.until}
-            self._x(
-                conn,
-                "UPDATE workflows SET status = ?, available_at = ?, waiting_on = ?,"
-                " lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
-                (
-                    "pending" if ready else "waiting",
-                    now if ready else until,
-                    None if ready else _j(waiting_on),
-                    now,
-                    fence.workflow_id,
-                ),
-            )
-
-        await self._run(op)
+        waiting_on = {"signals": list(wait.signals), "until": wait.until}
+        self._x(
+            conn,
+            "UPDATE workflows SET status = ?, available_at = ?, waiting_on = ?,"
+            " lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
+            (
+                "pending" if ready else "waiting",
+                now if ready else until,
+                None if ready else _j(waiting_on),
+                now,
+                fence.workflow_id,
+            ),
+        )
 
     async def finish(
         self,

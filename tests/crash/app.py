@@ -131,6 +131,18 @@ async def racer(ctx: plait.Context, rounds: int) -> list[int]:
 
 
 @plait.workflow
+async def racer_beside(ctx: plait.Context, rounds: int) -> list[int]:
+    """As ``racer``, but each wait runs beside a zero sleep: a wait with another operation in
+    flight parks first and suspends in a second transaction (``Store.suspend``), which is
+    the window a lost wake-up would fall in. A lone wait suspends in its own transaction."""
+    got = []
+    for r in range(rounds):
+        value, _ = await asyncio.gather(ctx.wait_for_signal(f"go{r}", type=int), ctx.sleep(0))
+        got.append(value)
+    return got
+
+
+@plait.workflow
 async def doomed(ctx: plait.Context) -> str:
     """Its second step kills the worker process, every time."""
     await act(ctx.workflow_id, "first", False)
@@ -138,7 +150,7 @@ async def doomed(ctx: plait.Context) -> str:
     return await act(ctx.workflow_id, "never", False)
 
 
-WORKFLOWS = [pipeline, threaded, ticker, waiter, racer, doomed]
+WORKFLOWS = [pipeline, threaded, ticker, waiter, racer, racer_beside, doomed]
 
 
 def make_engine(url: str) -> plait.Engine:
@@ -215,20 +227,32 @@ def install_crash(engine: plait.Engine, spec: str) -> None:
                 _die(armed[0])
             real_commit(conn)
 
-        async def suspend(fence: Any, *args: Any, **kw: Any) -> Any:
+        real_wait = store.wait
+
+        async def suspending(real: Any, fence: Any, *args: Any, **kw: Any) -> Any:
             if kind == "suspend-before":
                 _die(fence.workflow_id)
             token = in_suspend.set(fence.workflow_id if kind == "suspend-mid" else None)
             try:
-                result = await real_suspend(fence, *args, **kw)
+                result = await real(fence, *args, **kw)
             finally:
                 in_suspend.reset(token)
             _die(fence.workflow_id)
             return result
 
+        async def suspend(fence: Any, *args: Any, **kw: Any) -> Any:
+            return await suspending(real_suspend, fence, *args, **kw)
+
+        async def wait(fence: Any, *args: Any, **kw: Any) -> Any:
+            # A lone wait that cannot finish suspends the workflow in its own transaction.
+            if kw.get("suspend"):
+                return await suspending(real_wait, fence, *args, **kw)
+            return await real_wait(fence, *args, **kw)
+
         executor.run = run
         backend.commit = commit
         store.suspend = suspend
+        store.wait = wait
     else:
         raise ValueError(f"unknown PLAIT_CRASH_AT {spec!r}")
 

@@ -108,7 +108,9 @@ async def test_kill_around_the_journal_write(
 @pytest.mark.parametrize("point", ["suspend-before", "suspend-mid", "suspend-after"])
 async def test_kill_while_suspending(cluster: Cluster, client: plait.Engine, point: str) -> None:
     """(c) The worker dies as a workflow suspends on a signal wait: before the suspension
-    is written, inside its transaction before COMMIT (rolled back), or after the commit.
+    is written, inside its transaction before COMMIT (rolled back), or after the commit. A
+    lone wait records itself and the suspension in one transaction; waits beside other
+    operations suspend through Store.suspend; the injection covers both.
     Either way the next worker (or the signal) carries the workflow on; no step repeats."""
     ids = [f"c{i}" for i in range(3)]
     for wid in ids:
@@ -117,11 +119,13 @@ async def test_kill_while_suspending(cluster: Cluster, client: plait.Engine, poi
     assert cluster.wait_exit(first, 15) == -9
     (victim,) = cluster.marked()
     info = await client.get(victim)
-    wait_entry = (await client.journal(victim))[-1]
-    assert (wait_entry.kind, wait_entry.status) == ("signal", "waiting")
+    last = (await client.journal(victim))[-1]
     if point == "suspend-after":
+        assert (last.kind, last.status) == ("signal", "waiting")
         assert (info.status, info.lease_owner) == ("waiting", None)
-    else:  # nothing of the suspension was committed: the dead worker still holds the lease
+    else:  # nothing of the wait (recorded with the suspension) was committed: the dead
+        # worker still holds the lease, and the journal ends with the step before the wait
+        assert last.kind == "step"
         assert info.status == "running" and info.lease_owner is not None
     before = await cluster.snapshot(client, ids)
     assert "before" in before[victim]

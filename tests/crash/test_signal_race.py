@@ -81,7 +81,7 @@ async def test_signals_race_suspension_in_one_process(tmp_path: Path) -> None:
     engine = app.make_engine("sqlite:///" + str(tmp_path / "race.db"))
     hits = _watch_the_window(engine.store)
     async with engine, engine.worker(concurrency=len(ids)):
-        await asyncio.gather(*(engine.start("racer", ROUNDS, id=w) for w in ids))
+        await asyncio.gather(*(engine.start("racer_beside", ROUNDS, id=w) for w in ids))
         await _send_all(engine, ids, 0.02, seed=1)
         await _all_woken(engine, ids)
     assert hits[0] > 0, "no signal was sent inside the window: the race was not exercised"

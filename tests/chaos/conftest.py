@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ import psycopg
 import pytest
 
 import plait
+from tests.procs import WorkerProcesses
 
 from . import app
 
@@ -54,47 +53,19 @@ CREATE TRIGGER chaos_audit AFTER INSERT OR UPDATE ON journal
 """
 
 
-class PgCluster:
+class PgCluster(WorkerProcesses):
     """Worker processes sharing one PostgreSQL database."""
 
     def __init__(self, url: str, tmp: Path) -> None:
+        super().__init__(tmp, "tests.chaos.app:engine")
         self.url = url
-        self.tmp = tmp
         self.effects_path = tmp / "effects.txt"
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.logs: list[Path] = []
-        self._files: list[Any] = []
         self.kills = 0
         self.freezes = 0
 
     def spawn(self, *, concurrency: int = 100) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-        env.update(PLAIT_CHAOS_DB=self.url, PLAIT_CHAOS_EFFECTS=str(self.effects_path))
-        log = self.tmp / f"worker-{len(self.logs)}.log"
-        out = open(log, "wb")  # noqa: SIM115 - closed at teardown
-        self._files.append(out)
-        self.logs.append(log)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "plait.cli",
-                "-v",
-                "worker",
-                "tests.chaos.app:engine",
-                "--concurrency",
-                str(concurrency),
-                "--grace",
-                "1",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        self.procs.append(proc)
-        return proc
+        env = {"PLAIT_CHAOS_DB": self.url, "PLAIT_CHAOS_EFFECTS": str(self.effects_path)}
+        return self.start_worker(env, concurrency=concurrency, grace=1)
 
     async def ready(self, n: int, timeout: float = 60) -> None:
         """Waits until ``n`` workers have registered (started, connected, migrated)."""
@@ -142,8 +113,7 @@ class PgCluster:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL always works
                 pass
-        for f in self._files:
-            f.close()
+        self.close_logs()
 
     def log_text(self, tail: int = 3000) -> str:
         parts = []

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -21,58 +19,29 @@ from typing import Any
 import pytest
 
 import plait
+from tests.procs import WorkerProcesses
 
 from . import app
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Cluster:
+class Cluster(WorkerProcesses):
     """Worker processes and a client engine sharing one database file."""
 
     def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
+        super().__init__(tmp, "tests.crash.app:engine")
         self.db_path = tmp / "plait.db"
         self.url = "sqlite:///" + str(self.db_path)
         self.side = str(tmp / "effects.txt")
         self.mark = str(tmp / "crashed.txt")
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.logs: list[Path] = []
-        self._files: list[Any] = []
 
     def spawn(self, *, concurrency: int = 50, grace: float = 10.0, **env: str) -> Any:
         """Starts a worker process; ``env`` sets PLAIT_CRASH_* variables (keys lowercase)."""
-        full = dict(os.environ)
-        full["PYTHONPATH"] = os.pathsep.join(
-            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-        )
-        full.update(PLAIT_CRASH_DB=self.url, PLAIT_CRASH_SIDE=self.side, PLAIT_CRASH_MARK=self.mark)
-        for key, value in env.items():
-            full[f"PLAIT_CRASH_{key.upper()}"] = str(value)
-        log = self.tmp / f"worker-{len(self.logs)}.log"
-        out = open(log, "wb")  # noqa: SIM115 - closed at teardown
-        self._files.append(out)
-        self.logs.append(log)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "plait.cli",
-                "-v",
-                "worker",
-                "tests.crash.app:engine",
-                "--concurrency",
-                str(concurrency),
-                "--grace",
-                str(grace),
-            ],
-            cwd=ROOT,
-            env=full,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        self.procs.append(proc)
-        return proc
+        variables = {"PLAIT_CRASH_DB": self.url, "PLAIT_CRASH_SIDE": self.side,
+                     "PLAIT_CRASH_MARK": self.mark}  # fmt: skip
+        variables.update({f"PLAIT_CRASH_{k.upper()}": str(v) for k, v in env.items()})
+        return self.start_worker(variables, concurrency=concurrency, grace=grace)
 
     def log_text(self) -> str:
         parts = []
@@ -120,8 +89,7 @@ class Cluster:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL always works
                 pass
-        for f in self._files:
-            f.close()
+        self.close_logs()
 
     async def until(
         self, predicate: Callable[[], Awaitable[bool]], timeout: float, what: str

@@ -29,6 +29,9 @@ class Backend:
         """How many workflows have ``status`` (read directly, not through the engine)."""
         raise NotImplementedError
 
+    def discard(self, url: str) -> None:
+        """Removes a run's database once its figures are taken (nothing left behind)."""
+
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name}
 
@@ -116,6 +119,10 @@ class PostgresBackend(Backend):
         self._admin(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         self._admin(f'CREATE DATABASE "{dbname}"')
         return self._with_db(dbname)
+
+    def discard(self, url: str) -> None:
+        dbname = urlsplit(url).path.lstrip("/")
+        self._admin(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
     def count(self, url: str, status: str) -> int:
         import psycopg

@@ -74,6 +74,8 @@ def run_once(
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout if isinstance(exc.stdout, str) else ""
         err = f"timed out after {timeout} s"
+    finally:
+        backend.discard(url)
     result: dict[str, Any] = {"error": f"no result: {err[-1500:]}"}
     for line in out.splitlines():
         if line.startswith(PREFIX):

@@ -109,37 +109,18 @@ def compare(doc: dict[str, Any]) -> dict[str, Any]:
         if note:
             out[name]["note"] = note
 
-    add(
-        "seq_steps_vs_best_peer",
-        _ratio(seq, peer("seq_steps")),
-        "<=",
-        0.5,
-        f"best peer: {best.get('seq_steps', {}).get('config')}",
-    )
+    def vs_peer(name: str, value: float | None, key: str, op: str, bound: float,
+                extra: str = "") -> None:  # fmt: skip
+        config = best.get(key, {}).get("config")
+        add(name, _ratio(value, peer(key)), op, bound, f"best peer: {config}{extra}")
+
+    vs_peer("seq_steps_vs_best_peer", seq, "seq_steps", "<=", 0.5)
     add("seq_steps_vs_limit", _ratio(seq, lim_us), "<=", 2.0)
-    add(
-        "fanout_vs_best_peer",
-        _ratio(wf, peer("fanout")),
-        ">=",
-        10.0,
-        f"best peer: {best.get('fanout', {}).get('config')}",
-    )
+    vs_peer("fanout_vs_best_peer", wf, "fanout", ">=", 10.0)
     add("fanout_vs_limit", _ratio(wf, lim_wf), ">=", 0.25)
-    add(
-        "latency_p50_vs_best_peer",
-        _ratio(p50, peer("latency_p50")),
-        "<=",
-        0.5,
-        f"best peer: {best.get('latency_p50', {}).get('config')}",
-    )
+    vs_peer("latency_p50_vs_best_peer", p50, "latency_p50", "<=", 0.5)
     add("latency_p99_over_p50", _ratio(p99, p50), "<=", 3.0)
-    add(
-        "recovery_vs_best_peer",
-        _ratio(rec, peer("recovery")),
-        "<=",
-        0.7,
-        f"best peer: {best.get('recovery', {}).get('config')} (restart to result)",
-    )
+    vs_peer("recovery_vs_best_peer", rec, "recovery", "<=", 0.7, " (restart to result)")
     add(
         "recovery_completed_steps_reexecuted",
         _fig(doc, "recovery", "completed_steps_reexecuted_count"),

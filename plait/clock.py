@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 from plait.types import Duration, to_seconds
@@ -70,4 +70,4 @@ def duration_ms(value: Duration, what: str) -> int:
     return int(to_seconds(value, what) * 1000)
 
 
-__all__ = ["Clock", "FakeClock", "SystemClock", "duration_ms", "timedelta", "to_ms"]
+__all__ = ["Clock", "FakeClock", "SystemClock", "duration_ms", "to_ms"]

@@ -96,7 +96,10 @@ class Codec:
         """The value stored as ``stored``, validated as ``annotation``."""
         if stored is None:
             return None
-        text = self.unseal(stored)
+        return self.decode_plain(self.unseal(stored), annotation, what=what)
+
+    def decode_plain(self, text: str, annotation: Any = Any, *, what: str) -> Any:
+        """Plaintext JSON ``text`` validated as ``annotation`` (no transform applied)."""
         if annotation is Any or annotation is None or annotation is type(None):
             return json.loads(text)
         try:

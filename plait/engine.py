@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
+import json
 import random
 import uuid
 from collections.abc import Iterable, Sequence
@@ -363,8 +365,8 @@ class Engine(TaskAPI):
                 f"{wf.signature}"
             )
         return [
-            self.codec.decode(
-                self.codec.seal(_json(v)), t, what=f"argument {i + 1} of workflow {wf.name!r}"
+            self.codec.decode_plain(
+                json.dumps(v), t, what=f"argument {i + 1} of workflow {wf.name!r}"
             )
             for i, (v, t) in enumerate(zip(raw, wf.param_types[: len(raw)], strict=True))
         ]
@@ -413,8 +415,6 @@ class Engine(TaskAPI):
         return self._plain(info) if decode else info
 
     def _plain(self, info: WorkflowInfo) -> WorkflowInfo:
-        import dataclasses
-
         return dataclasses.replace(
             info, input=self.codec.loads(info.input), output=self.codec.loads(info.output)
         )
@@ -495,9 +495,3 @@ def _version_key(version: str) -> tuple[int, ...] | tuple[float, str]:
         return tuple(int(p) for p in version.split("."))
     except ValueError:
         return (float("inf"), version)
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, separators=(",", ":"))

@@ -15,6 +15,7 @@ in milliseconds::
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import Iterable
@@ -64,8 +65,6 @@ class TestEngine(Engine):
         the next timer or deadline when nothing else can run. With ``within``, the clock is
         not moved more than that past its current time (so a test can signal a workflow
         before its wait times out). Returns the number of runs executed."""
-        import asyncio
-
         limit = None if within is None else self.clock.now_ms() + duration_ms(within, "within")
         runs = 0
         for _ in range(max_rounds):

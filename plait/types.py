@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from plait.errors import ConfigurationError
+from plait.errors import ConfigurationError, PlaitError
 
 Duration = timedelta | float | int
 JSONValue = Any  # a value that came out of ``json.loads``
@@ -114,8 +114,6 @@ class Retry:
 
     def should_retry(self, error: BaseException) -> bool:
         """Whether ``error`` may be retried by this policy (attempts left aside)."""
-        from plait.errors import PlaitError
-
         if not isinstance(error, Exception) or isinstance(error, PlaitError):
             return False
         if self.non_retryable and isinstance(error, self.non_retryable):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,36 @@ class WorkerProcesses:
         self.procs.append(proc)
         return proc
 
-    def close_logs(self) -> None:
+    poll = 0.05  # seconds between checks in ``until``
+
+    def log_text(self, tail: int = 4000) -> str:
+        """The end of every worker's log, for a failing test's message."""
+        parts = []
+        for log in self.logs:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            parts.append(f"--- {log.name} ---\n{text[-tail:]}")
+        return "\n".join(parts)
+
+    async def until(
+        self, predicate: Callable[[], Awaitable[bool]], timeout: float, what: str
+    ) -> float:
+        """Polls ``predicate`` until it is true; returns the seconds it took."""
+        start = time.monotonic()
+        while not await predicate():
+            if time.monotonic() - start > timeout:
+                raise AssertionError(f"timed out after {timeout} s: {what}\n{self.log_text()}")
+            await asyncio.sleep(self.poll)
+        return time.monotonic() - start
+
+    def cleanup(self) -> None:
+        """Kills every process still running (thawing frozen ones first) and closes logs."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL always works
+                pass
         for f in self._files:
             f.close()

@@ -15,8 +15,7 @@ import collections
 import re
 import signal
 import subprocess
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +57,7 @@ class PgCluster(WorkerProcesses):
 
     def __init__(self, url: str, tmp: Path) -> None:
         super().__init__(tmp, "tests.chaos.app:engine")
+        self.poll = 0.25
         self.url = url
         self.effects_path = tmp / "effects.txt"
         self.kills = 0
@@ -104,24 +104,6 @@ class PgCluster(WorkerProcesses):
             except subprocess.TimeoutExpired:
                 proc.kill()
 
-    def cleanup(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGCONT)
-                proc.kill()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL always works
-                pass
-        self.close_logs()
-
-    def log_text(self, tail: int = 3000) -> str:
-        parts = []
-        for log in self.logs:
-            text = log.read_text(errors="replace") if log.exists() else ""
-            parts.append(f"--- {log.name} ---\n{text[-tail:]}")
-        return "\n".join(parts)
-
     def log_count(self, pattern: str) -> int:
         regex = re.compile(pattern)
         return sum(
@@ -156,16 +138,6 @@ class PgCluster(WorkerProcesses):
         except FileNotFoundError:
             return collections.Counter()
         return collections.Counter(line.split(" ")[0] for line in lines if line)
-
-    async def until(
-        self, predicate: Callable[[], Awaitable[bool]], timeout: float, what: str
-    ) -> float:
-        start = time.monotonic()
-        while not await predicate():
-            if time.monotonic() - start > timeout:
-                raise AssertionError(f"timed out after {timeout} s: {what}\n{self.log_text()}")
-            await asyncio.sleep(0.25)
-        return time.monotonic() - start
 
     # -- the checks every chaos test makes -------------------------------------------------
     def check_fencing(self) -> int:

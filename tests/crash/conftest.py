@@ -6,13 +6,11 @@ SQLite file; every process it started is killed and reaped at teardown, whatever
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import signal
 import sqlite3
 import subprocess
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +40,6 @@ class Cluster(WorkerProcesses):
                      "PLAIT_CRASH_MARK": self.mark}  # fmt: skip
         variables.update({f"PLAIT_CRASH_{k.upper()}": str(v) for k, v in env.items()})
         return self.start_worker(variables, concurrency=concurrency, grace=grace)
-
-    def log_text(self) -> str:
-        parts = []
-        for log in self.logs:
-            text = log.read_text(errors="replace") if log.exists() else ""
-            parts.append(f"--- {log.name} ---\n{text[-4000:]}")
-        return "\n".join(parts)
 
     def effects(self) -> list[tuple[str, str, int]]:
         return app.read_effects(self.side)
@@ -80,27 +71,6 @@ class Cluster(WorkerProcesses):
     def kill9(self, proc: Any) -> None:
         proc.send_signal(signal.SIGKILL)
         self.wait_exit(proc, 10)
-
-    def cleanup(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL always works
-                pass
-        self.close_logs()
-
-    async def until(
-        self, predicate: Callable[[], Awaitable[bool]], timeout: float, what: str
-    ) -> float:
-        """Polls ``predicate`` until it is true; returns the seconds it took."""
-        start = time.monotonic()
-        while not await predicate():
-            if time.monotonic() - start > timeout:
-                raise AssertionError(f"timed out after {timeout} s: {what}\n{self.log_text()}")
-            await asyncio.sleep(0.05)
-        return time.monotonic() - start
 
     async def statuses(self, engine: plait.Engine, ids: list[str]) -> dict[str, str]:
         return {i: str((await engine.get(i)).status) for i in ids}

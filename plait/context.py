@@ -50,8 +50,16 @@ from plait.errors import (
 )
 from plait.human import Approval, OnTimeout
 from plait.limits import current_engine
-from plait.store.base import Attempt, Claimed, Entry, Fence, LeaseLostError, Wait
-from plait.store.sqlbase import CHILD_SIGNAL
+from plait.store.records import (
+    CHILD_SIGNAL,
+    RESERVED_PREFIX,
+    Attempt,
+    Claimed,
+    Entry,
+    Fence,
+    LeaseLostError,
+    Wait,
+)
 from plait.tasks import ask_human as _ask_human
 from plait.types import Duration, EntryStatus
 
@@ -61,7 +69,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
-RESERVED_PREFIX = "plait:"
 log = logging.getLogger("plait.workflow")
 
 

@@ -34,7 +34,7 @@ from plait.errors import (
 from plait.human import Directory
 from plait.limits import Queue, check_queues, declare_queues
 from plait.store import Store, open_store
-from plait.store.base import ListFilter, NewWorkflow
+from plait.store.records import RESERVED_PREFIX, ListFilter, NewWorkflow
 from plait.tasks import TaskAPI
 from plait.types import (
     AttemptRecord,
@@ -460,7 +460,7 @@ class Engine(TaskAPI):
     ) -> bool:
         """Sends a signal to a workflow's durable mailbox. Returns False when ``dedup_key``
         was already used (nothing is sent twice)."""
-        if not name or name.startswith("plait:"):
+        if not name or name.startswith(RESERVED_PREFIX):
             raise ConfigurationError(f"bad signal name {name!r}")
         stored = self.codec.encode(payload, what=f"signal {name!r}")
         sent = await self.store.send_signal(

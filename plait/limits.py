@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from plait.clock import duration_ms
 from plait.definitions import current_context
 from plait.errors import ConfigurationError
-from plait.store.limits import QueueLimits
+from plait.store.records import QueueLimits
 from plait.types import Duration
 
 if TYPE_CHECKING:

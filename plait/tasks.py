@@ -53,8 +53,7 @@ from plait.human import (
     offsets_ms,
     resolve_form,
 )
-from plait.store.base import Entry
-from plait.store.tasks import TASK_SIGNAL, Actor, NewTask, TaskFilter, TaskRow
+from plait.store.records import TASK_SIGNAL, Actor, Entry, NewTask, TaskFilter, TaskRow
 from plait.types import Duration, EntryStatus, ms_to_datetime, parse_enum
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from plait.errors import (
     _Released,
     _Suspend,
 )
-from plait.store.base import Claimed, LeaseLostError
+from plait.store.records import Claimed, LeaseLostError
 from plait.types import Duration, WorkflowStatus
 
 if TYPE_CHECKING:

@@ -20,8 +20,7 @@ import pydantic
 import pytest
 
 import plait
-from plait.store.base import Entry, Fence
-from plait.store.tasks import NewTask
+from plait.store.records import Entry, Fence, NewTask
 from plait.testing import TestEngine
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ import pytest
 
 import plait
 from plait.store import open_store
-from plait.store.base import NewWorkflow
+from plait.store.records import NewWorkflow
 from plait.testing import TestEngine
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import plait
-from plait.store.base import Entry, Fence, LeaseLostError
+from plait.store.records import Entry, Fence, LeaseLostError
 from plait.testing import TestEngine
 
 calls: Counter[str] = Counter()

@@ -1,8 +1,13 @@
 """The storage contract: what the engine needs from a database, at the level of its domain.
 
-The engine never writes SQL; it calls these operations, each one transaction. Every write
-made on behalf of a running workflow carries a :class:`Fence` (the workflow id and the
-``attempt`` it was claimed with): a store accepts the write only while that attempt still
+The engine never writes SQL; it calls these operations, each one transaction. The contract is
+split by role, one protocol each: :class:`ClientStore` (what clients start, read and command),
+:class:`RunStore` (what workers claim and write for a running workflow), :class:`HumanTaskStore`
+and :class:`LimitStore`; :class:`Store` is all of them, what a backend implements. The
+records passed across it and the names it reserves are in :mod:`plait.store.records`.
+
+Every write made on behalf of a running workflow carries a :class:`Fence` (the workflow id and
+the ``attempt`` it was claimed with): a store accepts the write only while that attempt still
 holds the lease, so a worker that lost its lease can never write (``LeaseLostError``).
 Times are epoch milliseconds supplied by the engine's clock. Payloads are stored text
 produced by the codec; the store never interprets them, except to copy them.
@@ -12,122 +17,31 @@ Every backend passes the same conformance suite (``tests/store/``).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from plait.store.records import (
+    Actor,
+    Attempt,
+    Claimed,
+    Entry,
+    Fence,
+    ListFilter,
+    NewTask,
+    NewWorkflow,
+    QueueLimits,
+    TaskEventRow,
+    TaskFilter,
+    TaskOutcome,
+    TaskRow,
+    Wait,
+    WaitOutcome,
+)
 from plait.types import AttemptRecord, StepRecord, WorkflowInfo, WorkflowStatus
 
-if TYPE_CHECKING:
-    from plait.store.limits import QueueLimits
-    from plait.store.tasks import Actor, NewTask, TaskEventRow, TaskFilter, TaskOutcome, TaskRow
 
-
-class LeaseLostError(Exception):
-    """A fenced write found that its attempt no longer holds the workflow's lease."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Fence:
-    """Identifies the attempt allowed to write for a workflow."""
-
-    workflow_id: str
-    attempt: int
-    worker_id: str
-    lease_ms: int
-
-
-@dataclasses.dataclass(frozen=True)
-class NewWorkflow:
-    """A workflow to create."""
-
-    id: str
-    name: str
-    version: str
-    input: str
-    input_hash: str
-    queue: str = "default"
-    priority: int = 0
-    concurrency_key: str | None = None
-    available_at: int = 0
-    deadline_at: int | None = None
-    parent_id: str | None = None
-
-
-@dataclasses.dataclass
-class Entry:
-    """A journal entry as the engine reads and writes it (payloads still encoded)."""
-
-    seq: int
-    kind: str
-    name: str
-    status: str
-    output: str | None = None
-    error: dict[str, Any] | None = None
-    wake_at: int | None = None
-    attempts: int = 1
-    started_at: int = 0
-    completed_at: int | None = None
-    fingerprint: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Attempt:
-    """One finished attempt of a step, to record."""
-
-    seq: int
-    attempt: int
-    started_at: int
-    ended_at: int
-    error: dict[str, Any] | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Claimed:
-    """A workflow a worker has just claimed, with its whole journal."""
-
-    id: str
-    name: str
-    version: str
-    input: str
-    attempt: int
-    cancel_requested: bool
-    parent_id: str | None
-    queue: str
-    journal: list[Entry]
-
-
-@dataclasses.dataclass(frozen=True)
-class Wait:
-    """What a suspended workflow waits for: signal names and/or a time."""
-
-    signals: tuple[str, ...] = ()
-    until: int | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class WaitOutcome:
-    """Result of trying to finish a wait now."""
-
-    state: str  # "signal" | "timeout" | "elapsed" | "park" | "suspended"
-    signal_name: str | None = None
-    payload: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class ListFilter:
-    """Which workflows ``list`` returns."""
-
-    status: tuple[WorkflowStatus, ...] = ()
-    name: str | None = None
-    parent_id: str | None = None
-    attributes: tuple[tuple[str, str], ...] = ()
-    limit: int = 100
-    offset: int = 0
-
-
-class Store(Protocol):
-    """Storage operations, each one transaction."""
+class Connection(Protocol):
+    """Opening and closing a store, and the wake-up hints between processes."""
 
     url: str
 
@@ -135,7 +49,6 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    # -- wake-up hints between processes (correctness never depends on them) -----------
     def notify(self, queue: str | None) -> None:
         """After a commit that made work runnable on ``queue`` (``None``: any): tell workers
         in other processes. Non-blocking; hints are coalesced and may be dropped."""
@@ -144,6 +57,10 @@ class Store(Protocol):
     def subscribe(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` (on the event loop) when another process sends a hint."""
         ...
+
+
+class ClientStore(Connection, Protocol):
+    """What clients do: start workflows, read them, and command them (each one transaction)."""
 
     # -- starting and inspecting -------------------------------------------------------
     async def create_workflow(self, new: NewWorkflow, now: int) -> tuple[WorkflowInfo, bool]: ...
@@ -156,8 +73,6 @@ class Store(Protocol):
 
     async def attempts(self, workflow_id: str) -> list[AttemptRecord]: ...
 
-    async def next_due(self, queues: tuple[str, ...] | None) -> int | None: ...
-
     # -- commands from clients ---------------------------------------------------------
     async def send_signal(
         self, workflow_id: str, name: str, payload: str | None, dedup_key: str | None, now: int
@@ -167,7 +82,12 @@ class Store(Protocol):
 
     async def resume(self, workflow_id: str, now: int) -> None: ...
 
-    # -- workers -----------------------------------------------------------------------
+
+class RunStore(Connection, Protocol):
+    """What workers do: register, claim workflows, hold their leases, and write for a
+    running workflow (fenced: accepted only while its attempt holds the lease)."""
+
+    # -- workers and leases ------------------------------------------------------------
     async def register_worker(self, worker_id: str, info: dict[str, Any], now: int) -> None: ...
 
     async def unregister_worker(self, worker_id: str) -> None: ...
@@ -175,6 +95,8 @@ class Store(Protocol):
     async def expire_workers(self, worker_ids: Iterable[str], now: int) -> int: ...
 
     async def workers_on(self, hostname: str) -> list[tuple[str, int, str | None]]: ...
+
+    async def next_due(self, queues: tuple[str, ...] | None) -> int | None: ...
 
     async def claim(
         self,
@@ -237,26 +159,11 @@ class Store(Protocol):
         error: dict[str, Any] | None,
     ) -> None: ...
 
-    # -- queues and limits (plait/store/limits.py) ----------------------------------------
-    async def configure_queues(
-        self, queues: Sequence[QueueLimits], now: int
-    ) -> list[tuple[QueueLimits, QueueLimits]]: ...
 
-    async def acquire_limit(
-        self,
-        key: str,
-        holder: str,
-        now: int,
-        interval_ms: int | None,
-        slots: int | None,
-        lease_ms: int,
-    ) -> tuple[bool, int]: ...
+class HumanTaskStore(Connection, Protocol):
+    """Human tasks: the running workflow's fenced wait on a task, and the inbox operations
+    of the people who answer them (implemented in ``plait/store/tasks.py``)."""
 
-    async def renew_limit(self, key: str, holder: str, expires_at: int) -> bool: ...
-
-    async def release_limit(self, key: str, holder: str) -> None: ...
-
-    # -- human tasks (plait/store/tasks.py) ------------------------------------------------
     async def wait_task(
         self,
         fence: Fence,
@@ -294,3 +201,39 @@ class Store(Protocol):
         after: int | None,
         limit: int,
     ) -> list[TaskEventRow]: ...
+
+
+class LimitStore(Connection, Protocol):
+    """Queue limits and the keyed limiter (implemented in ``plait/store/limits.py``)."""
+
+    async def configure_queues(
+        self, queues: Sequence[QueueLimits], now: int
+    ) -> list[tuple[QueueLimits, QueueLimits]]: ...
+
+    async def acquire_limit(
+        self,
+        key: str,
+        holder: str,
+        now: int,
+        interval_ms: int | None,
+        slots: int | None,
+        lease_ms: int,
+    ) -> tuple[bool, int]: ...
+
+    async def renew_limit(self, key: str, holder: str, expires_at: int) -> bool: ...
+
+    async def release_limit(self, key: str, holder: str) -> None: ...
+
+
+class Store(ClientStore, RunStore, HumanTaskStore, LimitStore, Protocol):
+    """The whole contract: what a backend implements and the engine holds."""
+
+
+__all__ = [
+    "ClientStore",
+    "Connection",
+    "HumanTaskStore",
+    "LimitStore",
+    "RunStore",
+    "Store",
+]

@@ -1,9 +1,9 @@
 """Queue limits and the keyed limiter in the store.
 
-:class:`LimitStore` is a mixin of :class:`~plait.store.sql.SQLStore`; like the rest of the
+:class:`SQLLimits` is a mixin of :class:`~plait.store.sql.SQLStore`; like the rest of the
 store, each public coroutine is one transaction and the SQL is portable. The claim
-(``SQLStore._claim``) takes ready workflows through :meth:`LimitStore._claim_ready`, and
-idle workers learn when to look again from :meth:`LimitStore._next_ready`.
+(``SQLStore._claim``) takes ready workflows through :meth:`SQLLimits._claim_ready`, and
+idle workers learn when to look again from :meth:`SQLLimits._next_ready`.
 
 Invariants kept here:
 - A workflow of a *restricted* queue (one with a concurrency or rate limit) or with a
@@ -30,6 +30,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TypeVar
 
+from plait.store.records import QueueLimits
 from plait.store.sqlbase import Conn, SQLBase
 
 T = TypeVar("T")
@@ -41,28 +42,6 @@ _KEY_FREE = (
     " AND r.queue = w.queue AND r.concurrency_key = w.concurrency_key) < COALESCE((SELECT"
     " q.per_key_concurrency FROM queues q WHERE q.name = w.queue), 1))"
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class QueueLimits:
-    """A queue's limits as stored (``plait.Queue`` is the public spelling)."""
-
-    name: str
-    concurrency: int | None = None
-    per_key_concurrency: int = 1
-    rate_limit: int | None = None
-    rate_per_ms: int | None = None
-
-    @property
-    def restricted(self) -> bool:
-        """Whether claiming from the queue needs its lock and a count."""
-        return self.concurrency is not None or self.rate_limit is not None
-
-    @property
-    def interval_ms(self) -> int:
-        """The time between two starts (rounded up: never faster than the rate)."""
-        assert self.rate_limit is not None and self.rate_per_ms is not None
-        return -(-self.rate_per_ms // self.rate_limit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +73,7 @@ def _ready_where(
     return f"{sql} AND {_KEY_FREE}", params
 
 
-class LimitStore(SQLBase):
+class SQLLimits(SQLBase):
     """Queue limits and the keyed limiter of a SQL store (a mixin of ``SQLStore``)."""
 
     # -- queue configuration -----------------------------------------------------------

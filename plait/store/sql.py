@@ -28,7 +28,11 @@ from plait.errors import (
     WorkflowAlreadyExists,
     WorkflowFinished,
 )
-from plait.store.base import (
+from plait.store.limits import SQLLimits
+from plait.store.records import (
+    CHILD_SIGNAL,
+    END_DEDUP,
+    FINISHED,
     Attempt,
     Claimed,
     Entry,
@@ -38,17 +42,14 @@ from plait.store.base import (
     Wait,
     WaitOutcome,
 )
-from plait.store.limits import LimitStore
 from plait.store.sqlbase import (
-    CHILD_SIGNAL,
-    FINISHED,
     JOURNAL_COLUMNS,
     Conn,
     Row,
     _j,
     _unj,
 )
-from plait.store.tasks import TaskStore
+from plait.store.tasks import SQLTasks
 from plait.types import (
     AttemptRecord,
     EntryStatus,
@@ -69,7 +70,7 @@ _WF_COLUMNS = (
 )
 
 
-class SQLStore(TaskStore, LimitStore):
+class SQLStore(SQLTasks, SQLLimits):
     """A :class:`~plait.store.base.Store` over any SQL database a :class:`Dialect` covers."""
 
     url: str
@@ -732,7 +733,7 @@ class SQLStore(TaskStore, LimitStore):
                     parent,
                     CHILD_SIGNAL + workflow_id,
                     payload,
-                    f"plait:end:{workflow_id}:{now}",
+                    f"{END_DEDUP}{workflow_id}:{now}",
                     now,
                 )
 

@@ -26,15 +26,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from plait.errors import WorkflowNotFound
-from plait.store.base import Entry, Fence, LeaseLostError
 from plait.store.executor import Executor
+from plait.store.records import Entry, Fence, LeaseLostError
 
 T = TypeVar("T")
 Row = Any  # a mapping-like row from the DB-API driver
 Conn = Any
 
-CHILD_SIGNAL = "plait:child:"
-FINISHED = ("completed", "failed", "cancelled")
 JOURNAL_COLUMNS = (
     "workflow_id, seq, kind, name, status, output, error, wake_at, attempts, worker_attempt, "
     "started_at, completed_at, fingerprint"

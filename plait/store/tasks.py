@@ -1,6 +1,6 @@
 """Human tasks in the store: the task table, its audit trail, and its deadlines.
 
-:class:`TaskStore` is a mixin of :class:`~plait.store.sql.SQLStore`; like the rest of the
+:class:`SQLTasks` is a mixin of :class:`~plait.store.sql.SQLStore`; like the rest of the
 store, each public coroutine is one transaction and the SQL is portable.
 
 Invariants kept here:
@@ -33,111 +33,27 @@ from plait.errors import (
     TaskNotFound,
     TaskNotOpen,
 )
-from plait.store.base import Entry, Fence
+from plait.store.records import (
+    TASK_SIGNAL,
+    Actor,
+    Entry,
+    Fence,
+    NewTask,
+    TaskEventRow,
+    TaskFilter,
+    TaskOutcome,
+    TaskRow,
+)
 from plait.store.sqlbase import Conn, Row, SQLBase
 from plait.types import EntryStatus, ms_to_datetime
 
 T = TypeVar("T")
-
-TASK_SIGNAL = "plait:task:"
 
 _TASK_COLUMNS = (
     "id, workflow_id, seq, title, status, assignee, claimed_by, form_name, form_schema, "
     "proposal, context, answer, changes, completed_by, comment, on_timeout, remind_offsets, "
     "due_at, remind_at, created_at, updated_at, completed_at"
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class NewTask:
-    """A human task to create. ``on_timeout`` is the deadline policy as JSON data:
-    ``{"kind": "raise"}``, ``{"kind": "default", "value": <stored text>}`` or
-    ``{"kind": "escalate", "to": ..., "due": <ms>, "then": <policy>}``."""
-
-    id: str
-    workflow_id: str
-    seq: int
-    title: str
-    assignee: str | None
-    form_name: str
-    form_schema: str
-    proposal: str | None
-    context: str | None
-    due_at: int | None
-    remind_offsets: tuple[int, ...]
-    on_timeout: dict[str, Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskRow:
-    """A human task as stored (payloads still encoded, times in epoch milliseconds)."""
-
-    id: str
-    workflow_id: str
-    seq: int
-    title: str
-    status: str
-    assignee: str | None
-    claimed_by: str | None
-    form_name: str
-    form_schema: str
-    proposal: str | None
-    context: str | None
-    answer: str | None
-    changes: str | None
-    completed_by: str | None
-    comment: str | None
-    on_timeout: str
-    remind_offsets: str
-    due_at: int | None
-    remind_at: int | None
-    created_at: int
-    updated_at: int
-    completed_at: int | None
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskEventRow:
-    """One audit event as stored."""
-
-    id: int
-    task_id: str
-    workflow_id: str
-    kind: str
-    actor: str | None
-    at: int
-    payload: dict[str, Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskFilter:
-    """Which tasks ``list_tasks`` returns (an empty tuple means any)."""
-
-    status: tuple[str, ...] = ()
-    assignees: tuple[str, ...] = ()
-    workflow_id: str | None = None
-    limit: int = 100
-    offset: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class Actor:
-    """Who acts on a task. ``groups`` is ``None`` when the engine has no directory: then
-    only claims are checked, and ``name`` is recorded as given."""
-
-    name: str | None
-    groups: frozenset[str] | None = None
-    admin: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskOutcome:
-    """What a workflow's wait on a task came to: ``completed``, ``default``, ``expired``,
-    ``cancelled``, or ``park`` (wait until ``wake_at`` or the answer)."""
-
-    state: str
-    output: str | None = None
-    wake_at: int | None = None
 
 
 def _j(value: object) -> str:
@@ -157,7 +73,7 @@ def next_reminder(due_at: int | None, offsets: Sequence[int], after: int) -> int
     return min(times) if times else None
 
 
-class TaskStore(SQLBase):
+class SQLTasks(SQLBase):
     """The human-task operations of a SQL store (a mixin of ``SQLStore``)."""
 
     # -- the workflow's side (fenced) ----------------------------------------------------

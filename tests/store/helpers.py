@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from plait.store import Store
-from plait.store.base import Claimed, Entry, Fence, NewWorkflow
+from plait.store.records import Claimed, Entry, Fence, NewWorkflow
 
 NOW = 1_900_000_000_000  # epoch ms; the store takes every time from its caller
 LEASE = 30_000

@@ -8,8 +8,7 @@ import asyncio
 import pytest
 
 from plait.store import Store
-from plait.store.base import LeaseLostError, ListFilter, Wait
-from plait.store.sqlbase import CHILD_SIGNAL
+from plait.store.records import CHILD_SIGNAL, LeaseLostError, ListFilter, Wait
 from plait.types import WorkflowStatus
 
 from .helpers import LEASE, NOW, W1, W2, claim, fence, new, running, step, waiting

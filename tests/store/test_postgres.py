@@ -16,8 +16,8 @@ import pytest
 
 import plait
 from plait.store import open_store
-from plait.store.base import ListFilter
 from plait.store.postgres import PostgresStore, _Backend, _committed, conninfo
+from plait.store.records import ListFilter
 
 from .helpers import NOW, claim, new
 

@@ -12,8 +12,7 @@ import pytest
 
 from plait.errors import InvalidState, WorkflowFinished, WorkflowNotFound
 from plait.store import Store
-from plait.store.base import Fence, Wait
-from plait.store.sqlbase import CHILD_SIGNAL
+from plait.store.records import CHILD_SIGNAL, Fence, Wait
 from plait.types import EntryStatus, WorkflowStatus, ms_to_datetime
 
 from .helpers import LEASE, NOW, W2, claim, fence, new, running, step, waiting

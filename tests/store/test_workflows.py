@@ -11,7 +11,7 @@ import pytest
 
 from plait.errors import WorkflowAlreadyExists, WorkflowNotFound
 from plait.store import Store
-from plait.store.base import Attempt, ListFilter
+from plait.store.records import Attempt, ListFilter
 from plait.types import EntryStatus, WorkflowStatus, ms_to_datetime
 
 from .helpers import NOW, claim, fence, new, running, step

@@ -1,0 +1,252 @@
+"""The store contract's vocabulary: the records passed across it and the names it reserves.
+
+Everything the engine and a store exchange is defined here, so the contract
+(:mod:`plait.store.base`) and its implementations (the SQL parts of ``plait/store/``) import
+their vocabulary from one place, never from each other. Records carry payloads as stored
+text (the codec's output), times as epoch milliseconds from the engine's clock.
+
+Reserved names: signal names and dedup keys starting with :data:`RESERVED_PREFIX` belong to
+plait; a client may not send them. The engine puts a child's end in its parent's mailbox
+as :data:`CHILD_SIGNAL` + child id, a human task's answer in its workflow's mailbox as
+:data:`TASK_SIGNAL` + task id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from plait.types import WorkflowStatus
+
+# -- reserved names ------------------------------------------------------------------------
+RESERVED_PREFIX = "plait:"
+"""Signal names (and dedup keys) plait uses itself; clients may not send these."""
+CHILD_SIGNAL = RESERVED_PREFIX + "child:"
+"""+ child id: the signal that tells a parent its child ended (payload: status, output, error)."""
+TASK_SIGNAL = RESERVED_PREFIX + "task:"
+"""+ task id: the signal that carries a human task's answer to its workflow."""
+END_DEDUP = RESERVED_PREFIX + "end:"
+"""+ ``<child id>:<time>``: the dedup key of a child's end signal."""
+
+FINISHED = ("completed", "failed", "cancelled")
+"""Workflow statuses that are final: such a workflow takes no signals and is never claimed."""
+
+
+# -- workflows and their journal ----------------------------------------------------------
+class LeaseLostError(Exception):
+    """A fenced write found that its attempt no longer holds the workflow's lease."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Fence:
+    """Identifies the attempt allowed to write for a workflow."""
+
+    workflow_id: str
+    attempt: int
+    worker_id: str
+    lease_ms: int
+
+
+@dataclasses.dataclass(frozen=True)
+class NewWorkflow:
+    """A workflow to create."""
+
+    id: str
+    name: str
+    version: str
+    input: str
+    input_hash: str
+    queue: str = "default"
+    priority: int = 0
+    concurrency_key: str | None = None
+    available_at: int = 0
+    deadline_at: int | None = None
+    parent_id: str | None = None
+
+
+@dataclasses.dataclass
+class Entry:
+    """A journal entry as the engine reads and writes it (payloads still encoded)."""
+
+    seq: int
+    kind: str
+    name: str
+    status: str
+    output: str | None = None
+    error: dict[str, Any] | None = None
+    wake_at: int | None = None
+    attempts: int = 1
+    started_at: int = 0
+    completed_at: int | None = None
+    fingerprint: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """One finished attempt of a step, to record."""
+
+    seq: int
+    attempt: int
+    started_at: int
+    ended_at: int
+    error: dict[str, Any] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """A workflow a worker has just claimed, with its whole journal."""
+
+    id: str
+    name: str
+    version: str
+    input: str
+    attempt: int
+    cancel_requested: bool
+    parent_id: str | None
+    queue: str
+    journal: list[Entry]
+
+
+@dataclasses.dataclass(frozen=True)
+class Wait:
+    """What a suspended workflow waits for: signal names and/or a time."""
+
+    signals: tuple[str, ...] = ()
+    until: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class WaitOutcome:
+    """Result of trying to finish a wait now."""
+
+    state: str  # "signal" | "timeout" | "elapsed" | "park" | "suspended"
+    signal_name: str | None = None
+    payload: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ListFilter:
+    """Which workflows ``list`` returns."""
+
+    status: tuple[WorkflowStatus, ...] = ()
+    name: str | None = None
+    parent_id: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+    limit: int = 100
+    offset: int = 0
+
+
+# -- human tasks ----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class NewTask:
+    """A human task to create. ``on_timeout`` is the deadline policy as JSON data:
+    ``{"kind": "raise"}``, ``{"kind": "default", "value": <stored text>}`` or
+    ``{"kind": "escalate", "to": ..., "due": <ms>, "then": <policy>}``."""
+
+    id: str
+    workflow_id: str
+    seq: int
+    title: str
+    assignee: str | None
+    form_name: str
+    form_schema: str
+    proposal: str | None
+    context: str | None
+    due_at: int | None
+    remind_offsets: tuple[int, ...]
+    on_timeout: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskRow:
+    """A human task as stored (payloads still encoded, times in epoch milliseconds)."""
+
+    id: str
+    workflow_id: str
+    seq: int
+    title: str
+    status: str
+    assignee: str | None
+    claimed_by: str | None
+    form_name: str
+    form_schema: str
+    proposal: str | None
+    context: str | None
+    answer: str | None
+    changes: str | None
+    completed_by: str | None
+    comment: str | None
+    on_timeout: str
+    remind_offsets: str
+    due_at: int | None
+    remind_at: int | None
+    created_at: int
+    updated_at: int
+    completed_at: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskEventRow:
+    """One audit event as stored."""
+
+    id: int
+    task_id: str
+    workflow_id: str
+    kind: str
+    actor: str | None
+    at: int
+    payload: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskFilter:
+    """Which tasks ``list_tasks`` returns (an empty tuple means any)."""
+
+    status: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()
+    workflow_id: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """Who acts on a task. ``groups`` is ``None`` when the engine has no directory: then
+    only claims are checked, and ``name`` is recorded as given."""
+
+    name: str | None
+    groups: frozenset[str] | None = None
+    admin: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskOutcome:
+    """What a workflow's wait on a task came to: ``completed``, ``default``, ``expired``,
+    ``cancelled``, or ``park`` (wait until ``wake_at`` or the answer)."""
+
+    state: str
+    output: str | None = None
+    wake_at: int | None = None
+
+
+# -- queues ---------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class QueueLimits:
+    """A queue's limits as stored (``plait.Queue`` is the public spelling)."""
+
+    name: str
+    concurrency: int | None = None
+    per_key_concurrency: int = 1
+    rate_limit: int | None = None
+    rate_per_ms: int | None = None
+
+    @property
+    def restricted(self) -> bool:
+        """Whether claiming from the queue needs its lock and a count."""
+        return self.concurrency is not None or self.rate_limit is not None
+
+    @property
+    def interval_ms(self) -> int:
+        """The time between two starts (rounded up: never faster than the rate)."""
+        assert self.rate_limit is not None and self.rate_per_ms is not None
+        return -(-self.rate_per_ms // self.rate_limit)

@@ -8,6 +8,7 @@ for many workers.
 
 from plait.clock import Clock, FakeClock, SystemClock
 from plait.context import ChildHandle, Context
+from plait.current import current_engine
 from plait.definitions import StepDef, WorkflowDef, step, workflow
 from plait.engine import Engine, WorkflowHandle
 from plait.errors import (
@@ -105,6 +106,7 @@ __all__ = [
     "WorkflowInfo",
     "WorkflowNotFound",
     "WorkflowStatus",
+    "current_engine",
     "limit",
     "step",
     "workflow",

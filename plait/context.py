@@ -34,7 +34,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from plait.clock import duration_ms, to_ms
-from plait.definitions import StepDef, WorkflowDef, current_context
+from plait.current import context_var, engine_var
+from plait.definitions import StepDef, WorkflowDef
 from plait.errors import (
     ChildWorkflowFailed,
     ConfigurationError,
@@ -48,8 +49,8 @@ from plait.errors import (
     _StoreUnavailable,
     _Suspend,
 )
-from plait.human import Approval, OnTimeout
-from plait.limits import current_engine
+from plait.human.ask import ask_human as _ask_human
+from plait.human.forms import Approval, OnTimeout
 from plait.store.records import (
     CHILD_SIGNAL,
     RESERVED_PREFIX,
@@ -60,7 +61,6 @@ from plait.store.records import (
     LeaseLostError,
     Wait,
 )
-from plait.tasks import ask_human as _ask_human
 from plait.types import Duration, EntryStatus
 
 if TYPE_CHECKING:
@@ -412,10 +412,10 @@ class Context:
         self, sd: StepDef[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         # Inside a step, plait.step calls are plain calls: clear the current context.
-        # plait.limit finds the engine through current_engine.
+        # plait.limit and plait.current_engine() find the engine through engine_var.
         scope = contextvars.copy_context()
-        scope.run(current_context.set, None)
-        scope.run(current_engine.set, self._engine)
+        scope.run(context_var.set, None)
+        scope.run(engine_var.set, self._engine)
         loop = asyncio.get_running_loop()
         if sd.is_async:
             task = loop.create_task(sd.fn(*args, **kwargs), context=scope)
@@ -678,7 +678,7 @@ class Context:
         finally:
             self._done()
 
-    # -- human tasks (plait/tasks.py) ----------------------------------------------------
+    # -- human tasks (plait/human/ask.py) ----------------------------------------------------
     @overload
     def ask_human(
         self,

@@ -8,7 +8,6 @@ policy and journals the outcome. Called anywhere else, a step is its plain funct
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
 import typing
@@ -16,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
+from plait.current import context_var
 from plait.errors import ConfigurationError
 from plait.types import Duration, Retry, to_seconds
 
@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-current_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
-    "plait_context", default=None
-)
 
 
 def _return_type(fn: Callable[..., Any]) -> Any:
@@ -71,7 +67,7 @@ class StepDef(Generic[P, R]):
         return hint
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        ctx = current_context.get()
+        ctx = context_var.get()
         if ctx is None:
             return self.fn(*args, **kwargs)
         return ctx._step_call(self, args, kwargs)

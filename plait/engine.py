@@ -31,11 +31,11 @@ from plait.errors import (
     WorkflowFailed,
     WorkflowNotFound,
 )
-from plait.human import Directory
+from plait.human.directory import Directory
+from plait.human.inbox import TaskAPI
 from plait.limits import Queue, check_queues, declare_queues
 from plait.store import Store, open_store
 from plait.store.records import RESERVED_PREFIX, ListFilter, NewWorkflow
-from plait.tasks import TaskAPI
 from plait.types import (
     AttemptRecord,
     Duration,
@@ -44,82 +44,12 @@ from plait.types import (
     WorkflowStatus,
     parse_enum,
 )
+from plait.wakeups import Beacon, Endings, set_done
 from plait.worker import Worker
 
 R = TypeVar("R")
 
 STEP_THREAD_PREFIX = "plait-step"  # the names of the threads sync steps run in
-
-
-class Beacon:
-    """An in-process wake-up hint: ``wait`` returns when ``fire`` is called or on timeout.
-
-    Take ``mark()`` before looking for work and pass it to ``wait(since=...)``: a fire that
-    happened in between makes the wait return at once, so no hint is lost.
-    """
-
-    def __init__(self) -> None:
-        self._event: asyncio.Event | None = None
-        self._generation = 0
-
-    def mark(self) -> int:
-        return self._generation
-
-    def fire(self) -> None:
-        self._generation += 1
-        if self._event is not None:
-            self._event.set()
-            self._event = None
-
-    async def wait(self, timeout: float, since: int | None = None) -> None:
-        if since is not None and since != self._generation:
-            return
-        if self._event is None:
-            self._event = asyncio.Event()
-        event = self._event
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
-
-
-class Endings:
-    """Wakes ``result()`` waiters in this process when a workflow ends here: the waiters of
-    that workflow only (``fire(id)``), or all of them (``fire()``). One wake-up per waiter,
-    instead of every waiter reading the store whenever any workflow ends."""
-
-    def __init__(self) -> None:
-        self._watchers: dict[str, set[asyncio.Future[None]]] = {}
-
-    def __len__(self) -> int:
-        return len(self._watchers)
-
-    def watch(self, workflow_id: str) -> asyncio.Future[None]:
-        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._watchers.setdefault(workflow_id, set()).add(ended)
-        return ended
-
-    def unwatch(self, workflow_id: str, ended: asyncio.Future[None]) -> None:
-        watchers = self._watchers.get(workflow_id)
-        if watchers is not None:
-            watchers.discard(ended)
-            if not watchers:
-                del self._watchers[workflow_id]
-
-    def fire(self, workflow_id: str | None = None) -> None:
-        if workflow_id is None:
-            groups = list(self._watchers.values())
-            self._watchers.clear()
-        else:
-            groups = [self._watchers.pop(workflow_id, set())]
-        for watchers in groups:
-            for ended in watchers:
-                _set_done(ended)
-
-
-def _set_done(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 class WorkflowHandle(Generic[R]):
@@ -180,7 +110,7 @@ class WorkflowHandle(Generic[R]):
                     if left <= 0:
                         raise WaitTimeout(f"workflow {self.id!r} did not end within {timeout}")
                     wait = min(wait, left)
-                timer = loop.call_later(wait, _set_done, ended)
+                timer = loop.call_later(wait, set_done, ended)
                 await ended
                 timer.cancel()
             finally:
@@ -192,7 +122,7 @@ class Engine(TaskAPI):
 
     ``directory`` (a :class:`plait.Directory`) makes human-task answers, claims and
     reassignments checked against who belongs to which group; without one, ``by=`` is
-    recorded as given. The human-task methods are in :class:`plait.tasks.TaskAPI`.
+    recorded as given. The human-task methods are in :class:`plait.human.inbox.TaskAPI`.
     ``queues`` (:class:`plait.Queue`) declares queues' concurrency and rate limits; they
     are stored when the engine opens, and every worker applies them.
     """

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import dataclasses
 import logging
 import random
@@ -37,23 +36,19 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from plait.clock import duration_ms
-from plait.definitions import current_context
+from plait.current import context_var, engine_var
 from plait.errors import ConfigurationError
 from plait.store.records import QueueLimits
 from plait.types import Duration
+from plait.wakeups import Beacon
 
 if TYPE_CHECKING:
-    from plait.engine import Beacon, Engine
+    from plait.engine import Engine
 
 log = logging.getLogger("plait.limits")
 
 # How late after its start time a call may still begin; a later one takes a new start time.
 LATENESS_MS = 50
-
-# The engine whose step is running (set around each step call), for plait.limit.
-current_engine: contextvars.ContextVar[Engine | None] = contextvars.ContextVar(
-    "plait_engine", default=None
-)
 
 
 def _positive_int(value: object, what: str) -> int:
@@ -167,8 +162,6 @@ def _busy() -> float:
 
 
 def _release_beacon(engine: Engine, key: str) -> Beacon:
-    from plait.engine import Beacon
-
     return _releases.setdefault(engine, {}).setdefault(key, Beacon())
 
 
@@ -218,12 +211,12 @@ class Limit:
     def _find_engine(self) -> Engine:
         if self._engine is not None:
             return self._engine
-        if current_context.get() is not None:
+        if context_var.get() is not None:
             raise ConfigurationError(
                 f"plait.limit({self.key!r}) belongs in a step: in workflow code it would wait "
                 "again on every replay. Use it in the step that calls the API."
             )
-        engine = current_engine.get()
+        engine = engine_var.get()
         if engine is None:
             raise ConfigurationError(
                 f"plait.limit({self.key!r}) is used outside a step; pass the engine: "

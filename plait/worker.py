@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from plait.clock import duration_ms
 from plait.context import Context
-from plait.definitions import WorkflowDef, current_context
+from plait.current import context_var, engine_var
+from plait.definitions import WorkflowDef
 from plait.errors import (
     PlaitError,
     SerializationError,
@@ -267,7 +268,8 @@ class Worker:
                 await self._settle(ctx, wf, exc)
                 return
             scope = contextvars.copy_context()
-            scope.run(current_context.set, ctx)
+            scope.run(context_var.set, ctx)
+            scope.run(engine_var.set, e)
             task = asyncio.get_running_loop().create_task(wf.fn(ctx, *args), context=scope)
             ctx.task = task
             try:

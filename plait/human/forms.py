@@ -1,14 +1,11 @@
-"""Human tasks, the vocabulary: answers, deadline policies, task records, groups, forms.
-
-A human task is asked with ``await ctx.ask_human(...)`` (see :mod:`plait.tasks`) and
-answered with ``engine.complete_task(...)``. This module holds what both sides share:
+"""Human tasks, the forms side: answers, deadline policies, and what plait keeps of a form.
 
 - :class:`Approval`, the answer when no form is given; any Pydantic model (or dataclass) can
-  be a form. A form is stored with the task as JSON Schema, so a client can render it without
-  importing the workflow's code.
+  be a form. A form is stored with the task as JSON Schema (:func:`form_spec`), so a client
+  can render it without importing the workflow's code; :func:`resolve_form` finds the form
+  class again by its stored name, among modules already imported.
 - ``on_timeout`` policies: ``"raise"``, :class:`Default`, :class:`Escalate`.
-- The records an engine returns: :class:`HumanTask`, :class:`TaskEvent`, :class:`FieldChange`.
-- :class:`Directory`: who belongs to which group, and who is an admin.
+- :func:`diff`: which fields of a proposal a person changed.
 
 Invariant kept here: an answer is validated against its form *before* anything is written,
 and what is stored (and delivered to the workflow) is the validated value as JSON, so the
@@ -21,14 +18,14 @@ import dataclasses
 import json
 import sys
 from collections.abc import Collection, Mapping
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import timedelta
 from typing import Any, Generic, Literal, TypeVar
 
 import pydantic
 import pydantic_core
 
 from plait.errors import ConfigurationError, InvalidAnswer
+from plait.human.records import FieldChange
 from plait.types import Duration, JSONValue, to_seconds
 
 F = TypeVar("F")
@@ -36,6 +33,9 @@ F = TypeVar("F")
 
 class Approval(pydantic.BaseModel):
     """The answer to a human task asked without a form: approve or reject, with a comment."""
+
+    # Its stored form name stays "plait.human:Approval" (rows written before the package).
+    __module__ = "plait.human"
 
     approved: bool
     comment: str | None = None
@@ -77,119 +77,6 @@ def check_on_timeout(policy: object) -> None:
             f"on_timeout must be 'raise', plait.Default(value) or plait.Escalate(to=..., "
             f"due=...), not {policy!r}"
         )
-
-
-class TaskStatus(StrEnum):
-    """Where a human task is in its life. Claiming sets ``claimed_by``; it is not a status."""
-
-    OPEN = "open"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-
-
-class TaskEventKind(StrEnum):
-    """What happened to a human task (its audit trail)."""
-
-    CREATED = "created"
-    REMINDED = "reminded"
-    REASSIGNED = "reassigned"
-    CLAIMED = "claimed"
-    COMPLETED = "completed"
-    EXPIRED = "expired"
-    ESCALATED = "escalated"
-    CANCELLED = "cancelled"
-
-
-@dataclasses.dataclass(frozen=True)
-class FieldChange:
-    """One field a person changed in a proposal: its dotted path, and the value before and
-    after."""
-
-    field: str
-    before: JSONValue
-    after: JSONValue
-
-
-@dataclasses.dataclass(frozen=True)
-class HumanTask:
-    """A human task as the engine records it. Payloads (``proposal``, ``context``,
-    ``answer``) are plain JSON data."""
-
-    id: str
-    workflow_id: str
-    seq: int
-    title: str
-    status: TaskStatus
-    assignee: str | None
-    claimed_by: str | None
-    form: str
-    form_schema: dict[str, JSONValue]
-    proposal: JSONValue
-    context: JSONValue
-    answer: JSONValue
-    changes: tuple[FieldChange, ...]
-    completed_by: str | None
-    comment: str | None
-    due_at: datetime | None
-    remind_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None
-
-    @property
-    def is_open(self) -> bool:
-        """True while the task waits for an answer."""
-        return self.status == TaskStatus.OPEN
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskEvent:
-    """One entry of a task's audit trail. ``actor`` is the person who acted, or ``None``
-    when plait did (creation, reminders, deadlines, cancellation)."""
-
-    id: int
-    task_id: str
-    workflow_id: str
-    kind: TaskEventKind
-    actor: str | None
-    at: datetime
-    payload: dict[str, JSONValue]
-
-
-@dataclasses.dataclass(frozen=True)
-class Directory:
-    """Who belongs to which group (``{"recruiters": ["ada", "lin"]}``) and who is an admin.
-
-    Given to ``Engine(directory=...)``, it makes the engine check that whoever completes,
-    claims or reassigns a task is its assignee, a member of the assigned group, or an admin.
-    Subclass it and override :meth:`groups_of` and :meth:`is_admin` to read another source.
-    """
-
-    groups: Mapping[str, Collection[str]] = dataclasses.field(default_factory=dict)
-    admins: Collection[str] = ()
-
-    def __post_init__(self) -> None:
-        groups: dict[str, frozenset[str]] = {}
-        for group, members in dict(self.groups).items():
-            if isinstance(members, str):
-                raise ConfigurationError(
-                    f"Directory: the members of group {group!r} must be a list of names, "
-                    f"not the string {members!r}"
-                )
-            groups[group] = frozenset(members)
-        if isinstance(self.admins, str):
-            raise ConfigurationError("Directory(admins=...) must be a list of names")
-        object.__setattr__(self, "groups", groups)
-        object.__setattr__(self, "admins", frozenset(self.admins))
-
-    def groups_of(self, person: str) -> frozenset[str]:
-        """The groups ``person`` belongs to."""
-        return frozenset(g for g, members in self.groups.items() if person in members)
-
-    def is_admin(self, person: str) -> bool:
-        """Whether ``person`` may act on every task."""
-        return person in self.admins
 
 
 # -- forms -------------------------------------------------------------------------------
@@ -318,17 +205,3 @@ def offsets_ms(remind: Duration | Collection[Duration] | None) -> tuple[int, ...
             raise ConfigurationError("ask_human(remind=...) must be longer than zero")
         out.add(ms)
     return tuple(sorted(out, reverse=True))
-
-
-__all__ = [
-    "Approval",
-    "Default",
-    "Directory",
-    "Escalate",
-    "FieldChange",
-    "HumanTask",
-    "OnTimeout",
-    "TaskEvent",
-    "TaskEventKind",
-    "TaskStatus",
-]

@@ -1,208 +1,33 @@
-"""Human tasks at work: ``ctx.ask_human`` inside a workflow, and the engine's task API.
+"""Human tasks from outside a workflow: the engine's inbox API (:class:`TaskAPI`).
 
-A human task is a durable wait on the signal mailbox. ``ask_human`` reserves the next
-sequence number at the call site (so ``asyncio.gather`` of questions is deterministic); the
-task id is ``"<workflow id>:<seq>"``. In one fenced transaction the store writes the journal
-entry and the task, then looks for the answer (signal ``plait:task:<id>``) and applies what
-the deadline policy says is due. If nothing ends the wait, the workflow suspends until the
-answer arrives or the next reminder or deadline.
-
-The journal entry records only the outcome: ``completed`` (the answer), ``default`` (the
-``Default`` value at the deadline), ``expired`` (``WaitTimeout``) or cancelled. Replays
-return it without asking the store. Reminders and escalations are recorded once in the
-task's audit trail, by the transaction that finds them due.
-
-The engine side (:class:`TaskAPI`, mixed into :class:`~plait.engine.Engine`) validates an
-answer against the form before anything is written, computes which fields changed from the
-proposal, and leaves the one-winner check to the store's ``... WHERE status = 'open'``.
+``TaskAPI`` is mixed into :class:`~plait.engine.Engine`: the inbox, answers, claims,
+reassignment and the audit trail. It validates an answer against the form before anything
+is written, computes which fields changed from the proposal, and leaves the one-winner check
+to the store's ``... WHERE status = 'open'``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from plait.clock import duration_ms, to_ms
-from plait.errors import (
-    ConfigurationError,
-    InvalidAnswer,
-    PermissionDenied,
-    TaskNotFound,
-    WaitTimeout,
-)
-from plait.human import (
-    Approval,
-    Default,
-    Directory,
-    Escalate,
-    FieldChange,
-    FormSpec,
-    HumanTask,
-    OnTimeout,
-    TaskEvent,
-    TaskEventKind,
-    TaskStatus,
-    check_on_timeout,
-    diff,
-    form_spec,
-    offsets_ms,
-    resolve_form,
-)
-from plait.store.records import TASK_SIGNAL, Actor, Entry, NewTask, TaskFilter, TaskRow
-from plait.types import Duration, EntryStatus, ms_to_datetime, parse_enum
+from plait.errors import ConfigurationError, PermissionDenied, TaskNotFound
+from plait.human.directory import Directory
+from plait.human.forms import Approval, diff, form_spec, resolve_form
+from plait.human.records import FieldChange, HumanTask, TaskEvent, TaskEventKind, TaskStatus
+from plait.store.records import Actor, TaskFilter, TaskRow
+from plait.types import ms_to_datetime, parse_enum
 
 if TYPE_CHECKING:
     from plait.clock import Clock
     from plait.codec import Codec
-    from plait.context import Context
-    from plait.engine import Beacon
     from plait.store import Store
-
-KIND = "human_task"
-
-
-# -- inside a workflow ---------------------------------------------------------------------
-def ask_human(
-    ctx: Context,
-    title: str,
-    *,
-    form: type[Any] | None,
-    proposal: object,
-    context: Mapping[str, object] | None,
-    assignee: str | None,
-    due: Duration | datetime | None,
-    on_timeout: OnTimeout,
-    remind: Duration | Collection[Duration] | None,
-) -> Coroutine[Any, Any, Any]:
-    """The implementation of :meth:`plait.Context.ask_human`."""
-    if not isinstance(title, str) or not title.strip():
-        raise ConfigurationError("ask_human needs a title: what the person is asked")
-    spec = form_spec(Approval if form is None else form)
-    check_on_timeout(on_timeout)
-    if assignee is not None and (not isinstance(assignee, str) or not assignee):
-        raise ConfigurationError("ask_human(assignee=...) must be a person or group name")
-    offsets = offsets_ms(remind)
-    if due is not None and not isinstance(due, datetime):
-        duration_ms(due, "ask_human(due=...)")
-    if offsets and due is None:
-        raise ConfigurationError("ask_human(remind=...) reminds before a deadline: give due=")
-    seq, entry = ctx._reserve(KIND, title)
-    task_id = f"{ctx.workflow_id}:{seq}"
-
-    def new_task(now: int) -> NewTask:
-        codec = ctx._engine.codec
-        what = f"human task {title!r}"
-        proposed = None
-        if proposal is not None:
-            plain = _fit(spec, proposal, f"the proposal of {what}", task_id)
-            proposed = codec.encode(plain, what=f"the proposal of {what}")
-        if isinstance(due, datetime):
-            due_at: int | None = to_ms(due)
-        else:
-            due_at = None if due is None else now + duration_ms(due, "ask_human(due=...)")
-        return NewTask(
-            id=task_id,
-            workflow_id=ctx.workflow_id,
-            seq=seq,
-            title=title,
-            assignee=assignee,
-            form_name=spec.name,
-            form_schema=spec.schema,
-            proposal=proposed,
-            context=None
-            if context is None
-            else codec.encode(context, what=f"the context of {what}"),
-            due_at=due_at,
-            remind_offsets=offsets,
-            on_timeout=_policy(on_timeout, spec, ctx, what, task_id),
-        )
-
-    async def run() -> Any:
-        try:
-            out = await _wait(ctx, seq, entry, title, task_id, new_task)
-            if out["outcome"] == "expired":
-                exc = WaitTimeout(f"nobody answered human task {title!r} ({task_id}) in time")
-                exc.plait_seq = seq  # type: ignore[attr-defined]  # resume() asks again
-                raise exc
-            return ctx._decode(out["payload"], spec.type, f"human task {task_id!r}")
-        finally:
-            ctx._done()
-
-    return run()
+    from plait.wakeups import Beacon
 
 
-async def _wait(
-    ctx: Context,
-    seq: int,
-    entry: Entry | None,
-    title: str,
-    task_id: str,
-    new_task: Callable[[int], NewTask],
-) -> dict[str, Any]:
-    if entry is not None and entry.status == EntryStatus.COMPLETED:
-        return dict(json.loads(entry.output or "{}"))
-    if entry is not None and entry.status == EntryStatus.CANCELLED:
-        raise asyncio.CancelledError()
-    await ctx._interrupts(seq, entry, KIND, title)
-    now = ctx._now()
-    new: NewTask | None = None
-    if entry is None:
-        new = new_task(now)
-        entry = Entry(seq, KIND, title, EntryStatus.WAITING, wake_at=new.due_at, started_at=now)
-    outcome = await ctx._store(
-        ctx._engine.store.wait_task(
-            ctx._fence, now, ctx.take_pending(), entry, new, not ctx._cancel_delivered
-        )
-    )
-    if outcome.state == "park":
-        ctx._journal[seq] = dataclasses.replace(entry, wake_at=outcome.wake_at)
-        await ctx._park((TASK_SIGNAL + task_id,), outcome.wake_at)
-    if outcome.state == "cancelled":
-        ctx._journal[seq] = dataclasses.replace(
-            entry, status=EntryStatus.CANCELLED, completed_at=now
-        )
-        ctx._cancel_delivered = True
-        raise asyncio.CancelledError()
-    ctx._journal[seq] = dataclasses.replace(
-        entry, status=EntryStatus.COMPLETED, output=outcome.output, completed_at=now
-    )
-    return dict(json.loads(outcome.output or "{}"))
-
-
-def _fit(spec: FormSpec, value: object, what: str, task_id: str) -> Any:
-    """``value`` validated against the form as plain JSON; a misfit is a bug in the code."""
-    try:
-        return spec.check(value, what=what, task_id=task_id)[1]
-    except InvalidAnswer as exc:
-        listed = "; ".join(f"{field}: {why}" for field, why in exc.errors)
-        raise ConfigurationError(f"{what} does not fit its form {spec.name}: {listed}") from None
-
-
-def _policy(
-    on_timeout: OnTimeout, spec: FormSpec, ctx: Context, what: str, task_id: str
-) -> dict[str, Any]:
-    if isinstance(on_timeout, Default):
-        plain = _fit(spec, on_timeout.value, f"the Default answer of {what}", task_id)
-        return {
-            "kind": "default",
-            "value": ctx._engine.codec.encode(plain, what=f"the Default answer of {what}"),
-        }
-    if isinstance(on_timeout, Escalate):
-        return {
-            "kind": "escalate",
-            "to": on_timeout.to,
-            "due": duration_ms(on_timeout.due, "Escalate(due=...)"),
-            "then": _policy(on_timeout.then, spec, ctx, what, task_id),
-        }
-    return {"kind": "raise"}
-
-
-# -- the engine's API ----------------------------------------------------------------------
 class TaskAPI:
     """Human-task methods of :class:`~plait.engine.Engine`: the inbox, answers, claims,
     reassignment and the audit trail."""

@@ -1,0 +1,44 @@
+"""What is running in this task: the workflow's context and the engine (context variables).
+
+- ``context_var`` holds the :class:`~plait.context.Context` of the workflow whose code runs
+  in this asyncio task; inside a step it is ``None`` again (a step calling a step makes a
+  plain call).
+- ``engine_var`` holds the engine of the running workflow or step, for
+  :func:`current_engine` and ``plait.limit``.
+
+The worker sets both once per run in the run's own ``contextvars`` copy; the step call path
+resets ``context_var`` and keeps ``engine_var`` in the step's copy.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import TYPE_CHECKING
+
+from plait.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from plait.context import Context
+    from plait.engine import Engine
+
+context_var: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
+    "plait_context", default=None
+)
+engine_var: contextvars.ContextVar[Engine | None] = contextvars.ContextVar(
+    "plait_engine", default=None
+)
+
+
+def current_engine() -> Engine:
+    """The engine running the current workflow or step (e.g. for ``engine.records`` in a
+    step). Raises ``ConfigurationError`` outside one."""
+    engine = engine_var.get()
+    if engine is None:
+        raise ConfigurationError(
+            "plait.current_engine() is only available while a workflow or a step runs; "
+            "elsewhere use the Engine you opened"
+        )
+    return engine
+
+
+__all__ = ["context_var", "current_engine", "engine_var"]

@@ -1,0 +1,26 @@
+"""Human tasks: a workflow asks a person (``ctx.ask_human``) and waits durably; people answer
+through the engine (``engine.complete_task``).
+
+- :mod:`plait.human.forms`: answers (:class:`Approval`), deadline policies, form specs.
+- :mod:`plait.human.records`: :class:`HumanTask`, :class:`TaskEvent`, statuses.
+- :mod:`plait.human.directory`: who belongs to which group, who is an admin.
+- :mod:`plait.human.ask`: ``ask_human``, the durable operation inside a workflow.
+- :mod:`plait.human.inbox`: :class:`TaskAPI`, the engine's task methods.
+"""
+
+from plait.human.directory import Directory
+from plait.human.forms import Approval, Default, Escalate, OnTimeout
+from plait.human.records import FieldChange, HumanTask, TaskEvent, TaskEventKind, TaskStatus
+
+__all__ = [
+    "Approval",
+    "Default",
+    "Directory",
+    "Escalate",
+    "FieldChange",
+    "HumanTask",
+    "OnTimeout",
+    "TaskEvent",
+    "TaskEventKind",
+    "TaskStatus",
+]

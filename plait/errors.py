@@ -20,7 +20,8 @@ Every error a caller can act on derives from :class:`PlaitError`::
     ├── TaskNotOpen                 the human task is expired or cancelled: no answer
     │   └── TaskAlreadyCompleted    someone answered it already (a race has one winner)
     ├── InvalidAnswer               the answer does not fit the form (lists each field)
-    └── PermissionDenied            the person may not act on that human task
+    ├── PermissionDenied            the person may not act on that human task
+    └── BlobNotFound                no blob with that digest (never stored, or collected)
 
 Control flow inside a running workflow (suspending, losing the lease, shutting down) uses
 private ``BaseException`` subclasses so that a user's ``except Exception:`` cannot swallow it.
@@ -143,6 +144,11 @@ class InvalidAnswer(PlaitError):
 class PermissionDenied(PlaitError):
     """The person may not act on that human task (not its assignee, not in the assigned
     group, not an admin; or another person has claimed it). Nothing was changed."""
+
+
+class BlobNotFound(PlaitError):
+    """No blob with that digest is stored: it was never stored, or it was collected as an
+    orphan (no workflow or subject held it)."""
 
 
 class _ControlFlow(BaseException):

@@ -183,6 +183,7 @@ class WorkflowInfo:
     lease_owner: str | None
     input: JSONValue
     output: JSONValue
+    subject: str | None = None  # the person the workflow is about (engine.start(subject=))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,3 +220,38 @@ class AttemptRecord:
     @property
     def duration(self) -> timedelta:
         return self.ended_at - self.started_at
+
+
+class WorkflowEventKind(StrEnum):
+    """What a client did to a workflow (``engine.events``)."""
+
+    STARTED = "started"
+    SIGNALLED = "signalled"
+    CANCELLED = "cancelled"
+    RESUMED = "resumed"
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkflowEvent:
+    """One action on a workflow: what, by whom (``by=``, ``"system"`` by default), when,
+    and its details (the signal name and dedup key, the status a resume left, ...)."""
+
+    id: int
+    workflow_id: str
+    kind: WorkflowEventKind
+    by: str
+    at: datetime
+    details: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One entry of ``engine.records``: a JSON value under ``(kind, key)``, maybe about a
+    person (``subject``)."""
+
+    kind: str
+    key: str
+    value: JSONValue
+    subject: str | None
+    created_at: datetime
+    updated_at: datetime

@@ -30,6 +30,8 @@ from plait.store.records import (
     NewTask,
     NewWorkflow,
     QueueLimits,
+    StoredBlob,
+    StoredRecord,
     TaskEventRow,
     TaskFilter,
     TaskOutcome,
@@ -37,7 +39,7 @@ from plait.store.records import (
     Wait,
     WaitOutcome,
 )
-from plait.types import AttemptRecord, StepRecord, WorkflowInfo, WorkflowStatus
+from plait.types import AttemptRecord, StepRecord, WorkflowEvent, WorkflowInfo, WorkflowStatus
 
 
 class Connection(Protocol):
@@ -63,7 +65,9 @@ class ClientStore(Connection, Protocol):
     """What clients do: start workflows, read them, and command them (each one transaction)."""
 
     # -- starting and inspecting -------------------------------------------------------
-    async def create_workflow(self, new: NewWorkflow, now: int) -> tuple[WorkflowInfo, bool]: ...
+    async def create_workflow(
+        self, new: NewWorkflow, now: int, by: str = "system"
+    ) -> tuple[WorkflowInfo, bool]: ...
 
     async def get(self, workflow_id: str) -> WorkflowInfo | None: ...
 
@@ -75,12 +79,19 @@ class ClientStore(Connection, Protocol):
 
     # -- commands from clients ---------------------------------------------------------
     async def send_signal(
-        self, workflow_id: str, name: str, payload: str | None, dedup_key: str | None, now: int
+        self,
+        workflow_id: str,
+        name: str,
+        payload: str | None,
+        dedup_key: str | None,
+        now: int,
+        by: str = "system",
+        blobs: tuple[str, ...] = (),
     ) -> bool: ...
 
-    async def cancel(self, workflow_id: str, now: int) -> WorkflowStatus: ...
+    async def cancel(self, workflow_id: str, now: int, by: str = "system") -> WorkflowStatus: ...
 
-    async def resume(self, workflow_id: str, now: int) -> None: ...
+    async def resume(self, workflow_id: str, now: int, by: str = "system") -> None: ...
 
 
 class RunStore(Connection, Protocol):
@@ -225,15 +236,68 @@ class LimitStore(Connection, Protocol):
     async def release_limit(self, key: str, holder: str) -> None: ...
 
 
-class Store(ClientStore, RunStore, HumanTaskStore, LimitStore, Protocol):
+class EventStore(Connection, Protocol):
+    """The per-workflow log of client actions (``plait/store/events.py``). Its rows are
+    written by the actions themselves (``by=`` of create, signal, cancel, resume), in their
+    transaction; an action that writes nothing, or fails, logs nothing."""
+
+    async def events(self, workflow_id: str) -> list[WorkflowEvent]: ...
+
+
+class RecordStore(Connection, Protocol):
+    """Application records: a codec-text value per ``(kind, key)``, maybe about a subject
+    (``plait/store/app_records.py``)."""
+
+    async def put_record(
+        self, kind: str, key: str, value: str, subject: str | None, now: int
+    ) -> None: ...
+
+    async def get_record(self, kind: str, key: str) -> StoredRecord | None: ...
+
+    async def delete_record(self, kind: str, key: str) -> bool: ...
+
+    async def list_records(
+        self, kind: str | None, prefix: str | None, subject: str | None
+    ) -> list[StoredRecord]: ...
+
+
+class BlobStore(Connection, Protocol):
+    """Blobs stored once per digest, kept alive by references (``plait/store/blobs.py``)."""
+
+    async def put_blob(
+        self,
+        digest: str,
+        data: bytes,
+        content_type: str,
+        workflow_id: str | None,
+        subject: str | None,
+        now: int,
+    ) -> None:
+        """Stores ``data`` unless its digest is stored, and adds the reference (a workflow, a
+        subject; with neither, an orphan until a workflow adopts it). ``WorkflowNotFound``."""
+        ...
+
+    async def get_blob(self, digest: str) -> StoredBlob | None: ...
+
+    async def collect_blobs(self, before: int) -> int:
+        """Deletes blobs without references last stored or adopted before ``before``."""
+        ...
+
+
+class Store(
+    ClientStore, RunStore, HumanTaskStore, LimitStore, EventStore, RecordStore, BlobStore, Protocol
+):
     """The whole contract: what a backend implements and the engine holds."""
 
 
 __all__ = [
+    "BlobStore",
     "ClientStore",
     "Connection",
+    "EventStore",
     "HumanTaskStore",
     "LimitStore",
+    "RecordStore",
     "RunStore",
     "Store",
 ]

@@ -62,6 +62,8 @@ class NewWorkflow:
     available_at: int = 0
     deadline_at: int | None = None
     parent_id: str | None = None
+    subject: str | None = None  # the person the workflow is about
+    blobs: tuple[str, ...] = ()  # digests of the blobs its arguments refer to (adopted)
 
 
 @dataclasses.dataclass
@@ -134,6 +136,7 @@ class ListFilter:
     attributes: tuple[tuple[str, str], ...] = ()
     limit: int = 100
     offset: int = 0
+    subject: str | None = None
 
 
 # -- human tasks ----------------------------------------------------------------------------
@@ -227,6 +230,30 @@ class TaskOutcome:
     state: str
     output: str | None = None
     wake_at: int | None = None
+
+
+# -- records and blobs ----------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class StoredRecord:
+    """A row of ``engine.records`` (its value still codec text)."""
+
+    kind: str
+    key: str
+    value: str
+    subject: str | None
+    created_at: int
+    updated_at: int
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredBlob:
+    """A blob's bytes and what was stored with them."""
+
+    digest: str
+    size: int
+    content_type: str
+    data: bytes
+    created_at: int
 
 
 # -- queues ---------------------------------------------------------------------------------

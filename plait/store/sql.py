@@ -28,6 +28,9 @@ from plait.errors import (
     WorkflowAlreadyExists,
     WorkflowFinished,
 )
+from plait.store.app_records import SQLRecords
+from plait.store.blobs import SQLBlobs
+from plait.store.events import SQLEvents
 from plait.store.limits import SQLLimits
 from plait.store.records import (
     CHILD_SIGNAL,
@@ -55,6 +58,7 @@ from plait.types import (
     EntryStatus,
     ErrorInfo,
     StepRecord,
+    WorkflowEventKind,
     WorkflowInfo,
     WorkflowStatus,
     ms_to_datetime,
@@ -66,27 +70,43 @@ T = TypeVar("T")
 _WF_COLUMNS = (
     "id, name, version, status, queue, priority, created_at, updated_at, completed_at, "
     "parent_id, attempt, recoveries, cancel_requested, error, waiting_on, available_at, "
-    "status_text, attributes, concurrency_key, lease_owner, input, output"
+    "status_text, attributes, concurrency_key, lease_owner, input, output, subject"
 )
 
 
-class SQLStore(SQLTasks, SQLLimits):
+class SQLStore(SQLTasks, SQLLimits, SQLEvents, SQLRecords, SQLBlobs):
     """A :class:`~plait.store.base.Store` over any SQL database a :class:`Dialect` covers."""
 
     url: str
 
     # -- starting and inspecting -------------------------------------------------------
-    async def create_workflow(self, new: NewWorkflow, now: int) -> tuple[WorkflowInfo, bool]:
-        return await self._run(lambda c: self._create(c, new, now))
+    async def create_workflow(
+        self, new: NewWorkflow, now: int, by: str = "system"
+    ) -> tuple[WorkflowInfo, bool]:
+        return await self._run(lambda c: self._create(c, new, now, by))
 
-    def _create(self, conn: Conn, new: NewWorkflow, now: int) -> tuple[WorkflowInfo, bool]:
+    def _create(
+        self, conn: Conn, new: NewWorkflow, now: int, by: str
+    ) -> tuple[WorkflowInfo, bool]:
         created = self._insert_workflow(conn, new, now)
+        if created:
+            self._log_event(conn, new.id, WorkflowEventKind.STARTED, by, {"name": new.name}, now)
         row = self._one(
             conn, f"SELECT {_WF_COLUMNS}, input_hash FROM workflows WHERE id = ?", (new.id,)
         )
         assert row is not None
-        if not created and (row["name"] != new.name or row["input_hash"] != new.input_hash):
-            what = f"workflow {row['name']!r}" if row["name"] != new.name else "other arguments"
+        if not created and (
+            row["name"] != new.name
+            or row["input_hash"] != new.input_hash
+            or row["subject"] != new.subject
+        ):
+            what = (
+                f"workflow {row['name']!r}"
+                if row["name"] != new.name
+                else "other arguments"
+                if row["input_hash"] != new.input_hash
+                else f"subject {row['subject']!r}"
+            )
             raise WorkflowAlreadyExists(
                 f"a workflow with id {new.id!r} already exists, started with {what}; "
                 "use another id, or the same arguments to get the existing workflow"
@@ -97,8 +117,9 @@ class SQLStore(SQLTasks, SQLLimits):
         cur = self._x(
             conn,
             "INSERT INTO workflows (id, name, version, queue, priority, concurrency_key, status,"
-            " input, input_hash, available_at, deadline_at, parent_id, attributes, created_at,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, '{}', ?, ?)"
+            " input, input_hash, available_at, deadline_at, parent_id, subject, attributes,"
+            " created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, '{}', ?, ?)"
             " ON CONFLICT (id) DO NOTHING",
             (
                 new.id,
@@ -112,11 +133,15 @@ class SQLStore(SQLTasks, SQLLimits):
                 max(new.available_at, now),
                 new.deadline_at,
                 new.parent_id,
+                new.subject,
                 now,
                 now,
             ),
         )
-        return bool(cur.rowcount == 1)
+        created = bool(cur.rowcount == 1)
+        if created:
+            self._adopt_blobs(conn, new.id, new.blobs, now)
+        return created
 
     async def get(self, workflow_id: str) -> WorkflowInfo | None:
         def op(conn: Conn) -> WorkflowInfo | None:
@@ -139,6 +164,9 @@ class SQLStore(SQLTasks, SQLLimits):
         if flt.parent_id is not None:
             where.append("parent_id = ?")
             params.append(flt.parent_id)
+        if flt.subject is not None:
+            where.append("subject = ?")
+            params.append(flt.subject)
         for key, value in flt.attributes:
             expr = self.dialect.json_text("attributes", "?")
             where.append(f"{expr} = ?")
@@ -209,7 +237,14 @@ class SQLStore(SQLTasks, SQLLimits):
 
     # -- commands from clients ---------------------------------------------------------
     async def send_signal(
-        self, workflow_id: str, name: str, payload: str | None, dedup_key: str | None, now: int
+        self,
+        workflow_id: str,
+        name: str,
+        payload: str | None,
+        dedup_key: str | None,
+        now: int,
+        by: str = "system",
+        blobs: tuple[str, ...] = (),
     ) -> bool:
         def op(conn: Conn) -> bool:
             row = self._require(conn, workflow_id)  # locks the row first: no lost wake-up
@@ -217,11 +252,16 @@ class SQLStore(SQLTasks, SQLLimits):
                 raise WorkflowFinished(
                     f"workflow {workflow_id!r} is {row['status']}; it takes no more signals"
                 )
-            return self._deliver(conn, row, name, payload, dedup_key, now)
+            sent = self._deliver(conn, row, name, payload, dedup_key, now)
+            if sent:
+                details = {"name": name, "dedup_key": dedup_key}
+                self._log_event(conn, workflow_id, WorkflowEventKind.SIGNALLED, by, details, now)
+                self._adopt_blobs(conn, workflow_id, blobs, now)
+            return sent
 
         return await self._run(op)
 
-    async def cancel(self, workflow_id: str, now: int) -> WorkflowStatus:
+    async def cancel(self, workflow_id: str, now: int, by: str = "system") -> WorkflowStatus:
         def op(conn: Conn) -> WorkflowStatus:
             root = self._require(conn, workflow_id)
             if root["status"] in FINISHED:
@@ -273,13 +313,16 @@ class SQLStore(SQLTasks, SQLLimits):
                     )
                     new = WorkflowStatus.PENDING
                 self._cancel_workflow_tasks(conn, row["id"], now, "the workflow was cancelled")
+                via = None if row["id"] == workflow_id else workflow_id
+                details = {"status": str(new), "via": via}
+                self._log_event(conn, row["id"], WorkflowEventKind.CANCELLED, by, details, now)
                 if row["id"] == workflow_id:
                     result = new
             return result
 
         return await self._run(op)
 
-    async def resume(self, workflow_id: str, now: int) -> None:
+    async def resume(self, workflow_id: str, now: int, by: str = "system") -> None:
         def op(conn: Conn) -> None:
             row = self._require(conn, workflow_id)
             if row["status"] not in ("failed", "blocked"):
@@ -306,6 +349,8 @@ class SQLStore(SQLTasks, SQLLimits):
                 " waiting_on = NULL, updated_at = ? WHERE id = ?",
                 (now, now, workflow_id),
             )
+            details = {"from": row["status"]}
+            self._log_event(conn, workflow_id, WorkflowEventKind.RESUMED, by, details, now)
 
         await self._run(op)
 
@@ -601,7 +646,9 @@ class SQLStore(SQLTasks, SQLLimits):
         def op(conn: Conn) -> str:
             self._fence(conn, fence, now)
             self._append(conn, fence, [*pending, entry])
-            self._insert_workflow(conn, child, now)
+            if self._insert_workflow(conn, child, now):
+                details = {"name": child.name, "parent": fence.workflow_id}
+                self._log_event(conn, child.id, WorkflowEventKind.STARTED, "system", details, now)
             return child.id
 
         return await self._run(op)
@@ -802,4 +849,5 @@ def _info(r: Row) -> WorkflowInfo:
         lease_owner=r["lease_owner"],
         input=r["input"],
         output=r["output"],
+        subject=r["subject"],
     )

@@ -40,8 +40,7 @@ class SQLBlobs(SQLBase):
     ) -> None:
         def op(conn: Conn) -> None:
             if workflow_id is not None and (
-                self._one(conn, "SELECT 1 AS x FROM workflows WHERE id = ?", (workflow_id,))
-                is None
+                self._one(conn, "SELECT 1 AS x FROM workflows WHERE id = ?", (workflow_id,)) is None
             ):
                 raise WorkflowNotFound(f"no workflow {workflow_id!r} in {self.url}")
             if not self._touch_blob(conn, digest, now):
@@ -71,7 +70,9 @@ class SQLBlobs(SQLBase):
             (digest, workflow_id, subject, now),
         )
 
-    def _adopt_blobs(self, conn: Conn, workflow_id: str, digests: tuple[str, ...], now: int) -> None:
+    def _adopt_blobs(
+        self, conn: Conn, workflow_id: str, digests: tuple[str, ...], now: int
+    ) -> None:
         """Makes ``workflow_id`` hold the stored blobs among ``digests`` (those its arguments
         or a signal refer to). A digest that is not stored is left alone: reading it raises
         ``BlobNotFound`` where the workflow uses it."""

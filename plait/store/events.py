@@ -39,7 +39,13 @@ class SQLEvents(SQLBase):
             conn,
             "INSERT INTO workflow_events (workflow_id, kind, actor, at, details)"
             " VALUES (?, ?, ?, ?, ?)",
-            (workflow_id, str(kind), by, now, _j({k: v for k, v in details.items() if v is not None})),
+            (
+                workflow_id,
+                str(kind),
+                by,
+                now,
+                _j({k: v for k, v in details.items() if v is not None}),
+            ),
         )
 
     async def events(self, workflow_id: str) -> list[WorkflowEvent]:
@@ -50,9 +56,11 @@ class SQLEvents(SQLBase):
                 " WHERE workflow_id = ? ORDER BY id",
                 (workflow_id,),
             )
-            if not rows and self._one(
-                conn, "SELECT 1 AS x FROM workflows WHERE id = ?", (workflow_id,)
-            ) is None:
+            if (
+                not rows
+                and self._one(conn, "SELECT 1 AS x FROM workflows WHERE id = ?", (workflow_id,))
+                is None
+            ):
                 raise WorkflowNotFound(f"no workflow {workflow_id!r} in {self.url}")
             return [
                 WorkflowEvent(

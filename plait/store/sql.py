@@ -85,9 +85,7 @@ class SQLStore(SQLTasks, SQLLimits, SQLEvents, SQLRecords, SQLBlobs):
     ) -> tuple[WorkflowInfo, bool]:
         return await self._run(lambda c: self._create(c, new, now, by))
 
-    def _create(
-        self, conn: Conn, new: NewWorkflow, now: int, by: str
-    ) -> tuple[WorkflowInfo, bool]:
+    def _create(self, conn: Conn, new: NewWorkflow, now: int, by: str) -> tuple[WorkflowInfo, bool]:
         created = self._insert_workflow(conn, new, now)
         if created:
             self._log_event(conn, new.id, WorkflowEventKind.STARTED, by, {"name": new.name}, now)

@@ -6,12 +6,14 @@ timers, signals, child workflows, cancellation and resumption; SQLite by default
 for many workers.
 """
 
+from plait.blobs import Blob, BlobRef, get_blob, put_blob
 from plait.clock import Clock, FakeClock, SystemClock
 from plait.context import ChildHandle, Context
 from plait.current import current_engine
 from plait.definitions import StepDef, WorkflowDef, step, workflow
 from plait.engine import Engine, WorkflowHandle
 from plait.errors import (
+    BlobNotFound,
     ChildWorkflowFailed,
     ConfigurationError,
     InvalidAnswer,
@@ -44,12 +46,16 @@ from plait.human import (
     TaskStatus,
 )
 from plait.limits import Limit, Queue, Rate, limit
+from plait.records import Records
 from plait.types import (
     AttemptRecord,
     EntryStatus,
     ErrorInfo,
+    Record,
     Retry,
     StepRecord,
+    WorkflowEvent,
+    WorkflowEventKind,
     WorkflowInfo,
     WorkflowStatus,
 )
@@ -60,6 +66,9 @@ __version__ = "0.1.0"
 __all__ = [
     "Approval",
     "AttemptRecord",
+    "Blob",
+    "BlobNotFound",
+    "BlobRef",
     "ChildHandle",
     "ChildWorkflowFailed",
     "Clock",
@@ -82,6 +91,8 @@ __all__ = [
     "PlaitError",
     "Queue",
     "Rate",
+    "Record",
+    "Records",
     "Retry",
     "SerializationError",
     "StepDef",
@@ -100,6 +111,8 @@ __all__ = [
     "WorkflowBlocked",
     "WorkflowCancelled",
     "WorkflowDef",
+    "WorkflowEvent",
+    "WorkflowEventKind",
     "WorkflowFailed",
     "WorkflowFinished",
     "WorkflowHandle",
@@ -107,7 +120,9 @@ __all__ = [
     "WorkflowNotFound",
     "WorkflowStatus",
     "current_engine",
+    "get_blob",
     "limit",
+    "put_blob",
     "step",
     "workflow",
 ]

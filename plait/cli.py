@@ -102,6 +102,9 @@ def _jsonable(value: Any) -> Any:
 
 app_option = click.option("--app", envvar="PLAIT_APP", help="module:engine with your workflows")
 db_option = click.option("--database", envvar="PLAIT_DATABASE_URL", help="database URL")
+by_option = click.option(
+    "--by", default="system", show_default=True, help="who acts (recorded in the event log)"
+)
 
 
 @click.group()
@@ -225,8 +228,14 @@ def show_cmd(app: str | None, database: str | None, workflow_id: str) -> None:
 @click.argument("args", nargs=-1)
 @click.option("--id", "workflow_id", help="workflow id (idempotency key)")
 @click.option("--queue")
+@by_option
 def start_cmd(
-    app: str, name: str, args: tuple[str, ...], workflow_id: str | None, queue: str | None
+    app: str,
+    name: str,
+    args: tuple[str, ...],
+    workflow_id: str | None,
+    queue: str | None,
+    by: str,
 ) -> None:
     """Start workflow NAME with JSON ARGS."""
     try:
@@ -235,7 +244,7 @@ def start_cmd(
         raise click.UsageError(f"each argument must be JSON: {exc}") from None
 
     async def go(e: Engine) -> str:
-        return (await e.start(name, *values, id=workflow_id, queue=queue)).id
+        return (await e.start(name, *values, id=workflow_id, queue=queue, by=by)).id
 
     click.echo(_run(load_app(app), go))
 
@@ -247,6 +256,7 @@ def start_cmd(
 @click.argument("name")
 @click.argument("payload", default="null")
 @click.option("--dedup-key")
+@by_option
 def signal_cmd(
     app: str | None,
     database: str | None,
@@ -254,6 +264,7 @@ def signal_cmd(
     name: str,
     payload: str,
     dedup_key: str | None,
+    by: str,
 ) -> None:
     """Send signal NAME with a JSON PAYLOAD."""
     try:
@@ -261,7 +272,8 @@ def signal_cmd(
     except json.JSONDecodeError as exc:
         raise click.UsageError(f"the payload must be JSON: {exc}") from None
     sent = _run(
-        _engine(app, database), lambda e: e.signal(workflow_id, name, value, dedup_key=dedup_key)
+        _engine(app, database),
+        lambda e: e.signal(workflow_id, name, value, dedup_key=dedup_key, by=by),
     )
     click.echo("sent" if sent else "already sent (same dedup key)")
 
@@ -270,9 +282,10 @@ def signal_cmd(
 @app_option
 @db_option
 @click.argument("workflow_id")
-def cancel_cmd(app: str | None, database: str | None, workflow_id: str) -> None:
+@by_option
+def cancel_cmd(app: str | None, database: str | None, workflow_id: str, by: str) -> None:
     """Cancel a workflow and its children."""
-    status: WorkflowStatus = _run(_engine(app, database), lambda e: e.cancel(workflow_id))
+    status: WorkflowStatus = _run(_engine(app, database), lambda e: e.cancel(workflow_id, by=by))
     click.echo(f"cancel requested (now {status})")
 
 
@@ -280,9 +293,10 @@ def cancel_cmd(app: str | None, database: str | None, workflow_id: str) -> None:
 @app_option
 @db_option
 @click.argument("workflow_id")
-def resume_cmd(app: str | None, database: str | None, workflow_id: str) -> None:
+@by_option
+def resume_cmd(app: str | None, database: str | None, workflow_id: str, by: str) -> None:
     """Resume a failed or blocked workflow from where it stopped."""
-    _run(_engine(app, database), lambda e: e.resume(workflow_id))
+    _run(_engine(app, database), lambda e: e.resume(workflow_id, by=by))
     click.echo("resumed")
 
 

@@ -5,9 +5,11 @@
   plain call).
 - ``engine_var`` holds the engine of the running workflow or step, for
   :func:`current_engine` and ``plait.limit``.
+- ``workflow_var`` holds the id of the workflow whose code or step runs (a blob put there
+  belongs to it, ``plait/blobs.py``).
 
-The worker sets both once per run in the run's own ``contextvars`` copy; the step call path
-resets ``context_var`` and keeps ``engine_var`` in the step's copy.
+The worker sets all three once per run in the run's own ``contextvars`` copy; the step call path
+resets ``context_var`` and keeps the others in the step's copy.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ context_var: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
 engine_var: contextvars.ContextVar[Engine | None] = contextvars.ContextVar(
     "plait_engine", default=None
 )
+workflow_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "plait_workflow", default=None
+)
 
 
 def current_engine() -> Engine:
@@ -41,4 +46,4 @@ def current_engine() -> Engine:
     return engine
 
 
-__all__ = ["context_var", "current_engine", "engine_var"]
+__all__ = ["context_var", "current_engine", "engine_var", "workflow_var"]

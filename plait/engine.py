@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import dataclasses
+import functools
 import json
 import random
 import uuid
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
+from plait.blobs import BlobAPI, blob_digests
 from plait.clock import Clock, SystemClock, duration_ms
 from plait.codec import DEFAULT_MAX_PAYLOAD_BYTES, Codec, Transform, digest
 from plait.definitions import WorkflowDef
@@ -34,12 +36,14 @@ from plait.errors import (
 from plait.human.directory import Directory
 from plait.human.inbox import TaskAPI
 from plait.limits import Queue, check_queues, declare_queues
+from plait.records import Records
 from plait.store import Store, open_store
 from plait.store.records import RESERVED_PREFIX, ListFilter, NewWorkflow
 from plait.types import (
     AttemptRecord,
     Duration,
     StepRecord,
+    WorkflowEvent,
     WorkflowInfo,
     WorkflowStatus,
     parse_enum,
@@ -117,7 +121,7 @@ class WorkflowHandle(Generic[R]):
                 e._endings.unwatch(self.id, ended)
 
 
-class Engine(TaskAPI):
+class Engine(TaskAPI, BlobAPI):
     """plait's engine: ``async with plait.Engine("sqlite:///plait.db", workflows=[...])``.
 
     ``directory`` (a :class:`plait.Directory`) makes human-task answers, claims and
@@ -125,6 +129,8 @@ class Engine(TaskAPI):
     recorded as given. The human-task methods are in :class:`plait.human.inbox.TaskAPI`.
     ``queues`` (:class:`plait.Queue`) declares queues' concurrency and rate limits; they
     are stored when the engine opens, and every worker applies them.
+    ``records`` (:class:`plait.records.Records`) keeps application state; the blob methods
+    are in :class:`plait.blobs.BlobAPI`.
     """
 
     def __init__(
@@ -263,6 +269,7 @@ class Engine(TaskAPI):
         delay: Duration | None = None,
         timeout: Duration | None = None,
         parent_id: str | None = None,
+        subject: str | None = None,
     ) -> NewWorkflow:
         wf.bind(args)
         plain = self.codec.dumps(list(args), what=f"the arguments of workflow {wf.name!r}")
@@ -279,6 +286,8 @@ class Engine(TaskAPI):
             available_at=now + (duration_ms(delay, "delay") if delay is not None else 0),
             deadline_at=None if timeout is None else now + duration_ms(timeout, "timeout"),
             parent_id=parent_id,
+            subject=subject,
+            blobs=blob_digests(plain),
         )
 
     def _decode_args(self, wf: WorkflowDef[..., Any], stored: str) -> list[Any]:
@@ -311,12 +320,18 @@ class Engine(TaskAPI):
         concurrency_key: str | None = None,
         delay: Duration | None = None,
         timeout: Duration | None = None,
+        subject: str | None = None,
+        by: str = "system",
     ) -> WorkflowHandle[R]:
         """Starts a workflow. The same ``id`` with equal arguments returns the existing
-        workflow; with other arguments it raises ``WorkflowAlreadyExists``."""
+        workflow; with other arguments it raises ``WorkflowAlreadyExists``. ``subject``
+        names the person the workflow is about; ``by`` who starts it (``engine.events``)."""
         definition = self._workflow(wf)
         if id is not None and (not isinstance(id, str) or not id):
             raise ConfigurationError("a workflow id must be a non-empty string")
+        if subject is not None and (not isinstance(subject, str) or not subject):
+            raise ConfigurationError("start(subject=...) must be a non-empty string")
+        _check_by(by)
         new = self._new_workflow(
             definition,
             args,
@@ -326,8 +341,9 @@ class Engine(TaskAPI):
             concurrency_key=concurrency_key,
             delay=delay,
             timeout=timeout,
+            subject=subject,
         )
-        _, created = await self.store.create_workflow(new, self.clock.now_ms())
+        _, created = await self.store.create_workflow(new, self.clock.now_ms(), by)
         if created:
             self._wake(new.queue)
         return WorkflowHandle(self, new.id, definition)
@@ -355,11 +371,13 @@ class Engine(TaskAPI):
         status: WorkflowStatus | str | Sequence[WorkflowStatus | str] | None = None,
         name: str | None = None,
         parent_id: str | None = None,
+        subject: str | None = None,
         limit: int = 100,
         offset: int = 0,
         **attributes: str | int | float | bool,
     ) -> builtins.list[WorkflowInfo]:
-        """Workflows, newest first, filtered by status, name, parent and status attributes."""
+        """Workflows, newest first, filtered by status, name, parent, subject and status
+        attributes."""
         if status is None:
             statuses: tuple[WorkflowStatus, ...] = ()
         elif isinstance(status, str):
@@ -370,6 +388,7 @@ class Engine(TaskAPI):
             status=statuses,
             name=name,
             parent_id=parent_id,
+            subject=subject,
             attributes=tuple((k, _attr_text(v)) for k, v in attributes.items()),
             limit=limit,
             offset=offset,
@@ -384,34 +403,64 @@ class Engine(TaskAPI):
         """Every recorded attempt of the workflow's steps (start, end, error)."""
         return await self.store.attempts(workflow_id)
 
+    async def events(self, workflow_id: str) -> builtins.list[WorkflowEvent]:
+        """Who started, signalled, cancelled and resumed the workflow, and when, oldest
+        first; raises ``WorkflowNotFound``."""
+        return await self.store.events(workflow_id)
+
+    @functools.cached_property
+    def records(self) -> Records:
+        """Durable application records: ``put``, ``get``, ``delete``, ``list``."""
+        return Records(self)
+
     # -- commands ----------------------------------------------------------------------
     async def signal(
-        self, workflow_id: str, name: str, payload: Any = None, *, dedup_key: str | None = None
+        self,
+        workflow_id: str,
+        name: str,
+        payload: Any = None,
+        *,
+        dedup_key: str | None = None,
+        by: str = "system",
     ) -> bool:
         """Sends a signal to a workflow's durable mailbox. Returns False when ``dedup_key``
         was already used (nothing is sent twice)."""
         if not name or name.startswith(RESERVED_PREFIX):
             raise ConfigurationError(f"bad signal name {name!r}")
-        stored = self.codec.encode(payload, what=f"signal {name!r}")
+        _check_by(by)
+        plain = self.codec.dumps(payload, what=f"signal {name!r}")
         sent = await self.store.send_signal(
-            workflow_id, name, stored, dedup_key, self.clock.now_ms()
+            workflow_id,
+            name,
+            self.codec.seal(plain),
+            dedup_key,
+            self.clock.now_ms(),
+            by,
+            blob_digests(plain),
         )
         self._wake()
         return sent
 
-    async def cancel(self, workflow_id: str) -> WorkflowStatus:
+    async def cancel(self, workflow_id: str, *, by: str = "system") -> WorkflowStatus:
         """Cancels a workflow and its children: it sees ``asyncio.CancelledError`` at its next
         durable point (a waiting workflow is woken for it), so cleanup code runs."""
-        status = await self.store.cancel(workflow_id, self.clock.now_ms())
+        _check_by(by)
+        status = await self.store.cancel(workflow_id, self.clock.now_ms(), by)
         self._wake()
         self._endings.fire()
         return status
 
-    async def resume(self, workflow_id: str) -> None:
+    async def resume(self, workflow_id: str, *, by: str = "system") -> None:
         """Continues a ``failed`` or ``blocked`` workflow from where it stopped; completed
         steps are not run again."""
-        await self.store.resume(workflow_id, self.clock.now_ms())
+        _check_by(by)
+        await self.store.resume(workflow_id, self.clock.now_ms(), by)
         self._wake()
+
+
+def _check_by(by: str) -> None:
+    if not isinstance(by, str) or not by:
+        raise ConfigurationError(f"by= names who acts (a user name or 'system'), not {by!r}")
 
 
 def _attr_text(value: str | int | float | bool) -> str:

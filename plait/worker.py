@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from plait.clock import duration_ms
 from plait.context import Context
-from plait.current import context_var, engine_var
+from plait.current import context_var, engine_var, workflow_var
 from plait.definitions import WorkflowDef
 from plait.errors import (
     PlaitError,
@@ -270,6 +270,7 @@ class Worker:
             scope = contextvars.copy_context()
             scope.run(context_var.set, ctx)
             scope.run(engine_var.set, e)
+            scope.run(workflow_var.set, claimed.id)
             task = asyncio.get_running_loop().create_task(wf.fn(ctx, *args), context=scope)
             ctx.task = task
             try:

@@ -12,6 +12,7 @@ import pytest
 
 from plait.errors import WorkflowNotFound
 from plait.store import Store
+from tests.rawsql import count, sql
 
 from .helpers import NOW, new
 
@@ -32,8 +33,8 @@ async def test_a_blob_round_trips_and_is_stored_once(store: Store, store_url: st
     assert got is not None
     assert (got.data, got.size, got.content_type) == (data, len(data), "application/pdf")
     assert await store.get_blob(digest(b"other")) is None
-    assert await _count(store_url, "blobs") == 1
-    assert await _count(store_url, "blob_refs") == 2  # the workflow's and the subject's
+    assert count(store_url, "blobs") == 1
+    assert count(store_url, "blob_refs") == 2  # the workflow's and the subject's
 
 
 async def test_empty_bytes_are_a_blob(store: Store) -> None:
@@ -57,7 +58,7 @@ async def test_collection_deletes_only_old_orphans(store: Store, store_url: str)
     await store.put_blob(digest(blobs["owned"]), blobs["owned"], "t/p", "keeper", None, NOW)
     await store.put_blob(digest(blobs["subject"]), blobs["subject"], "t/p", None, "c-1", NOW)
     await store.put_blob(digest(blobs["gone"]), blobs["gone"], "t/p", "doomed", None, NOW)
-    await _sql(store_url, "DELETE FROM workflows WHERE id = 'doomed'")  # as gc will
+    sql(store_url, "DELETE FROM workflows WHERE id = 'doomed'")  # as gc will
 
     assert await store.collect_blobs(NOW + DAY) == 2  # the floating one and the gone one's
     left = {n for n, d in blobs.items() if await store.get_blob(digest(d)) is not None}
@@ -83,29 +84,3 @@ async def test_a_workflow_started_or_signalled_with_a_ref_adopts_the_blob(store:
     assert await store.get_blob(digest(b"arg")) is not None
     assert await store.get_blob(digest(b"sig")) is not None
     assert await store.get_blob(digest(b"missing")) is None
-
-
-async def _count(url: str, table: str) -> int:
-    rows = await _sql(url, f"SELECT count(*) FROM {table}")
-    return int(rows[0][0])
-
-
-async def _sql(url: str, sql: str) -> list[tuple[object, ...]]:
-    if url.startswith("sqlite:"):
-        import contextlib
-        import sqlite3
-
-        from plait.store.sqlite import path_from_url
-
-        with contextlib.closing(sqlite3.connect(path_from_url(url))) as conn:
-            conn.execute("PRAGMA foreign_keys = ON")
-            rows = conn.execute(sql).fetchall()
-            conn.commit()
-        return [tuple(r) for r in rows]
-    import psycopg
-
-    from plait.store.postgres import split_options
-
-    with psycopg.connect(split_options(url)[0], autocommit=True) as pg:
-        cur = pg.execute(sql)  # type: ignore[call-overload]
-        return [tuple(r) for r in cur.fetchall()] if cur.description else []

@@ -83,6 +83,10 @@ async def test_a_value_that_is_not_json_writes_nothing(test_engine: TestEngine) 
     with pytest.raises(plait.SerializationError, match="record 'tokens' 'k1'"):
         await test_engine.records.put("tokens", "k1", object())
     assert await test_engine.records.list("tokens") == []
+    test_engine.codec.max_payload_bytes = 100
+    with pytest.raises(plait.SerializationError, match="max_payload_bytes"):
+        await test_engine.records.put("tokens", "k2", "x" * 200)
+    assert await test_engine.records.list("tokens") == []
     with pytest.raises(plait.ConfigurationError, match="plait"):
         await test_engine.records.put("plait:internal", "k", 1)
     with pytest.raises(plait.ConfigurationError, match="key"):

@@ -30,16 +30,26 @@ import hashlib
 import json
 import re
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from plait.clock import duration_ms
-from plait.current import engine_var, workflow_var
-from plait.errors import BlobNotFound, ConfigurationError, SerializationError
+from plait.current import context_var, engine_var, workflow_var
+from plait.errors import (
+    BlobNotFound,
+    ConfigurationError,
+    PlaitError,
+    SerializationError,
+    _StoreUnavailable,
+)
 from plait.types import Duration
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from plait.clock import Clock
     from plait.store import Store
+
+T = TypeVar("T")
 
 MAX_BLOB_BYTES = 64 * 1024 * 1024
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -134,7 +144,9 @@ class BlobAPI:
         if owner is None and engine_var.get() is self:
             owner = workflow_var.get()
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        await self.store.put_blob(digest, data, content_type, owner, subject, self.clock.now_ms())
+        await _store(
+            self.store.put_blob(digest, data, content_type, owner, subject, self.clock.now_ms())
+        )
         return BlobRef(digest, len(data), content_type)
 
     async def get_blob(self, ref: BlobRef | str) -> Blob:
@@ -143,7 +155,7 @@ class BlobAPI:
         digest = ref.digest if isinstance(ref, BlobRef) else ref
         if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
             raise ConfigurationError(f"get_blob takes a BlobRef or a digest, not {ref!r}")
-        stored = await self.store.get_blob(digest)
+        stored = await _store(self.store.get_blob(digest))
         if stored is None:
             raise BlobNotFound(
                 f"no blob {digest} is stored: it was never stored here, or it was collected "
@@ -157,6 +169,19 @@ class BlobAPI:
         ``older_than`` ago; returns how many."""
         before = self.clock.now_ms() - duration_ms(older_than, "older_than")
         return await self.store.collect_blobs(before)
+
+
+async def _store(call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except PlaitError:
+        raise
+    except Exception as exc:
+        if context_var.get() is not None:
+            # In workflow code the database failed, not the workflow: stop this run (it is
+            # taken up again), as every durable operation does, instead of failing it.
+            raise _StoreUnavailable() from exc
+        raise
 
 
 def _engine(what: str) -> BlobAPI:

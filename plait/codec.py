@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import pydantic
 import pydantic_core
 
-from plait.errors import SerializationError
+from plait.errors import ConfigurationError, SerializationError
 
 DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
 
@@ -111,9 +111,37 @@ class Codec:
                 "(e.g. 'score:v2') or accept the old shape when decoding."
             ) from None
 
+    def misfits(self, text: str, annotation: Any) -> list[tuple[str, str]]:
+        """Why plaintext JSON ``text`` does not decode as ``annotation``: ``(where, why)``
+        pairs (``where`` is ``""`` for the value itself); empty when it decodes."""
+        if annotation is Any or annotation is None or annotation is type(None):
+            return []
+        try:
+            adapter = _adapter(annotation)
+        except pydantic.PydanticUserError as exc:  # e.g. a class pydantic has no schema for
+            raise ConfigurationError(
+                f"the type {type_name(annotation)} cannot be decoded from JSON: "
+                f"{str(exc).splitlines()[0]}"
+            ) from None
+        try:
+            adapter.validate_json(f"[{text}]")
+        except pydantic.ValidationError as exc:
+            return [
+                (".".join(str(part) for part in error["loc"][1:]), error["msg"])
+                for error in exc.errors(include_url=False)
+            ]
+        return []
+
     def loads(self, stored: str | None) -> Any:
         """Plain JSON data for ``stored``, with no type."""
         return None if stored is None else json.loads(self.unseal(stored))
+
+
+def type_name(annotation: Any) -> str:
+    """How a type annotation reads in a message: ``int``, ``list[int]``, ``Score``."""
+    if isinstance(annotation, type):
+        return annotation.__qualname__
+    return str(annotation).replace("typing.", "")
 
 
 def digest(text: str) -> str:

@@ -48,6 +48,7 @@ from plait.errors import (
     _Released,
     _StoreUnavailable,
     _Suspend,
+    traceback_text,
 )
 from plait.human.ask import ask_human as _ask_human
 from plait.human.forms import Approval, OnTimeout
@@ -316,7 +317,11 @@ class Context:
             err = entry.error or {}
             raise _mark(
                 StepFailed(
-                    sd.name, err.get("type", "Error"), err.get("message", ""), entry.attempts
+                    sd.name,
+                    err.get("type", "Error"),
+                    err.get("message", ""),
+                    entry.attempts,
+                    err.get("traceback"),
                 ),
                 seq,
             )
@@ -341,7 +346,11 @@ class Context:
                 output = codec.encode(value, what=f"step {sd.name!r}")
             except Exception as exc:
                 ended = self._now()
-                error = {"type": type(exc).__name__, "message": str(exc)}
+                error = {
+                    "type": type(exc).__name__,
+                    "message": str(exc),
+                    "traceback": traceback_text(exc),
+                }
                 if isinstance(exc, _SoftTimeout):
                     error["type"] = "TimeoutError"
                 attempt = Attempt(seq, number, started, ended, error)
@@ -375,7 +384,10 @@ class Context:
                     attempt,
                 )
                 raise _mark(
-                    StepFailed(sd.name, error["type"], error["message"], number), seq
+                    StepFailed(
+                        sd.name, error["type"], error["message"], number, error["traceback"]
+                    ),
+                    seq,
                 ) from None
             ended = self._now()
             await self._record_step(

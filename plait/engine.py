@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
+from plait.arguments import encode_arguments
 from plait.blobs import BlobAPI, blob_digests
 from plait.clock import Clock, SystemClock, duration_ms
 from plait.codec import DEFAULT_MAX_PAYLOAD_BYTES, Codec, Transform, digest
@@ -271,8 +272,7 @@ class Engine(TaskAPI, BlobAPI):
         parent_id: str | None = None,
         subject: str | None = None,
     ) -> NewWorkflow:
-        wf.bind(args)
-        plain = self.codec.dumps(list(args), what=f"the arguments of workflow {wf.name!r}")
+        plain = encode_arguments(self.codec, wf, args)  # checked before anything is written
         now = self.clock.now_ms()
         return NewWorkflow(
             id=id,

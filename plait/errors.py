@@ -4,6 +4,7 @@ Every error a caller can act on derives from :class:`PlaitError`::
 
     PlaitError
     ├── ConfigurationError          bad engine set-up (duplicate names, bad URL, ...)
+    │   └── InvalidArguments        start(): the arguments do not fit (a ValueError)
     ├── SerializationError          a value cannot be encoded or decoded as JSON
     ├── StepFailed                  a step exhausted its retries (same on replay)
     ├── WaitTimeout (TimeoutError)  a signal, child or human task was not there in time
@@ -29,6 +30,27 @@ private ``BaseException`` subclasses so that a user's ``except Exception:`` cann
 
 from __future__ import annotations
 
+import traceback as _traceback
+
+MAX_TRACEBACK_CHARS = 16_000  # a deep recursion is cut in the middle, keeping both ends
+
+
+def traceback_text(exc: BaseException) -> str:
+    """The formatted traceback of ``exc`` as recorded with an error (bounded in size).
+
+    A failed step or child reaches the workflow as a plait error carrying the original
+    exception's traceback (recorded, so the same on replay): that one comes first.
+    """
+    text = "".join(_traceback.format_exception(exc))
+    origin = exc.traceback if isinstance(exc, StepFailed | WorkflowFailed) else None
+    if origin:
+        text = f"{origin}\nThe error above reached the workflow as:\n\n{text}"
+    if len(text) > MAX_TRACEBACK_CHARS:
+        half = MAX_TRACEBACK_CHARS // 2
+        cut = len(text) - 2 * half
+        text = f"{text[:half]}\n... ({cut:,} characters cut) ...\n{text[-half:]}"
+    return text
+
 
 class PlaitError(Exception):
     """Root of every error plait raises that a caller can act on."""
@@ -38,22 +60,36 @@ class ConfigurationError(PlaitError):
     """The engine or a decorator was set up wrongly."""
 
 
+class InvalidArguments(ConfigurationError, ValueError):
+    """The arguments given to start a workflow do not fit its parameters (their number or
+    their annotated types). Nothing was started."""
+
+
 class SerializationError(PlaitError):
     """A value cannot be encoded to JSON, or a stored value cannot be decoded."""
 
 
 class StepFailed(PlaitError):
-    """A step raised on its last attempt. Carries the original type name and message.
+    """A step raised on its last attempt. Carries the original type name, message and
+    traceback text.
 
     The same error is raised on the first run and on every replay, so workflow code never
     depends on exception classes that only exist on the first run.
     """
 
-    def __init__(self, step: str, error_type: str, message: str, attempts: int = 1) -> None:
+    def __init__(
+        self,
+        step: str,
+        error_type: str,
+        message: str,
+        attempts: int = 1,
+        traceback: str | None = None,
+    ) -> None:
         self.step = step
         self.error_type = error_type
         self.message = message
         self.attempts = attempts
+        self.traceback = traceback
         super().__init__(
             f"step {step!r} failed after {attempts} attempt(s): {error_type}: {message}"
         )

@@ -135,7 +135,7 @@ class Retry:
 
 @dataclasses.dataclass(frozen=True)
 class ErrorInfo:
-    """A recorded error: its type name, message and (for workflows) traceback."""
+    """A recorded error: its type name, message and traceback."""
 
     type: str
     message: str

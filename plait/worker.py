@@ -18,7 +18,6 @@ import functools
 import logging
 import os
 import socket
-import traceback
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from plait.errors import (
     _LeaseLost,
     _Released,
     _Suspend,
+    traceback_text,
 )
 from plait.store.records import Claimed, LeaseLostError
 from plait.types import Duration, WorkflowStatus
@@ -362,7 +362,7 @@ def _error(exc: BaseException) -> dict[str, Any]:
     err: dict[str, Any] = {
         "type": type(exc).__name__,
         "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
+        "traceback": traceback_text(exc),
     }
     seq = getattr(exc, "plait_seq", None)
     if seq is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from plait.errors import WorkflowNotFound
-from plait.store.sqlbase import Conn, SQLBase, _j, _unj
+from plait.store.sqlbase import Conn, SQLBase, dump_json, load_json
 from plait.types import WorkflowEvent, WorkflowEventKind, ms_to_datetime
 
 
@@ -44,7 +44,7 @@ class SQLEvents(SQLBase):
                 str(kind),
                 by,
                 now,
-                _j({k: v for k, v in details.items() if v is not None}),
+                dump_json({k: v for k, v in details.items() if v is not None}),
             ),
         )
 
@@ -69,7 +69,7 @@ class SQLEvents(SQLBase):
                     kind=WorkflowEventKind(r["kind"]),
                     by=r["actor"],
                     at=ms_to_datetime(r["at"]),  # type: ignore[arg-type]
-                    details=_unj(r["details"]) or {},
+                    details=load_json(r["details"]) or {},
                 )
                 for r in rows
             ]

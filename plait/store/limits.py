@@ -1,8 +1,8 @@
 """Queue limits and the keyed limiter in the store.
 
-:class:`SQLLimits` is a mixin of :class:`~plait.store.sql.SQLStore`; like the rest of the
+:class:`SQLLimits` is a part of :class:`~plait.store.sql.SQLStore`; like the rest of the
 store, each public coroutine is one transaction and the SQL is portable. The claim
-(``SQLStore._claim``) takes ready workflows through :meth:`SQLLimits._claim_ready`, and
+(``SQLRuns._claim``) takes ready workflows through :meth:`SQLLimits._claim_ready`, and
 idle workers learn when to look again from :meth:`SQLLimits._next_ready`.
 
 Invariants kept here:
@@ -74,7 +74,7 @@ def _ready_where(
 
 
 class SQLLimits(SQLBase):
-    """Queue limits and the keyed limiter of a SQL store (a mixin of ``SQLStore``)."""
+    """Queue limits and the keyed limiter of a SQL store (a part of ``SQLStore``)."""
 
     # -- queue configuration -----------------------------------------------------------
     async def configure_queues(

@@ -16,6 +16,26 @@ primitives the workflow, task and limit parts of the store build on:
 
 SQL is written with ``?`` placeholders; a :class:`Dialect` supplies what differs between
 databases (placeholders, row locks, JSON lookups, the queue lock).
+
+The store is composed of parts, each a subclass of :class:`SQLBase` in its own module
+(:class:`~plait.store.sql.SQLStore` lists them). A part calls another only through the hooks
+declared on :class:`SQLBase` (each says which part provides it and which call it), so the
+dependencies between parts are these:
+
+- ``_insert_workflow``: provided by ``SQLClients``; called by ``SQLRuns.start_child``.
+- ``_end``: provided by ``SQLRuns``; called by ``SQLClients.cancel`` and ``SQLRuns`` (claim,
+  finish).
+- ``_cancel_workflow_tasks``: provided by ``SQLTasks``; called by ``SQLClients.cancel`` and
+  ``SQLRuns._end``.
+- ``_claim_ready``, ``_next_ready``: provided by ``SQLLimits``; called by ``SQLRuns.claim``
+  and ``SQLRuns.next_due``.
+- ``_log_event``: provided by ``SQLEvents``; called by ``SQLClients`` (create, signal,
+  cancel, resume) and ``SQLRuns.start_child``.
+- ``_adopt_blobs``: provided by ``SQLBlobs``; called by ``SQLClients`` (``_insert_workflow``,
+  ``send_signal``).
+
+Every part uses the primitives above (``_run``, ``_x``, ``_require``, ``_fence``,
+``_deliver``, ``_append``, ``_update_entry``).
 """
 
 from __future__ import annotations
@@ -23,11 +43,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from plait.errors import WorkflowNotFound
 from plait.store.executor import Executor
 from plait.store.records import Entry, Fence, LeaseLostError
+
+if TYPE_CHECKING:
+    from plait.store.records import NewWorkflow
+    from plait.types import WorkflowEventKind
 
 T = TypeVar("T")
 Row = Any  # a mapping-like row from the DB-API driver
@@ -69,11 +93,13 @@ def _convert(text: str, param: str) -> str:
     return _cache[key]
 
 
-def _j(value: object) -> str | None:
+def dump_json(value: object) -> str | None:
+    """``value`` as compact JSON text (``None`` stays NULL)."""
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
-def _unj(text: str | None) -> Any:
+def load_json(text: str | None) -> Any:
+    """JSON text read from a column as a value (NULL as ``None``)."""
     return None if text is None else json.loads(text)
 
 
@@ -148,7 +174,7 @@ class SQLBase:
             " VALUES (?, ?, ?, ?, ?)",
             (row["id"], name, payload, dedup_key, now),
         )
-        waiting_on = _unj(row["waiting_on"]) or {}
+        waiting_on = load_json(row["waiting_on"]) or {}
         if row["status"] == "waiting" and name in waiting_on.get("signals", ()):
             self._x(
                 conn,
@@ -157,6 +183,69 @@ class SQLBase:
                 (now, now, row["id"]),
             )
         return True
+
+    # -- hooks: what one part of the store provides for the others (see the module table) -
+    def _insert_workflow(self, conn: Conn, new: NewWorkflow, now: int) -> bool:
+        """Inserts ``new`` as pending unless a workflow with its id exists; whether it did.
+        Provided by ``SQLClients``; ``SQLRuns.start_child`` creates children with it."""
+        raise NotImplementedError
+
+    def _end(
+        self,
+        conn: Conn,
+        workflow_id: str,
+        parent_id: str | None,
+        status: str,
+        output: str | None,
+        error: dict[str, Any] | None,
+        now: int,
+    ) -> None:
+        """Sets a final (or blocked) status, cancels the workflow's open tasks when it is
+        completed or cancelled, and tells the parent when the child has ended. Provided by
+        ``SQLRuns``; ``SQLClients.cancel`` ends workflows that never ran or are blocked."""
+        raise NotImplementedError
+
+    def _cancel_workflow_tasks(self, conn: Conn, workflow_id: str, now: int, reason: str) -> None:
+        """Cancels the workflow's open human tasks (the caller holds its row). Provided by
+        ``SQLTasks``; called by ``SQLClients.cancel`` and ``SQLRuns._end``."""
+        raise NotImplementedError
+
+    def _claim_ready(
+        self,
+        conn: Conn,
+        queues: Sequence[str] | None,
+        pairs: Sequence[tuple[str, str]],
+        want: int,
+        now: int,
+    ) -> list[str]:
+        """Locks and returns the ids of up to ``want`` ready workflows the queues' limits let
+        run now. Provided by ``SQLLimits``; ``SQLRuns.claim`` takes ready work with it."""
+        raise NotImplementedError
+
+    def _next_ready(self, conn: Conn, queues: Sequence[str] | None) -> int | None:
+        """When the next ready or waiting workflow may be claimed as far as time and limits
+        go. Provided by ``SQLLimits``; called by ``SQLRuns.next_due``."""
+        raise NotImplementedError
+
+    def _log_event(
+        self,
+        conn: Conn,
+        workflow_id: str,
+        kind: WorkflowEventKind,
+        by: str,
+        details: dict[str, Any],
+        now: int,
+    ) -> None:
+        """Appends a client action to the workflow's event log, in the action's transaction.
+        Provided by ``SQLEvents``; called by ``SQLClients`` and ``SQLRuns.start_child``."""
+        raise NotImplementedError
+
+    def _adopt_blobs(
+        self, conn: Conn, workflow_id: str, digests: tuple[str, ...], now: int
+    ) -> None:
+        """Makes ``workflow_id`` hold the stored blobs among ``digests``. Provided by
+        ``SQLBlobs``; called by ``SQLClients`` when a workflow is created or signalled."""
+        raise NotImplementedError
 
     # -- fenced writes -----------------------------------------------------------------
     def _fence(self, conn: Conn, fence: Fence, now: int) -> bool:
@@ -191,7 +280,7 @@ class SQLBase:
                         e.name,
                         e.status,
                         e.output,
-                        _j(e.error),
+                        dump_json(e.error),
                         e.wake_at,
                         e.attempts,
                         fence.attempt,
@@ -216,7 +305,7 @@ class SQLBase:
             (
                 e.status,
                 e.output,
-                _j(e.error),
+                dump_json(e.error),
                 e.completed_at,
                 fence.attempt,
                 fence.workflow_id,

@@ -1,6 +1,6 @@
 """Human tasks in the store: the task table, its audit trail, and its deadlines.
 
-:class:`SQLTasks` is a mixin of :class:`~plait.store.sql.SQLStore`; like the rest of the
+:class:`SQLTasks` is a part of :class:`~plait.store.sql.SQLStore`; like the rest of the
 store, each public coroutine is one transaction and the SQL is portable.
 
 Invariants kept here:
@@ -74,7 +74,7 @@ def next_reminder(due_at: int | None, offsets: Sequence[int], after: int) -> int
 
 
 class SQLTasks(SQLBase):
-    """The human-task operations of a SQL store (a mixin of ``SQLStore``)."""
+    """The human-task operations of a SQL store (a part of ``SQLStore``)."""
 
     # -- the workflow's side (fenced) ----------------------------------------------------
     async def wait_task(
@@ -301,7 +301,8 @@ class SQLTasks(SQLBase):
             self._event(conn, r["id"], r["workflow_id"], "cancelled", None, now, {"reason": reason})
 
     def _cancel_workflow_tasks(self, conn: Conn, workflow_id: str, now: int, reason: str) -> None:
-        """Hook for ``SQLStore.cancel`` and ``_end``: the workflow's open tasks are cancelled."""
+        """Hook (see ``SQLBase``) for ``SQLClients.cancel`` and ``SQLRuns._end``: cancels the
+        workflow's open tasks."""
         self._cancel_tasks(conn, "workflow_id", workflow_id, now, reason)
 
     # -- clients -----------------------------------------------------------------------

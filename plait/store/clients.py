@@ -1,0 +1,298 @@
+"""The clients' workflow operations: start, read, signal, cancel and resume.
+
+:class:`SQLClients` is a part of :class:`~plait.store.sql.SQLStore` (the hooks between the
+parts are declared in :mod:`plait.store.sqlbase`). Each public coroutine is one transaction.
+
+Invariants kept here:
+- A client's operation on a workflow locks its row first (``_require``); a signal sender and
+  a waiter both lock it before they touch the mailbox, so no wake-up is lost.
+- ``create_workflow`` is idempotent by id: the same id with the same workflow and arguments
+  returns the existing workflow; with others it raises ``WorkflowAlreadyExists``.
+- A finished workflow takes no signal and no cancellation.
+- ``cancel`` locks the whole tree (the workflow and its descendants) before it reads their
+  statuses, ends those that never ran or are blocked, asks running ones to stop, wakes waiting
+  ones, and cancels the tree's open human tasks, all in one transaction.
+- ``resume`` drops the journal entry that failed the workflow, so that step runs again.
+"""
+
+from __future__ import annotations
+
+from plait.errors import InvalidState, WorkflowAlreadyExists, WorkflowFinished
+from plait.store.records import FINISHED, ListFilter, NewWorkflow
+from plait.store.rows import WORKFLOW_COLUMNS, step_record, workflow_info
+from plait.store.sqlbase import JOURNAL_COLUMNS, Conn, SQLBase, load_json
+from plait.types import (
+    AttemptRecord,
+    ErrorInfo,
+    StepRecord,
+    WorkflowEventKind,
+    WorkflowInfo,
+    WorkflowStatus,
+    ms_to_datetime,
+)
+
+
+class SQLClients(SQLBase):
+    """The workflow operations clients call (a part of ``SQLStore``)."""
+
+    # -- starting and inspecting -------------------------------------------------------
+    async def create_workflow(
+        self, new: NewWorkflow, now: int, by: str = "system"
+    ) -> tuple[WorkflowInfo, bool]:
+        return await self._run(lambda c: self._create(c, new, now, by))
+
+    def _create(self, conn: Conn, new: NewWorkflow, now: int, by: str) -> tuple[WorkflowInfo, bool]:
+        created = self._insert_workflow(conn, new, now)
+        if created:
+            self._log_event(conn, new.id, WorkflowEventKind.STARTED, by, {"name": new.name}, now)
+        row = self._one(
+            conn, f"SELECT {WORKFLOW_COLUMNS}, input_hash FROM workflows WHERE id = ?", (new.id,)
+        )
+        assert row is not None
+        if not created and (
+            row["name"] != new.name
+            or row["input_hash"] != new.input_hash
+            or row["subject"] != new.subject
+        ):
+            what = (
+                f"workflow {row['name']!r}"
+                if row["name"] != new.name
+                else "other arguments"
+                if row["input_hash"] != new.input_hash
+                else f"subject {row['subject']!r}"
+            )
+            raise WorkflowAlreadyExists(
+                f"a workflow with id {new.id!r} already exists, started with {what}; "
+                "use another id, or the same arguments to get the existing workflow"
+            )
+        return workflow_info(row), created
+
+    def _insert_workflow(self, conn: Conn, new: NewWorkflow, now: int) -> bool:
+        """Hook (see ``SQLBase``): inserts ``new`` unless its id exists; whether it did."""
+        cur = self._x(
+            conn,
+            "INSERT INTO workflows (id, name, version, queue, priority, concurrency_key, status,"
+            " input, input_hash, available_at, deadline_at, parent_id, subject, attributes,"
+            " created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, '{}', ?, ?)"
+            " ON CONFLICT (id) DO NOTHING",
+            (
+                new.id,
+                new.name,
+                new.version,
+                new.queue,
+                new.priority,
+                new.concurrency_key,
+                new.input,
+                new.input_hash,
+                max(new.available_at, now),
+                new.deadline_at,
+                new.parent_id,
+                new.subject,
+                now,
+                now,
+            ),
+        )
+        created = bool(cur.rowcount == 1)
+        if created:
+            self._adopt_blobs(conn, new.id, new.blobs, now)
+        return created
+
+    async def get(self, workflow_id: str) -> WorkflowInfo | None:
+        def op(conn: Conn) -> WorkflowInfo | None:
+            row = self._one(
+                conn, f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = ?", (workflow_id,)
+            )
+            return None if row is None else workflow_info(row)
+
+        return await self._run(op, write=False)
+
+    async def list_workflows(self, flt: ListFilter) -> list[WorkflowInfo]:
+        where: list[str] = []
+        params: list[object] = []
+        if flt.status:
+            where.append(f"status IN ({', '.join('?' for _ in flt.status)})")
+            params.extend(str(s) for s in flt.status)
+        if flt.name is not None:
+            where.append("name = ?")
+            params.append(flt.name)
+        if flt.parent_id is not None:
+            where.append("parent_id = ?")
+            params.append(flt.parent_id)
+        if flt.subject is not None:
+            where.append("subject = ?")
+            params.append(flt.subject)
+        for key, value in flt.attributes:
+            expr = self.dialect.json_text("attributes", "?")
+            where.append(f"{expr} = ?")
+            params.extend([key] * expr.count("?") + [value])
+        sql = f"SELECT {WORKFLOW_COLUMNS} FROM workflows"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+        params.extend((flt.limit, flt.offset))
+        return await self._run(
+            lambda c: [workflow_info(r) for r in self._all(c, sql, params)], write=False
+        )
+
+    async def journal(self, workflow_id: str) -> list[StepRecord]:
+        def op(conn: Conn) -> list[StepRecord]:
+            self._require(conn, workflow_id)
+            rows = self._all(
+                conn,
+                f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE workflow_id = ? ORDER BY seq",
+                (workflow_id,),
+            )
+            return [step_record(r) for r in rows]
+
+        return await self._run(op, write=False)
+
+    async def attempts(self, workflow_id: str) -> list[AttemptRecord]:
+        def op(conn: Conn) -> list[AttemptRecord]:
+            self._require(conn, workflow_id)
+            # A step that succeeds at its first attempt has no step_attempts row (one INSERT
+            # less per step): its journal entry holds that attempt's start and end.
+            rows = self._all(
+                conn,
+                "SELECT workflow_id, seq, attempt, started_at, ended_at, error, worker_attempt"
+                " FROM step_attempts WHERE workflow_id = ?"
+                " UNION ALL SELECT j.workflow_id, j.seq, 1, j.started_at, j.completed_at, NULL,"
+                " j.worker_attempt FROM journal j WHERE j.workflow_id = ? AND j.kind = 'step'"
+                " AND j.status = 'completed' AND j.attempts = 1 AND NOT EXISTS (SELECT 1 FROM"
+                " step_attempts a WHERE a.workflow_id = j.workflow_id AND a.seq = j.seq)"
+                " ORDER BY seq, attempt",
+                (workflow_id, workflow_id),
+            )
+            return [
+                AttemptRecord(
+                    workflow_id=r["workflow_id"],
+                    seq=r["seq"],
+                    attempt=r["attempt"],
+                    started_at=ms_to_datetime(r["started_at"]),  # type: ignore[arg-type]
+                    ended_at=ms_to_datetime(r["ended_at"]),  # type: ignore[arg-type]
+                    error=ErrorInfo.from_json(load_json(r["error"])),
+                    worker_attempt=r["worker_attempt"],
+                )
+                for r in rows
+            ]
+
+        return await self._run(op, write=False)
+
+    # -- commands from clients ---------------------------------------------------------
+    async def send_signal(
+        self,
+        workflow_id: str,
+        name: str,
+        payload: str | None,
+        dedup_key: str | None,
+        now: int,
+        by: str = "system",
+        blobs: tuple[str, ...] = (),
+    ) -> bool:
+        def op(conn: Conn) -> bool:
+            row = self._require(conn, workflow_id)  # locks the row first: no lost wake-up
+            if row["status"] in FINISHED:
+                raise WorkflowFinished(
+                    f"workflow {workflow_id!r} is {row['status']}; it takes no more signals"
+                )
+            sent = self._deliver(conn, row, name, payload, dedup_key, now)
+            if sent:
+                details = {"name": name, "dedup_key": dedup_key}
+                self._log_event(conn, workflow_id, WorkflowEventKind.SIGNALLED, by, details, now)
+                self._adopt_blobs(conn, workflow_id, blobs, now)
+            return sent
+
+        return await self._run(op)
+
+    async def cancel(self, workflow_id: str, now: int, by: str = "system") -> WorkflowStatus:
+        def op(conn: Conn) -> WorkflowStatus:
+            root = self._require(conn, workflow_id)
+            if root["status"] in FINISHED:
+                raise WorkflowFinished(f"workflow {workflow_id!r} is already {root['status']}")
+            rows = self._all(
+                conn,
+                "WITH RECURSIVE tree(id) AS (SELECT ? UNION ALL SELECT w.id FROM workflows w"
+                " JOIN tree t ON w.parent_id = t.id) SELECT w.id, w.status, w.attempt,"
+                " w.parent_id FROM workflows w JOIN tree t ON w.id = t.id"
+                # Lock the tree, so each status read is the one the update below acts on.
+                + (f"{self.dialect.for_update} OF w" if self.dialect.for_update else ""),
+                (workflow_id,),
+            )
+            result = WorkflowStatus(root["status"])
+            for row in rows:
+                status = row["status"]
+                if status in FINISHED:
+                    continue
+                never_ran = status == "pending" and row["attempt"] == 0
+                if never_ran or status == "blocked":
+                    self._end(
+                        conn,
+                        row["id"],
+                        row["parent_id"],
+                        "cancelled",
+                        None,
+                        {
+                            "type": "Cancelled",
+                            "message": "cancelled before it ran"
+                            if never_ran
+                            else "cancelled while blocked",
+                        },
+                        now,
+                    )
+                    new = WorkflowStatus.CANCELLED
+                elif status == "running":
+                    self._x(
+                        conn,
+                        "UPDATE workflows SET cancel_requested = 1, updated_at = ? WHERE id = ?",
+                        (now, row["id"]),
+                    )
+                    new = WorkflowStatus.RUNNING
+                else:
+                    self._x(
+                        conn,
+                        "UPDATE workflows SET cancel_requested = 1, status = 'pending',"
+                        " available_at = ?, updated_at = ? WHERE id = ?",
+                        (now, now, row["id"]),
+                    )
+                    new = WorkflowStatus.PENDING
+                self._cancel_workflow_tasks(conn, row["id"], now, "the workflow was cancelled")
+                via = None if row["id"] == workflow_id else workflow_id
+                details = {"status": str(new), "via": via}
+                self._log_event(conn, row["id"], WorkflowEventKind.CANCELLED, by, details, now)
+                if row["id"] == workflow_id:
+                    result = new
+            return result
+
+        return await self._run(op)
+
+    async def resume(self, workflow_id: str, now: int, by: str = "system") -> None:
+        def op(conn: Conn) -> None:
+            row = self._require(conn, workflow_id)
+            if row["status"] not in ("failed", "blocked"):
+                raise InvalidState(
+                    f"workflow {workflow_id!r} is {row['status']}; only failed or blocked "
+                    "workflows can be resumed"
+                )
+            error = load_json(row["error"]) or {}
+            if row["status"] == "failed" and error.get("seq") is not None:
+                self._x(
+                    conn,
+                    "DELETE FROM step_attempts WHERE workflow_id = ? AND seq = ?",
+                    (workflow_id, error["seq"]),
+                )
+                self._x(
+                    conn,
+                    "DELETE FROM journal WHERE workflow_id = ? AND seq = ?",
+                    (workflow_id, error["seq"]),
+                )
+            self._x(
+                conn,
+                "UPDATE workflows SET status = 'pending', error = NULL, output = NULL,"
+                " available_at = ?, recoveries = 0, cancel_requested = 0, completed_at = NULL,"
+                " waiting_on = NULL, updated_at = ? WHERE id = ?",
+                (now, now, workflow_id),
+            )
+            details = {"from": row["status"]}
+            self._log_event(conn, workflow_id, WorkflowEventKind.RESUMED, by, details, now)
+
+        await self._run(op)

@@ -1,0 +1,90 @@
+"""Rows of the workflow and journal tables as the store's records and the engine's types.
+
+Each function maps one row (selected with the matching column list) to one value; nothing
+here runs a statement. Shared by the parts of the SQL store that read workflows.
+"""
+
+from __future__ import annotations
+
+from plait.store.records import Entry
+from plait.store.sqlbase import Row, load_json
+from plait.types import (
+    EntryStatus,
+    ErrorInfo,
+    StepRecord,
+    WorkflowInfo,
+    WorkflowStatus,
+    ms_to_datetime,
+)
+
+WORKFLOW_COLUMNS = (
+    "id, name, version, status, queue, priority, created_at, updated_at, completed_at, "
+    "parent_id, attempt, recoveries, cancel_requested, error, waiting_on, available_at, "
+    "status_text, attributes, concurrency_key, lease_owner, input, output, subject"
+)
+"""The columns :func:`workflow_info` reads."""
+
+
+def entry(r: Row) -> Entry:
+    """A journal row (``JOURNAL_COLUMNS``) as the engine reads it."""
+    return Entry(
+        seq=r["seq"],
+        kind=r["kind"],
+        name=r["name"],
+        status=r["status"],
+        output=r["output"],
+        error=load_json(r["error"]),
+        wake_at=r["wake_at"],
+        attempts=r["attempts"],
+        started_at=r["started_at"],
+        completed_at=r["completed_at"],
+        fingerprint=r["fingerprint"],
+    )
+
+
+def step_record(r: Row) -> StepRecord:
+    """A journal row (``JOURNAL_COLUMNS``) as a client reads it."""
+    return StepRecord(
+        workflow_id=r["workflow_id"],
+        seq=r["seq"],
+        kind=r["kind"],
+        name=r["name"],
+        status=EntryStatus(r["status"]),
+        output=load_json(r["output"]),
+        error=ErrorInfo.from_json(load_json(r["error"])),
+        wake_at=ms_to_datetime(r["wake_at"]),
+        attempts=r["attempts"],
+        worker_attempt=r["worker_attempt"],
+        started_at=ms_to_datetime(r["started_at"]),  # type: ignore[arg-type]
+        completed_at=ms_to_datetime(r["completed_at"]),
+        fingerprint=r["fingerprint"],
+    )
+
+
+def workflow_info(r: Row) -> WorkflowInfo:
+    """A workflow row (:data:`WORKFLOW_COLUMNS`) as a client reads it."""
+    return WorkflowInfo(
+        id=r["id"],
+        name=r["name"],
+        version=r["version"],
+        status=WorkflowStatus(r["status"]),
+        queue=r["queue"],
+        priority=r["priority"],
+        created_at=ms_to_datetime(r["created_at"]),  # type: ignore[arg-type]
+        updated_at=ms_to_datetime(r["updated_at"]),  # type: ignore[arg-type]
+        completed_at=ms_to_datetime(r["completed_at"]),
+        parent_id=r["parent_id"],
+        attempt=r["attempt"],
+        recoveries=r["recoveries"],
+        cancel_requested=bool(r["cancel_requested"]),
+        error=ErrorInfo.from_json(load_json(r["error"])),
+        waiting_on=load_json(r["waiting_on"]),
+        available_at=ms_to_datetime(r["available_at"]),
+        status_text=r["status_text"],
+        attributes=load_json(r["attributes"]) or {},
+        concurrency_key=r["concurrency_key"],
+        lease_owner=r["lease_owner"],
+        input=r["input"],
+        output=r["output"],
+        subject=r["subject"],
+    )

@@ -1,0 +1,497 @@
+"""The workers' operations: registering, claiming, leases, and a running workflow's writes.
+
+:class:`SQLRuns` is a part of :class:`~plait.store.sql.SQLStore` (the hooks between the parts
+are declared in :mod:`plait.store.sqlbase`). Each public coroutine is one transaction; ``record``,
+``wait``, ``suspend`` and ``claim`` are the hot path, so each runs the fewest statements it can.
+
+Invariants kept here:
+- Every write for a running workflow starts with the fence (``_fence``): it checks the
+  claimed ``attempt`` still holds the lease, takes the row lock, and returns
+  ``cancel_requested``. Zero rows means the lease was lost: nothing is written.
+- A claim takes expired leases first (a workflow whose worker died more than
+  ``max_recoveries`` times fails as a crash loop), then ready workflows as the queues' limits
+  allow (``_claim_ready``); it bumps ``attempt``, so a previous holder's writes are refused.
+- A wait finishes in its own transaction when it can (a signal in the mailbox, a passed
+  time); a workflow suspends waiting only after its mailbox was looked at under its row lock,
+  so a signal sent meanwhile always wakes it (no lost wake-up).
+- A cancellation is delivered once: after the workflow has recorded it, neither the request
+  nor a passed deadline wakes it again.
+- Lock order is parent before child, workflow row before anything else. A workflow's end
+  (completed, failed, cancelled) is delivered to its parent's mailbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from plait.store.records import (
+    CHILD_SIGNAL,
+    END_DEDUP,
+    FINISHED,
+    Attempt,
+    Claimed,
+    Entry,
+    Fence,
+    NewWorkflow,
+    Wait,
+    WaitOutcome,
+)
+from plait.store.rows import entry as entry_of
+from plait.store.sqlbase import JOURNAL_COLUMNS, Conn, SQLBase, dump_json
+from plait.types import EntryStatus, WorkflowEventKind, WorkflowStatus
+
+
+class SQLRuns(SQLBase):
+    """The operations of workers and of running workflows (a part of ``SQLStore``)."""
+
+    async def next_due(self, queues: tuple[str, ...] | None) -> int | None:
+        def op(conn: Conn) -> int | None:
+            q, params = _queue_clause(queues)
+            ready = self._next_ready(conn, queues)  # as the queues' limits allow
+            lease = self._one(
+                conn,
+                f"SELECT min(lease_expires_at) AS t FROM workflows WHERE status = 'running'{q}",
+                params,
+            )
+            times = [t for t in (ready, lease and lease["t"]) if t is not None]
+            return min(times) if times else None
+
+        return await self._run(op, write=False)
+
+    # -- workers and leases--------------------------------------------------------------------
+    async def register_worker(self, worker_id: str, info: dict[str, Any], now: int) -> None:
+        await self._run(
+            lambda c: self._x(
+                c,
+                "INSERT INTO workers (id, hostname, pid, process_start, info, started_at,"
+                " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    worker_id,
+                    info.get("hostname"),
+                    info.get("pid"),
+                    info.get("process_start"),
+                    dump_json(info),
+                    now,
+                    now,
+                ),
+            )
+        )
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        await self._run(lambda c: self._x(c, "DELETE FROM workers WHERE id = ?", (worker_id,)))
+
+    async def workers_on(self, hostname: str) -> list[tuple[str, int, str | None]]:
+        rows = await self._run(
+            lambda c: self._all(
+                c, "SELECT id, pid, process_start FROM workers WHERE hostname = ?", (hostname,)
+            ),
+            write=False,
+        )
+        return [(r["id"], r["pid"], r["process_start"]) for r in rows]
+
+    async def expire_workers(self, worker_ids: Iterable[str], now: int) -> int:
+        """Expires the leases of workers known to be dead, so their workflows are taken now."""
+        ids = list(worker_ids)
+        if not ids:
+            return 0
+
+        def op(conn: Conn) -> int:
+            marks = ", ".join("?" for _ in ids)
+            cur = self._x(
+                conn,
+                f"UPDATE workflows SET lease_expires_at = ? WHERE status = 'running'"
+                f" AND lease_owner IN ({marks})",
+                (now - 1, *ids),
+            )
+            self._x(conn, f"DELETE FROM workers WHERE id IN ({marks})", ids)
+            return int(cur.rowcount)
+
+        return await self._run(op)
+
+    async def claim(
+        self,
+        worker_id: str,
+        pairs: tuple[tuple[str, str], ...],
+        queues: tuple[str, ...] | None,
+        limit: int,
+        now: int,
+        lease_ms: int,
+        max_recoveries: int,
+    ) -> list[Claimed]:
+        if not pairs or limit <= 0:
+            return []
+        return await self._run(
+            lambda c: self._claim(c, worker_id, pairs, queues, limit, now, lease_ms, max_recoveries)
+        )
+
+    def _claim(
+        self,
+        conn: Conn,
+        worker_id: str,
+        pairs: tuple[tuple[str, str], ...],
+        queues: tuple[str, ...] | None,
+        limit: int,
+        now: int,
+        lease_ms: int,
+        max_recoveries: int,
+    ) -> list[Claimed]:
+        q, qparams = _queue_clause(queues)
+        pair_sql = ", ".join("(?, ?)" for _ in pairs)
+        pair_params = [x for pair in pairs for x in pair]
+        lock = self.dialect.for_update + self.dialect.skip_locked
+        # A lease is over at lease_expires_at, the time next_due reports for it.
+        expired = self._all(
+            conn,
+            "SELECT id, recoveries, parent_id FROM workflows WHERE status = 'running'"
+            f" AND lease_expires_at <= ?{q} AND (name, version) IN (VALUES {pair_sql})"
+            f" ORDER BY lease_expires_at LIMIT ?{lock}",
+            (now, *qparams, *pair_params, limit),
+        )
+        ids: list[str] = []
+        for row in expired:
+            if row["recoveries"] + 1 > max_recoveries:
+                self._end(
+                    conn,
+                    row["id"],
+                    row["parent_id"],
+                    "failed",
+                    None,
+                    {
+                        "type": "CrashLoop",
+                        "message": (
+                            f"the workflow's worker died {row['recoveries'] + 1} times while "
+                            f"running it (max_recoveries={max_recoveries}); fix the cause, then "
+                            "resume it"
+                        ),
+                    },
+                    now,
+                )
+            else:
+                ids.append(row["id"])
+        if len(ids) < limit:  # ready ones, as the queues' limits allow (plait/store/limits.py)
+            ids.extend(self._claim_ready(conn, queues, pairs, limit - len(ids), now))
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids)
+        rows = self._all(
+            conn,
+            "UPDATE workflows SET"
+            " recoveries = recoveries + (CASE WHEN status = 'running' THEN 1 ELSE 0 END),"
+            " status = 'running', lease_owner = ?, lease_expires_at = ?, attempt = attempt + 1,"
+            " cancel_requested = (CASE WHEN deadline_at IS NOT NULL AND deadline_at <= ?"
+            " THEN 1 ELSE cancel_requested END), waiting_on = NULL, updated_at = ?"
+            f" WHERE id IN ({marks})"
+            " RETURNING id, name, version, input, attempt, cancel_requested, parent_id, queue",
+            (worker_id, now + lease_ms, now, now, *ids),
+        )
+        journals: dict[str, list[Entry]] = {r["id"]: [] for r in rows}
+        for j in self._all(
+            conn,
+            f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE workflow_id IN ({marks})"
+            " ORDER BY workflow_id, seq",
+            ids,
+        ):
+            journals[j["workflow_id"]].append(entry_of(j))
+        return [
+            Claimed(
+                id=r["id"],
+                name=r["name"],
+                version=r["version"],
+                input=r["input"],
+                attempt=r["attempt"],
+                cancel_requested=bool(r["cancel_requested"]),
+                parent_id=r["parent_id"],
+                queue=r["queue"],
+                journal=journals[r["id"]],
+            )
+            for r in rows
+        ]
+
+    async def heartbeat(self, worker_id: str, now: int, lease_ms: int) -> set[str]:
+        """Extends the worker's leases; returns the ids whose cancellation was requested."""
+
+        def op(conn: Conn) -> set[str]:
+            self._x(conn, "UPDATE workers SET heartbeat_at = ? WHERE id = ?", (now, worker_id))
+            self._x(
+                conn,
+                "UPDATE workflows SET cancel_requested = 1 WHERE status = 'running'"
+                " AND lease_owner = ? AND deadline_at IS NOT NULL AND deadline_at <= ?",
+                (worker_id, now),
+            )
+            rows = self._all(
+                conn,
+                "UPDATE workflows SET lease_expires_at = ? WHERE status = 'running'"
+                " AND lease_owner = ? RETURNING id, cancel_requested",
+                (now + lease_ms, worker_id),
+            )
+            return {r["id"] for r in rows if r["cancel_requested"]}
+
+        return await self._run(op)
+
+    async def release(self, fence: Fence, now: int) -> None:
+        await self._run(
+            lambda c: self._x(
+                c,
+                "UPDATE workflows SET status = 'pending', lease_owner = NULL,"
+                " lease_expires_at = NULL, available_at = ?, updated_at = ?"
+                " WHERE id = ? AND attempt = ? AND status = 'running'",
+                (now, now, fence.workflow_id, fence.attempt),
+            )
+        )
+
+    def _set_status(
+        self, conn: Conn, workflow_id: str, status: tuple[str | None, str | None] | None
+    ) -> None:
+        if status is not None:
+            self._x(
+                conn,
+                "UPDATE workflows SET status_text = ?, attributes = ? WHERE id = ?",
+                (status[0], status[1] or "{}", workflow_id),
+            )
+
+    async def record(
+        self,
+        fence: Fence,
+        now: int,
+        entries: list[Entry],
+        attempts: list[Attempt],
+        status: tuple[str | None, str | None] | None = None,
+        updates: list[Entry] | None = None,
+    ) -> bool:
+        """Appends journal entries (and updates waiting ones) for a running workflow."""
+
+        def op(conn: Conn) -> bool:
+            cancel = self._fence(conn, fence, now)
+            self._append(conn, fence, entries)
+            for e in updates or ():
+                self._update_entry(conn, fence, e)
+            for a in attempts:
+                self._x(
+                    conn,
+                    "INSERT INTO step_attempts (workflow_id, seq, attempt, started_at, ended_at,"
+                    " error, worker_attempt) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (workflow_id, seq, attempt) DO NOTHING",
+                    (
+                        fence.workflow_id,
+                        a.seq,
+                        a.attempt,
+                        a.started_at,
+                        a.ended_at,
+                        dump_json(a.error),
+                        fence.attempt,
+                    ),
+                )
+            self._set_status(conn, fence.workflow_id, status)
+            return cancel
+
+        return await self._run(op)
+
+    async def wait(
+        self,
+        fence: Fence,
+        now: int,
+        pending: list[Entry],
+        entry: Entry,
+        signals: tuple[str, ...],
+        create: bool,
+        suspend: bool = False,
+        status: tuple[str | None, str | None] | None = None,
+    ) -> WaitOutcome:
+        """Finishes a wait now if it can (a signal, a passed deadline); else parks it, or with
+        ``suspend`` (the run has nothing else in flight) suspends the workflow at once, in
+        this transaction ("suspended")."""
+
+        def op(conn: Conn) -> WaitOutcome:
+            cancel = self._fence(conn, fence, now)
+            self._append(conn, fence, [*pending, entry] if create else pending)
+            if signals:
+                marks = ", ".join("?" for _ in signals)
+                sig = self._one(
+                    conn,
+                    "SELECT id, name, payload FROM signals WHERE workflow_id = ? AND"
+                    f" consumed_seq IS NULL AND name IN ({marks}) ORDER BY id LIMIT 1",
+                    (fence.workflow_id, *signals),
+                )
+                if sig is not None:
+                    self._x(
+                        conn,
+                        "UPDATE signals SET consumed_seq = ? WHERE id = ?",
+                        (entry.seq, sig["id"]),
+                    )
+                    done = dataclasses.replace(
+                        entry,
+                        status=EntryStatus.COMPLETED,
+                        completed_at=now,
+                        output=dump_json({"signal": sig["name"], "payload": sig["payload"]}),
+                    )
+                    self._update_entry(conn, fence, done)
+                    return WaitOutcome("signal", sig["name"], sig["payload"])
+            if entry.wake_at is not None and entry.wake_at <= now:
+                state = "timeout" if signals else "elapsed"
+                done = dataclasses.replace(
+                    entry,
+                    status=EntryStatus.COMPLETED,
+                    completed_at=now,
+                    output=dump_json({"timeout": True}) if signals else None,
+                )
+                self._update_entry(conn, fence, done)
+                return WaitOutcome(state)
+            if not suspend:
+                return WaitOutcome("park")
+            self._set_status(conn, fence.workflow_id, status)
+            self._suspend(conn, fence, now, Wait(signals, entry.wake_at), cancel, checked=True)
+            return WaitOutcome("suspended")
+
+        return await self._run(op)
+
+    async def start_child(
+        self, fence: Fence, now: int, pending: list[Entry], entry: Entry, child: NewWorkflow
+    ) -> str:
+        def op(conn: Conn) -> str:
+            self._fence(conn, fence, now)
+            self._append(conn, fence, [*pending, entry])
+            if self._insert_workflow(conn, child, now):
+                details = {"name": child.name, "parent": fence.workflow_id}
+                self._log_event(conn, child.id, WorkflowEventKind.STARTED, "system", details, now)
+            return child.id
+
+        return await self._run(op)
+
+    async def suspend(
+        self,
+        fence: Fence,
+        now: int,
+        pending: list[Entry],
+        wait: Wait,
+        status: tuple[str | None, str | None] | None = None,
+    ) -> None:
+        def op(conn: Conn) -> None:
+            cancel = self._fence(conn, fence, now)
+            self._append(conn, fence, pending)
+            self._set_status(conn, fence.workflow_id, status)
+            self._suspend(conn, fence, now, wait, cancel)
+
+        await self._run(op)
+
+    def _suspend(
+        self, conn: Conn, fence: Fence, now: int, wait: Wait, cancel: bool, checked: bool = False
+    ) -> None:
+        """Makes a fenced, running workflow wait for ``wait``, or ready again at once if what
+        it waits for is already there (``checked``: the mailbox was just looked at)."""
+        row = self._one(
+            conn, "SELECT deadline_at FROM workflows WHERE id = ?", (fence.workflow_id,)
+        )
+        # A cancellation is delivered once: after the workflow has seen it (and caught
+        # it), neither the request nor the passed deadline may wake it again.
+        deadline = row["deadline_at"] if row is not None else None
+        delivered = (cancel or deadline is not None) and (
+            self._one(
+                conn,
+                "SELECT 1 AS x FROM journal WHERE workflow_id = ? AND status = 'cancelled' LIMIT 1",
+                (fence.workflow_id,),
+            )
+            is not None
+        )
+        cancel = cancel and not delivered
+        until = wait.until
+        if deadline is not None and not delivered:
+            until = deadline if until is None else min(until, deadline)
+        ready = cancel
+        if wait.signals and not ready and not checked:
+            marks = ", ".join("?" for _ in wait.signals)
+            ready = (
+                self._one(
+                    conn,
+                    "SELECT 1 AS x FROM signals WHERE workflow_id = ? AND consumed_seq IS NULL"
+                    f" AND name IN ({marks}) LIMIT 1",
+                    (fence.workflow_id, *wait.signals),
+                )
+                is not None
+            )
+        waiting_on = {"signals": list(wait.signals), "until": wait.until}
+        self._x(
+            conn,
+            "UPDATE workflows SET status = ?, available_at = ?, waiting_on = ?,"
+            " lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
+            (
+                "pending" if ready else "waiting",
+                now if ready else until,
+                None if ready else dump_json(waiting_on),
+                now,
+                fence.workflow_id,
+            ),
+        )
+
+    async def finish(
+        self,
+        fence: Fence,
+        now: int,
+        pending: list[Entry],
+        status: WorkflowStatus,
+        output: str | None,
+        error: dict[str, Any] | None,
+    ) -> None:
+        def op(conn: Conn) -> None:
+            self._fence(conn, fence, now)
+            self._append(conn, fence, pending)
+            row = self._one(
+                conn, "SELECT parent_id FROM workflows WHERE id = ?", (fence.workflow_id,)
+            )
+            self._end(
+                conn,
+                fence.workflow_id,
+                row["parent_id"] if row else None,
+                str(status),
+                output,
+                error,
+                now,
+            )
+
+        await self._run(op)
+
+    def _end(
+        self,
+        conn: Conn,
+        workflow_id: str,
+        parent_id: str | None,
+        status: str,
+        output: str | None,
+        error: dict[str, Any] | None,
+        now: int,
+    ) -> None:
+        """Sets a final (or blocked) status and tells the parent when the child has ended."""
+        final = status in FINISHED
+        self._x(
+            conn,
+            "UPDATE workflows SET status = ?, output = ?, error = ?, lease_owner = NULL,"
+            " lease_expires_at = NULL, available_at = NULL, waiting_on = NULL,"
+            " completed_at = ?, updated_at = ? WHERE id = ?",
+            (status, output, dump_json(error), now if final else None, now, workflow_id),
+        )
+        if status in ("completed", "cancelled"):  # failed and blocked ones may be resumed
+            self._cancel_workflow_tasks(conn, workflow_id, now, f"the workflow {status}")
+        if final and parent_id is not None:
+            parent = self._one(
+                conn,
+                f"SELECT id, status, waiting_on FROM workflows WHERE id = ?"
+                f"{self.dialect.for_update}",
+                (parent_id,),
+            )
+            if parent is not None and parent["status"] not in FINISHED:
+                payload = dump_json({"status": status, "output": output, "error": error})
+                self._deliver(
+                    conn,
+                    parent,
+                    CHILD_SIGNAL + workflow_id,
+                    payload,
+                    f"{END_DEDUP}{workflow_id}:{now}",
+                    now,
+                )
+
+
+def _queue_clause(queues: tuple[str, ...] | None) -> tuple[str, list[object]]:
+    if not queues:
+        return "", []
+    return f" AND queue IN ({', '.join('?' for _ in queues)})", list(queues)

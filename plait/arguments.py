@@ -12,7 +12,6 @@ any JSON-encodable value.
 from __future__ import annotations
 
 import inspect
-import json
 from typing import Any
 
 from plait.codec import Codec, type_name
@@ -25,12 +24,11 @@ SHOWN_CHARS = 80  # how much of a bad value a message shows
 def encode_arguments(codec: Codec, wf: WorkflowDef[..., Any], args: tuple[Any, ...]) -> str:
     """The plaintext JSON of ``args`` for ``wf``. Raises :class:`InvalidArguments` when they
     do not fit its parameters, :class:`SerializationError` when one cannot be encoded."""
-    signature = _signature(wf)
     try:
         wf.signature.bind(*args)
     except TypeError as exc:
         raise InvalidArguments(
-            f"bad arguments for workflow {wf.name!r}: {exc}; expected {signature}"
+            f"bad arguments for workflow {wf.name!r}: {exc}; expected {_signature(wf)}"
         ) from None
     plain = codec.dumps(list(args), what=f"the arguments of workflow {wf.name!r}")
     params = list(wf.signature.parameters.values())
@@ -40,15 +38,26 @@ def encode_arguments(codec: Codec, wf: WorkflowDef[..., Any], args: tuple[Any, .
         raise InvalidArguments(
             f"bad arguments for workflow {wf.name!r}: {len(args)} values for "
             f"{len(params)} parameters; plait passes one value per parameter, so give "
-            f"*{params[-1].name} at most one value (or make it a list); expected {signature}"
+            f"*{params[-1].name} at most one value (or make it a list); expected {_signature(wf)}"
         )
-    if all(t is Any for t in types[: len(args)]):
-        return plain  # nothing to check: skip decoding the arguments again
-    for arg, stored, param, annotation in zip(args, json.loads(plain), params, types, strict=False):
-        misfits = codec.misfits(json.dumps(stored), annotation)
-        if misfits:
-            raise InvalidArguments(_message(wf, param, annotation, arg, misfits))
+    given = tuple(_decoded_as(t) for t in types[: len(args)])
+    if all(t is Any for t in given):
+        return plain  # nothing to check
+    # The stored list, validated as a tuple of the parameters' types: in one call, exactly
+    # as the worker decodes each value (JSON in, each value as its annotation).
+    misfits = codec.misfits(plain, tuple[given])  # type: ignore[valid-type]
+    if misfits and not misfits[0][0]:  # not about one argument (cannot happen: same length)
+        raise InvalidArguments(f"bad arguments for workflow {wf.name!r}: {misfits[0][1]}")
+    if misfits:
+        index = int(misfits[0][0][0])
+        why = [(path[1:], reason) for path, reason in misfits if path[0] == index]
+        raise InvalidArguments(_message(wf, params[index], types[index], args[index], why))
     return plain
+
+
+def _decoded_as(annotation: Any) -> Any:
+    """What the worker validates a value as: ``None`` annotations take any JSON value too."""
+    return Any if annotation is None or annotation is type(None) else annotation
 
 
 def _message(
@@ -56,16 +65,22 @@ def _message(
     param: inspect.Parameter,
     annotation: Any,
     value: object,
-    misfits: list[tuple[str, str]],
+    misfits: list[tuple[tuple[int | str, ...], str]],
 ) -> str:
     shown = repr(value)
     if len(shown) > SHOWN_CHARS:
         shown = shown[: SHOWN_CHARS - 3] + "..."
-    why = "; ".join(f"{where}: {reason}" if where else reason for where, reason in misfits)
+    why = "; ".join(f"{_path(path)}: {reason}" if path else reason for path, reason in misfits)
     return (
         f"workflow {wf.name!r}: argument {param.name!r} expects {type_name(annotation)}, "
         f"got {shown} ({why}); nothing was started"
     )
+
+
+def _path(path: tuple[int | str, ...]) -> str:
+    """``[0].content``: where in an argument a misfit is."""
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    return text.removeprefix(".")
 
 
 def _signature(wf: WorkflowDef[..., Any]) -> str:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import types
+import typing
 from typing import Any, Protocol
 
 import pydantic
@@ -107,13 +109,14 @@ class Codec:
         except pydantic.ValidationError as exc:
             raise SerializationError(
                 f"the recorded value of {what} no longer fits its type "
-                f"{getattr(annotation, '__qualname__', annotation)}: {exc}. Rename the step "
+                f"{type_name(annotation)}: {exc}. Rename the step "
                 "(e.g. 'score:v2') or accept the old shape when decoding."
             ) from None
 
-    def misfits(self, text: str, annotation: Any) -> list[tuple[str, str]]:
-        """Why plaintext JSON ``text`` does not decode as ``annotation``: ``(where, why)``
-        pairs (``where`` is ``""`` for the value itself); empty when it decodes."""
+    def misfits(self, text: str, annotation: Any) -> list[tuple[tuple[int | str, ...], str]]:
+        """Why plaintext JSON ``text`` does not decode as ``annotation``: ``(path, why)``
+        pairs, ``path`` leading into the value (empty for the value itself); empty when it
+        decodes."""
         if annotation is Any or annotation is None or annotation is type(None):
             return []
         try:
@@ -126,10 +129,7 @@ class Codec:
         try:
             adapter.validate_json(f"[{text}]")
         except pydantic.ValidationError as exc:
-            return [
-                (".".join(str(part) for part in error["loc"][1:]), error["msg"])
-                for error in exc.errors(include_url=False)
-            ]
+            return [(tuple(e["loc"][1:]), e["msg"]) for e in exc.errors(include_url=False)]
         return []
 
     def loads(self, stored: str | None) -> Any:
@@ -138,10 +138,22 @@ class Codec:
 
 
 def type_name(annotation: Any) -> str:
-    """How a type annotation reads in a message: ``int``, ``list[int]``, ``Score``."""
-    if isinstance(annotation, type):
-        return annotation.__qualname__
-    return str(annotation).replace("typing.", "")
+    """How a type annotation reads in a message: ``int``, ``list[Score]``, ``str | None``."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is None or annotation is type(None):
+        return "None"
+    if origin is None or not args:
+        if isinstance(annotation, type):
+            return annotation.__qualname__
+        return str(annotation).replace("typing.", "")
+    if origin is typing.Annotated:
+        return type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is typing.Literal:
+        return f"Literal[{', '.join(repr(a) for a in args)}]"
+    inner = ", ".join("..." if a is Ellipsis else type_name(a) for a in args)
+    return f"{getattr(origin, '__qualname__', origin)}[{inner}]"
 
 
 def digest(text: str) -> str:

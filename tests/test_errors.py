@@ -229,8 +229,12 @@ async def test_start_names_the_field_of_a_model_argument(test_engine: TestEngine
         await test_engine.start(screen, {"name": "Ada"}, [], None)
     message = str(caught.value)
     assert "argument 'candidate' expects Candidate" in message and "applied" in message
-    with pytest.raises(plait.InvalidArguments, match=r"argument 'files' expects list\["):
-        await test_engine.start(screen, Candidate(name="Ada", applied=datetime.now(UTC)), [1], 0)
+    ada = Candidate(name="Ada", applied=datetime.now(UTC))
+    with pytest.raises(plait.InvalidArguments) as caught:
+        await test_engine.start(screen, ada, [{"filename": "cv.pdf", "content": "!"}], 0)
+    message = str(caught.value)
+    assert "argument 'files' expects list[Attachment]" in message
+    assert "[0].content: Data should be valid base64" in message
     with pytest.raises(plait.SerializationError, match="arguments of workflow 'screen'"):
         await test_engine.start(screen, {"name": "Ada", "applied": "2026-01-01"}, [], object())
     assert await test_engine.list() == []

@@ -1,22 +1,24 @@
-"""Checking a workflow's arguments before it is started.
+"""A workflow's arguments: checked and encoded when it starts, decoded when it runs.
 
 ``encode_arguments`` is the gate between ``engine.start`` (and ``ctx.start_child``) and the
-store. Invariant: a workflow is stored only with arguments that bind to its signature, encode
-as JSON, and decode again as each parameter's annotation exactly as the worker decodes them
-when it runs the workflow. So a workflow that starts can run, and a bad argument is the
-caller's error (naming the workflow, the parameter and what was wrong) at the call, with
-nothing written, instead of a workflow parked ``blocked`` later. Unannotated parameters take
-any JSON-encodable value.
+store; ``decode_arguments`` is how the worker reads them back. Invariant: a workflow is
+stored only with arguments that bind to its signature, encode as JSON, and decode again as
+each parameter's annotation exactly as ``decode_arguments`` will decode them. So a workflow
+that starts can run (until its code changes), and a bad argument is the caller's error
+(naming the workflow, the parameter and what was wrong) at the call, with nothing written,
+instead of a workflow parked ``blocked`` later. Unannotated parameters take any
+JSON-encodable value.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Any
 
 from plait.codec import Codec, type_name
 from plait.definitions import WorkflowDef
-from plait.errors import InvalidArguments
+from plait.errors import InvalidArguments, SerializationError
 
 SHOWN_CHARS = 80  # how much of a bad value a message shows
 
@@ -53,6 +55,35 @@ def encode_arguments(codec: Codec, wf: WorkflowDef[..., Any], args: tuple[Any, .
         why = [(path[1:], reason) for path, reason in misfits if path[0] == index]
         raise InvalidArguments(_message(wf, params[index], types[index], args[index], why))
     return plain
+
+
+def decode_arguments(codec: Codec, wf: WorkflowDef[..., Any], stored: str) -> list[Any]:
+    """The stored arguments of ``wf``, each decoded as its parameter's annotation. Raises
+    :class:`SerializationError` (the worker parks the workflow ``blocked``) when they no
+    longer fit: its code changed after the workflow started."""
+    raw = codec.loads(stored)
+    try:
+        # Parameters with defaults may have been left out when it was started.
+        fits = isinstance(raw, list) and len(raw) <= len(wf.param_types)
+        fits = fits and wf.signature.bind(*raw) is not None
+    except TypeError:
+        fits = False
+    if not fits:
+        raise SerializationError(
+            f"the stored arguments of workflow {wf.name!r} do not fit its parameters "
+            f"{_signature(wf)}. Change the code back (or make it accept them), then resume "
+            "the workflow."
+        )
+    params = wf.signature.parameters.values()
+    return [
+        codec.decode_plain(
+            json.dumps(value),
+            annotation,
+            what=f"argument {param.name!r} of workflow {wf.name!r}",
+            fix="Make the parameter accept it (or change the code back), then resume the workflow.",
+        )
+        for value, param, annotation in zip(raw, params, wf.param_types, strict=False)
+    ]
 
 
 def _decoded_as(annotation: Any) -> Any:

@@ -26,6 +26,7 @@ import pydantic_core
 from plait.errors import ConfigurationError, SerializationError
 
 DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
+RENAME_THE_STEP = "Rename the step (e.g. 'score:v2') or accept the old shape when decoding."
 
 
 class Transform(Protocol):
@@ -100,8 +101,11 @@ class Codec:
             return None
         return self.decode_plain(self.unseal(stored), annotation, what=what)
 
-    def decode_plain(self, text: str, annotation: Any = Any, *, what: str) -> Any:
-        """Plaintext JSON ``text`` validated as ``annotation`` (no transform applied)."""
+    def decode_plain(
+        self, text: str, annotation: Any = Any, *, what: str, fix: str = RENAME_THE_STEP
+    ) -> Any:
+        """Plaintext JSON ``text`` validated as ``annotation`` (no transform applied); ``fix``
+        ends the message when it no longer fits."""
         if annotation is Any or annotation is None or annotation is type(None):
             return json.loads(text)
         try:
@@ -109,8 +113,7 @@ class Codec:
         except pydantic.ValidationError as exc:
             raise SerializationError(
                 f"the recorded value of {what} no longer fits its type "
-                f"{type_name(annotation)}: {exc}. Rename the step "
-                "(e.g. 'score:v2') or accept the old shape when decoding."
+                f"{type_name(annotation)}: {exc}. {fix}"
             ) from None
 
     def misfits(self, text: str, annotation: Any) -> list[tuple[tuple[int | str, ...], str]]:

@@ -12,7 +12,6 @@ import asyncio
 import builtins
 import dataclasses
 import functools
-import json
 import random
 import uuid
 from collections.abc import Iterable, Sequence
@@ -20,14 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-from plait.arguments import encode_arguments
+from plait.arguments import decode_arguments, encode_arguments
 from plait.blobs import BlobAPI, blob_digests
 from plait.clock import Clock, SystemClock, duration_ms
 from plait.codec import DEFAULT_MAX_PAYLOAD_BYTES, Codec, Transform, digest
 from plait.definitions import WorkflowDef
 from plait.errors import (
     ConfigurationError,
-    SerializationError,
     WaitTimeout,
     WorkflowBlocked,
     WorkflowCancelled,
@@ -291,24 +289,7 @@ class Engine(TaskAPI, BlobAPI):
         )
 
     def _decode_args(self, wf: WorkflowDef[..., Any], stored: str) -> list[Any]:
-        raw = self.codec.loads(stored)
-        try:
-            # Parameters with defaults may have been left out when it was started.
-            fits = isinstance(raw, list) and len(raw) <= len(wf.param_types)
-            fits = fits and wf.signature.bind(*raw) is not None
-        except TypeError:
-            fits = False
-        if not fits:
-            raise SerializationError(
-                f"the stored arguments of workflow {wf.name!r} do not fit its parameters "
-                f"{wf.signature}"
-            )
-        return [
-            self.codec.decode_plain(
-                json.dumps(v), t, what=f"argument {i + 1} of workflow {wf.name!r}"
-            )
-            for i, (v, t) in enumerate(zip(raw, wf.param_types[: len(raw)], strict=True))
-        ]
+        return decode_arguments(self.codec, wf, stored)
 
     async def start(
         self,

@@ -1,7 +1,8 @@
 """Errors a person can act on: a failed step's attempts and a failed workflow keep the
 traceback of the original exception (also through a child, and shown by ``plait workflows
 show``); ``engine.start`` checks the arguments against the workflow's annotations and
-raises ``InvalidArguments`` naming the workflow and the argument, writing nothing."""
+raises ``InvalidArguments`` naming the workflow and the argument, writing nothing; stored
+arguments the code no longer takes park the workflow blocked with advice that fits."""
 
 from __future__ import annotations
 
@@ -265,3 +266,29 @@ async def test_a_child_with_bad_arguments_fails_the_parent(test_engine: TestEngi
         await h.result()
     assert caught.value.error_type == "InvalidArguments"
     assert [i.id for i in await test_engine.list()] == ["p"]  # no child was written
+
+
+@plait.workflow(name="greet")
+async def greet_v1(ctx: plait.Context, name: str) -> str:
+    return f"hello {name}"
+
+
+@plait.workflow(name="greet")
+async def greet_v2(ctx: plait.Context, name: int) -> str:  # changed under a pending workflow
+    return f"hello {name}"
+
+
+async def test_stored_arguments_the_code_no_longer_takes_block_with_advice(db_url: str) -> None:
+    async with TestEngine(db_url, workflows=[greet_v1]) as engine:
+        await engine.start(greet_v1, "ada", id="g")
+    async with TestEngine(db_url, workflows=[greet_v2]) as engine:
+        await engine.run_until_idle()
+        info = await engine.get("g")
+        assert info.status == plait.WorkflowStatus.BLOCKED and info.error is not None
+        message = info.error.message
+        assert "argument 'name' of workflow 'greet' no longer fits its type int" in message
+        assert "then resume the workflow" in message and "Rename the step" not in message
+    async with TestEngine(db_url, workflows=[greet_v1]) as engine:  # the code goes back
+        await engine.resume("g")
+        await engine.run_until_idle()
+        assert await engine.handle("g").result() == "hello ada"

@@ -11,6 +11,11 @@ The journal entry records only the outcome: ``completed`` (the answer), ``defaul
 ``Default`` value at the deadline), ``expired`` (``WaitTimeout``) or cancelled. Replays
 return it without asking the store. Reminders and escalations are recorded once in the
 task's audit trail, by the transaction that finds them due.
+
+An answer is decoded into the form class when the workflow receives it. One that does not
+decode (it was checked against the stored schema by a process without the form's code, or
+the form changed since) re-opens the task with the errors (a ``reopened`` event that keeps
+the answer), and the workflow waits again: it is not blocked.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from plait.clock import duration_ms, to_ms
-from plait.errors import ConfigurationError, InvalidAnswer, WaitTimeout
+from plait.errors import ConfigurationError, InvalidAnswer, SerializationError, WaitTimeout
 from plait.human.forms import (
     Approval,
     Default,
@@ -100,12 +105,16 @@ def ask_human(
 
     async def run() -> Any:
         try:
-            out = await _wait(ctx, seq, entry, title, task_id, new_task)
-            if out["outcome"] == "expired":
-                exc = WaitTimeout(f"nobody answered human task {title!r} ({task_id}) in time")
-                exc.plait_seq = seq  # type: ignore[attr-defined]  # resume() asks again
-                raise exc
-            return ctx._decode(out["payload"], spec.type, f"human task {task_id!r}")
+            current = entry
+            while True:
+                out = await _wait(ctx, seq, current, title, task_id, new_task)
+                if out["outcome"] == "expired":
+                    exc = WaitTimeout(f"nobody answered human task {title!r} ({task_id}) in time")
+                    exc.plait_seq = seq  # type: ignore[attr-defined]  # resume() asks again
+                    raise exc
+                answer, current = await _receive(ctx, spec, seq, task_id, out)
+                if current is None:
+                    return answer
         finally:
             ctx._done()
 
@@ -148,6 +157,33 @@ async def _wait(
         entry, status=EntryStatus.COMPLETED, output=outcome.output, completed_at=now
     )
     return dict(json.loads(outcome.output or "{}"))
+
+
+async def _receive(
+    ctx: Context, spec: FormSpec, seq: int, task_id: str, out: dict[str, Any]
+) -> tuple[Any, Entry | None]:
+    """The answer decoded into the form: ``(answer, None)``. An answer the form class refuses
+    (it was checked against the stored schema only, or the form changed since) re-opens the
+    task with the errors: ``(None, waiting entry)``, and the caller waits again. When the
+    task cannot be re-opened (a default, or the workflow went on), it blocks as before."""
+    what = f"human task {task_id!r}"
+    try:
+        return ctx._engine.codec.decode(out["payload"], spec.type, what=what), None
+    except SerializationError as exc:
+        refused = str(exc)
+    try:
+        spec.check(ctx._engine.codec.loads(out["payload"]), what=what, task_id=task_id)
+        errors = [("(answer)", refused)]
+    except InvalidAnswer as invalid:
+        errors = invalid.errors
+    if out["outcome"] == "completed":
+        reopened = await ctx._store(
+            ctx._engine.store.reopen_task(ctx._fence, ctx._now(), ctx.take_pending(), seq, errors)
+        )
+        if reopened is not None:
+            ctx._journal[seq] = reopened
+            return None, reopened
+    return ctx._decode(out["payload"], spec.type, what), None  # raises: blocked, as ever
 
 
 def _fit(spec: FormSpec, value: object, what: str, task_id: str) -> Any:

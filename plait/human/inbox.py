@@ -18,6 +18,7 @@ from plait.errors import ConfigurationError, PermissionDenied, TaskNotFound
 from plait.human.directory import Directory
 from plait.human.forms import Approval, diff, form_spec, resolve_form
 from plait.human.records import FieldChange, HumanTask, TaskEvent, TaskEventKind, TaskStatus
+from plait.human.schema import check_answer
 from plait.store.records import Actor, TaskFilter, TaskRow
 from plait.types import ms_to_datetime, parse_enum
 
@@ -79,24 +80,16 @@ class TaskAPI:
     ) -> HumanTask:
         """Answers a human task and wakes its workflow, which receives the answer as an
         instance of the form. ``answer`` is a dict or a form instance (``True``/``False``
-        for an approval); it is validated before anything is written.
+        for an approval); it is validated before anything is written, against the form, or
+        against the JSON Schema stored with the task when this process has not loaded the
+        form's code.
 
         Raises ``InvalidAnswer`` (each field and why), ``TaskAlreadyCompleted`` (someone
         was first), ``TaskNotOpen`` (expired or cancelled), ``PermissionDenied``,
         ``TaskNotFound``. On any error nothing changes."""
         actor = self._actor(by, "complete", task_id)
         row = await self._task_row(task_id)
-        form = resolve_form(row.form_name)
-        if form is None:
-            raise ConfigurationError(
-                f"cannot check the answer to human task {task_id!r}: its form "
-                f"{row.form_name} is not loaded in this process; import the workflow's code "
-                "(the module defining the form) first"
-            )
-        spec = form_spec(form)
-        if spec.type is Approval:
-            answer = _approval(answer, comment)
-        _, plain = spec.check(answer, what=f"the answer to human task {task_id!r}", task_id=task_id)
+        plain = _checked(row, answer, comment)
         changes = [] if row.proposal is None else diff(self.codec.loads(row.proposal), plain)
         what = f"the answer to human task {task_id!r}"
         done = await self.store.complete_task(
@@ -224,6 +217,19 @@ class TaskAPI:
             updated_at=ms_to_datetime(r.updated_at),  # type: ignore[arg-type]
             completed_at=ms_to_datetime(r.completed_at),
         )
+
+
+def _checked(row: TaskRow, answer: object, comment: str | None) -> object:
+    """The answer as plain JSON data, validated by the form when this process has loaded it,
+    else by the schema stored with the task (the workflow decodes it when it resumes)."""
+    form = resolve_form(row.form_name)
+    if form is None:
+        return check_answer(row.form_schema, row.form_name, answer, task_id=row.id)
+    spec = form_spec(form)
+    if spec.type is Approval:
+        answer = _approval(answer, comment)
+    _, plain = spec.check(answer, what=f"the answer to human task {row.id!r}", task_id=row.id)
+    return plain
 
 
 def _approval(answer: object, comment: str | None) -> object:

@@ -33,6 +33,7 @@ class TaskEventKind(StrEnum):
     EXPIRED = "expired"
     ESCALATED = "escalated"
     CANCELLED = "cancelled"
+    REOPENED = "reopened"  # the answer no longer fit the form; the payload has the errors
 
 
 @dataclasses.dataclass(frozen=True)

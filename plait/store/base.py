@@ -185,6 +185,19 @@ class HumanTaskStore(Connection, Protocol):
         deliver_cancel: bool,
     ) -> TaskOutcome: ...
 
+    async def reopen_task(
+        self,
+        fence: Fence,
+        now: int,
+        pending: list[Entry],
+        seq: int,
+        errors: list[tuple[str, str]],
+    ) -> Entry | None:
+        """Re-opens the completed task of the wait at ``seq`` (its answer no longer decodes
+        into the form): open again, its entry waiting, a ``reopened`` event with the answer
+        and ``errors``. ``None`` when it cannot (not completed; the workflow went on)."""
+        ...
+
     async def get_task(self, task_id: str) -> TaskRow | None: ...
 
     async def list_tasks(self, flt: TaskFilter) -> list[TaskRow]: ...

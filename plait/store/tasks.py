@@ -17,6 +17,9 @@ Invariants kept here:
   workflow row first sees it due; the workflow's journal entry records only the outcome, so
   a replay never repeats a transition.
 - Cancelling a workflow, or its completion, cancels its open tasks in the same transaction.
+- A completed task is re-opened (``reopen_task``) only by its running workflow, fenced, when
+  the answer no longer decodes into the form and nothing in the journal was started after
+  the answer was received; the answer stays in the ``reopened`` event.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ from plait.store.records import (
     TaskOutcome,
     TaskRow,
 )
-from plait.store.sqlbase import Conn, Row, SQLBase
+from plait.store.rows import entry as entry_of
+from plait.store.sqlbase import JOURNAL_COLUMNS, Conn, Row, SQLBase
 from plait.types import EntryStatus, ms_to_datetime
 
 T = TypeVar("T")
@@ -144,6 +148,64 @@ class SQLTasks(SQLBase):
                 (wake, fence.workflow_id, entry.seq),
             )
             return TaskOutcome("park", wake_at=wake)
+
+        return await self._run(op)
+
+    async def reopen_task(
+        self,
+        fence: Fence,
+        now: int,
+        pending: list[Entry],
+        seq: int,
+        errors: list[tuple[str, str]],
+    ) -> Entry | None:
+        """Re-opens the completed task of the wait at ``seq`` whose answer does not decode
+        into the form any more: the task is open again, its journal entry waiting, and a
+        ``reopened`` event keeps the answer and ``errors``. Returns the waiting entry, or
+        ``None`` (nothing written but ``pending``) when the task is not completed or the
+        workflow has gone on since it received the answer."""
+
+        def op(conn: Conn) -> Entry | None:
+            self._fence(conn, fence, now)
+            task_id = f"{fence.workflow_id}:{seq}"
+            row = self._one(
+                conn,
+                f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE workflow_id = ? AND seq = ?",
+                (fence.workflow_id, seq),
+            )
+            task = self._task(conn, task_id)
+            # Entries started after the answer was received were computed from it: the
+            # workflow cannot take another answer without changing what it recorded.
+            later = row is not None and self._one(
+                conn,
+                "SELECT 1 AS x FROM journal WHERE workflow_id = ? AND seq > ?"
+                " AND started_at >= ? LIMIT 1",
+                (fence.workflow_id, seq, row["completed_at"] or 0),
+            )
+            self._append(conn, fence, pending)
+            if row is None or later or task is None or task.status != "completed":
+                return None
+            waiting = dataclasses.replace(
+                entry_of(row), status=EntryStatus.WAITING, output=None, completed_at=None
+            )
+            self._update_entry(conn, fence, waiting)
+            remind_at = next_reminder(task.due_at, json.loads(task.remind_offsets), now)
+            self._x(
+                conn,
+                "UPDATE human_tasks SET status = 'open', answer = NULL, changes = NULL,"
+                " completed_by = NULL, comment = NULL, completed_at = NULL, remind_at = ?,"
+                " updated_at = ? WHERE id = ?",
+                (remind_at, now, task_id),
+            )
+            payload: dict[str, Any] = {
+                "errors": [{"field": field, "why": why} for field, why in errors],
+                "answer": task.answer,
+                "answered_by": task.completed_by,
+            }
+            if task.comment is not None:
+                payload["comment"] = task.comment
+            self._event(conn, task_id, fence.workflow_id, "reopened", None, now, payload)
+            return waiting
 
         return await self._run(op)
 

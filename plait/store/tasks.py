@@ -26,15 +26,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from plait.errors import (
     InvalidState,
-    PermissionDenied,
-    TaskAlreadyCompleted,
     TaskNotFound,
-    TaskNotOpen,
 )
 from plait.store.records import (
     TASK_SIGNAL,
@@ -49,32 +45,18 @@ from plait.store.records import (
 )
 from plait.store.rows import entry as entry_of
 from plait.store.sqlbase import JOURNAL_COLUMNS, Conn, Row, SQLBase
-from plait.types import EntryStatus, ms_to_datetime
+from plait.store.taskrows import (
+    TASK_COLUMNS,
+    check_actor,
+    dumps,
+    iso,
+    next_reminder,
+    not_open,
+    task_row,
+)
+from plait.types import EntryStatus
 
 T = TypeVar("T")
-
-_TASK_COLUMNS = (
-    "id, workflow_id, seq, title, status, assignee, claimed_by, form_name, form_schema, "
-    "proposal, context, answer, changes, completed_by, comment, on_timeout, remind_offsets, "
-    "due_at, remind_at, created_at, updated_at, completed_at"
-)
-
-
-def _j(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _iso(ms: int | None) -> str | None:
-    when = ms_to_datetime(ms)
-    return None if when is None else when.isoformat()
-
-
-def next_reminder(due_at: int | None, offsets: Sequence[int], after: int) -> int | None:
-    """The first reminder time for ``due_at`` later than ``after``, if any."""
-    if due_at is None:
-        return None
-    times = [due_at - o for o in offsets if due_at - o > after]
-    return min(times) if times else None
 
 
 class SQLTasks(SQLBase):
@@ -212,7 +194,7 @@ class SQLTasks(SQLBase):
     def _settle(
         self, conn: Conn, fence: Fence, entry: Entry, now: int, state: str, payload: str | None
     ) -> TaskOutcome:
-        output = _j({"outcome": state, "payload": payload})
+        output = dumps({"outcome": state, "payload": payload})
         done = dataclasses.replace(
             entry, status=EntryStatus.COMPLETED, completed_at=now, output=output
         )
@@ -230,8 +212,8 @@ class SQLTasks(SQLBase):
             new.form_schema,
             new.proposal,
             new.context,
-            _j(new.on_timeout),
-            _j(list(new.remind_offsets)),
+            dumps(new.on_timeout),
+            dumps(list(new.remind_offsets)),
             new.due_at,
             remind_at,
             now,
@@ -260,7 +242,7 @@ class SQLTasks(SQLBase):
                 " WHERE id = ?",
                 (*values, new.id),
             )
-        payload: dict[str, Any] = {"assignee": new.assignee, "due_at": _iso(new.due_at)}
+        payload: dict[str, Any] = {"assignee": new.assignee, "due_at": iso(new.due_at)}
         if reopened is not None:
             payload["reopened"] = True
         self._event(conn, new.id, new.workflow_id, "created", None, now, payload)
@@ -278,7 +260,7 @@ class SQLTasks(SQLBase):
                     conn,
                     "UPDATE human_tasks SET assignee = ?, claimed_by = NULL, due_at = ?,"
                     " remind_at = ?, on_timeout = ?, updated_at = ? WHERE id = ?",
-                    (policy["to"], due, remind_at, _j(policy["then"]), now, task.id),
+                    (policy["to"], due, remind_at, dumps(policy["then"]), now, task.id),
                 )
                 self._event(
                     conn,
@@ -287,7 +269,7 @@ class SQLTasks(SQLBase):
                     "escalated",
                     None,
                     now,
-                    {"from": task.assignee, "to": policy["to"], "due_at": _iso(due)},
+                    {"from": task.assignee, "to": policy["to"], "due_at": iso(due)},
                 )
                 task = dataclasses.replace(
                     task,
@@ -295,7 +277,7 @@ class SQLTasks(SQLBase):
                     claimed_by=None,
                     due_at=due,
                     remind_at=remind_at,
-                    on_timeout=_j(policy["then"]),
+                    on_timeout=dumps(policy["then"]),
                     updated_at=now,
                 )
                 continue
@@ -313,7 +295,7 @@ class SQLTasks(SQLBase):
                 "expired",
                 None,
                 now,
-                {"due_at": _iso(task.due_at), "default": policy["kind"] == "default"},
+                {"due_at": iso(task.due_at), "default": policy["kind"] == "default"},
             )
             task = dataclasses.replace(
                 task,
@@ -338,7 +320,7 @@ class SQLTasks(SQLBase):
                 "reminded",
                 None,
                 now,
-                {"assignee": task.assignee, "due_at": _iso(task.due_at)},
+                {"assignee": task.assignee, "due_at": iso(task.due_at)},
             )
             task = dataclasses.replace(task, remind_at=remind_at, updated_at=now)
         return task
@@ -383,13 +365,13 @@ class SQLTasks(SQLBase):
         if flt.workflow_id is not None:
             where.append("workflow_id = ?")
             params.append(flt.workflow_id)
-        sql = f"SELECT {_TASK_COLUMNS} FROM human_tasks"
+        sql = f"SELECT {TASK_COLUMNS} FROM human_tasks"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at, workflow_id, seq LIMIT ? OFFSET ?"
         params.extend((flt.limit, flt.offset))
         rows = await self._run(lambda c: self._all(c, sql, params), write=False)
-        return [_task_row(r) for r in rows]
+        return [task_row(r) for r in rows]
 
     async def complete_task(
         self,
@@ -414,7 +396,7 @@ class SQLTasks(SQLBase):
             )
             if cur.rowcount != 1:
                 current = self._task(conn, task_id)
-                raise _not_open(current or task)
+                raise not_open(current or task)
             payload: dict[str, Any] = {"changed": changed}
             if comment is not None:
                 payload["comment"] = comment
@@ -516,8 +498,8 @@ class SQLTasks(SQLBase):
 
     # -- helpers -----------------------------------------------------------------------
     def _task(self, conn: Conn, task_id: str) -> TaskRow | None:
-        row = self._one(conn, f"SELECT {_TASK_COLUMNS} FROM human_tasks WHERE id = ?", (task_id,))
-        return None if row is None else _task_row(row)
+        row = self._one(conn, f"SELECT {TASK_COLUMNS} FROM human_tasks WHERE id = ?", (task_id,))
+        return None if row is None else task_row(row)
 
     def _open_task(
         self, conn: Conn, task_id: str, now: int, actor: Actor, action: str, *, claims: bool
@@ -532,8 +514,8 @@ class SQLTasks(SQLBase):
         assert task is not None  # tasks go only with their workflow, whose row we hold
         task = self._advance(conn, task, now, remind=False)
         if task.status != "open":
-            raise _not_open(task)
-        _check(task, actor, action, claims=claims)
+            raise not_open(task)
+        check_actor(task, actor, action, claims=claims)
         return workflow, task
 
     def _event(
@@ -550,53 +532,5 @@ class SQLTasks(SQLBase):
             conn,
             "INSERT INTO task_events (task_id, workflow_id, kind, actor, at, payload)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (task_id, workflow_id, kind, actor, now, _j(payload)),
+            (task_id, workflow_id, kind, actor, now, dumps(payload)),
         )
-
-
-def _check(task: TaskRow, actor: Actor, action: str, *, claims: bool) -> None:
-    who = actor.name
-    if actor.groups is not None and not actor.admin:
-        if who is None:
-            raise PermissionDenied(
-                f"say who may {action} human task {task.id!r}: pass by='person' (the engine "
-                "has a directory, so it checks who acts)"
-            )
-        if task.assignee is not None and task.assignee != who and task.assignee not in actor.groups:
-            raise PermissionDenied(
-                f"{who!r} may not {action} human task {task.id!r}: it is assigned to "
-                f"{task.assignee!r}, and {who!r} is not that person, not in that group, and "
-                "not an admin"
-            )
-    if claims and task.claimed_by is not None and task.claimed_by != who and not actor.admin:
-        raise PermissionDenied(
-            f"{who!r} may not {action} human task {task.id!r}: {task.claimed_by!r} has claimed "
-            "it; only they or an admin may, or reassign the task to release the claim"
-        )
-
-
-def _not_open(task: TaskRow) -> TaskNotOpen:
-    if task.status == "completed":
-        return TaskAlreadyCompleted(
-            task.id,
-            task.status,
-            f"human task {task.id!r} was already completed by {task.completed_by!r} at "
-            f"{_iso(task.completed_at)}; nothing was changed",
-        )
-    if task.status == "expired":
-        return TaskNotOpen(
-            task.id,
-            task.status,
-            f"human task {task.id!r} expired: its deadline {_iso(task.due_at)} passed; it takes"
-            " no answer, claim or reassignment",
-        )
-    return TaskNotOpen(
-        task.id,
-        task.status,
-        f"human task {task.id!r} was cancelled at {_iso(task.completed_at)} (its workflow was "
-        "cancelled or ended); it takes no answer, claim or reassignment",
-    )
-
-
-def _task_row(r: Row) -> TaskRow:
-    return TaskRow(**{f.name: r[f.name] for f in dataclasses.fields(TaskRow)})

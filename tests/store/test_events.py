@@ -123,3 +123,30 @@ async def test_the_subject_is_stored_listed_and_part_of_the_identity(store: Stor
     assert not created and again.subject == "cand-7"
     with pytest.raises(WorkflowAlreadyExists, match="subject 'cand-7'"):
         await store.create_workflow(new("a"), NOW + 3)
+
+
+async def test_the_event_is_part_of_the_action_s_transaction(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event log that cannot be written undoes its action: they commit together."""
+    await store.create_workflow(new("kept"), NOW)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("the log is full")
+
+    monkeypatch.setattr(store, "_log_event", broken)
+    with pytest.raises(RuntimeError, match="full"):
+        await store.create_workflow(new("a"), NOW)
+    with pytest.raises(RuntimeError, match="full"):
+        await store.send_signal("kept", "reply", None, "d1", NOW)
+    with pytest.raises(RuntimeError, match="full"):
+        await store.cancel("kept", NOW)
+    monkeypatch.undo()
+    assert await store.get("a") is None
+    info = await store.get("kept")
+    assert info is not None and info.status == WorkflowStatus.PENDING
+    assert await store.send_signal("kept", "reply", None, "d1", NOW + 1)  # the key is unused
+    assert [e.kind for e in await store.events("kept")] == [
+        WorkflowEventKind.STARTED,
+        WorkflowEventKind.SIGNALLED,
+    ]

@@ -74,7 +74,9 @@ class SQLClients(SQLBase):
             "INSERT INTO workflows (id, name, version, queue, priority, concurrency_key, status,"
             " input, input_hash, available_at, deadline_at, parent_id, subject, attributes,"
             " created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, '{}', ?, ?)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?,"
+            # A child is about its parent's subject unless it names its own.
+            " COALESCE(?, (SELECT p.subject FROM workflows p WHERE p.id = ?)), '{}', ?, ?)"
             " ON CONFLICT (id) DO NOTHING",
             (
                 new.id,
@@ -89,6 +91,7 @@ class SQLClients(SQLBase):
                 new.deadline_at,
                 new.parent_id,
                 new.subject,
+                new.parent_id,
                 now,
                 now,
             ),

@@ -14,7 +14,7 @@ from plait.store import Store
 from plait.store.records import Entry, ListFilter
 from plait.types import WorkflowEventKind, WorkflowStatus, ms_to_datetime
 
-from .helpers import NOW, new, running
+from .helpers import NOW, claim, fence, new, running
 
 
 async def test_a_start_is_logged_once_with_its_actor(store: Store) -> None:
@@ -150,3 +150,14 @@ async def test_the_event_is_part_of_the_action_s_transaction(
         WorkflowEventKind.STARTED,
         WorkflowEventKind.SIGNALLED,
     ]
+
+
+async def test_a_child_is_about_its_parent_s_subject(store: Store) -> None:
+    await store.create_workflow(dataclasses.replace(new("parent"), subject="cand-3"), NOW)
+    f = fence((await claim(store))[0])
+    for seq, subject in ((1, None), (2, "cand-4")):
+        child = dataclasses.replace(new(f"parent:{seq}", parent_id="parent"), subject=subject)
+        entry = Entry(seq, "child", "wf", "completed", output="null", started_at=NOW)
+        await store.start_child(f, NOW, [], entry, child)
+    subjects = [(await store.get(f"parent:{seq}")) for seq in (1, 2)]
+    assert [i.subject if i else None for i in subjects] == ["cand-3", "cand-4"]

@@ -1,9 +1,10 @@
 """Workflows the chaos tests run in real worker processes on PostgreSQL.
 
 ``python -m plait.cli worker tests.chaos.app:engine`` with ``PLAIT_CHAOS_DB`` (the database)
-and ``PLAIT_CHAOS_EFFECTS`` (a file every step execution appends ``<key> <pid>`` to, so the
-test can count executions against journal records). Leases are short (2 s) so a frozen or
-killed worker's workflows are taken over within seconds.
+and ``PLAIT_CHAOS_EFFECTS`` (the execution record of ``tests/executions.py``: every step
+execution appends its workflow, key, attempt and pid before its work, so the test can count
+executions, those a kill interrupted included, against the journal). Leases are short
+(2 s) so a frozen or killed worker's workflows are taken over within seconds.
 """
 
 from __future__ import annotations
@@ -14,27 +15,21 @@ import random
 from datetime import timedelta
 
 import plait
+from tests import executions
 
-EFFECTS = os.environ.get("PLAIT_CHAOS_EFFECTS", os.devnull)
-
-
-def _effect(key: str) -> None:
-    fd = os.open(EFFECTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, f"{key} {os.getpid()}\n".encode())
-    finally:
-        os.close(fd)
+EFFECTS = os.environ.get("PLAIT_CHAOS_EFFECTS")
 
 
 @plait.step(name="chaos.work")
 async def work(key: str) -> str:
+    executions.begin(EFFECTS, key)
     await asyncio.sleep(random.uniform(0.05, 0.4))  # "I/O" (a model call), for kills to land in
-    _effect(key)
     return key
 
 
 @plait.workflow(name="chaos.child")
 async def child(ctx: plait.Context, parent: str) -> str:
+    executions.running(ctx)
     a = await work(f"{parent}/child-a")
     await ctx.sleep(timedelta(milliseconds=200))
     b = await work(f"{parent}/child-b")
@@ -43,6 +38,7 @@ async def child(ctx: plait.Context, parent: str) -> str:
 
 @plait.workflow(name="chaos.main")
 async def main(ctx: plait.Context, n: int) -> str:
+    executions.running(ctx)
     wid = ctx.workflow_id
     first = await work(f"{wid}/1")
     await ctx.sleep(timedelta(milliseconds=100 * (1 + n % 5)))

@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 import plait
+from tests import executions
 from tests.procs import WorkerProcesses
 
 from . import app
@@ -62,6 +63,8 @@ class PgCluster(WorkerProcesses):
         self.effects_path = tmp / "effects.txt"
         self.kills = 0
         self.freezes = 0
+        self.killed: set[int] = set()  # pids of the workers killed (-9) or frozen
+        self.frozen: set[int] = set()
 
     def spawn(self, *, concurrency: int = 100) -> subprocess.Popen[bytes]:
         env = {"PLAIT_CHAOS_DB": self.url, "PLAIT_CHAOS_EFFECTS": str(self.effects_path)}
@@ -83,12 +86,14 @@ class PgCluster(WorkerProcesses):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         self.kills += 1
+        self.killed.add(proc.pid)
 
     async def freeze(self, proc: subprocess.Popen[bytes], seconds: float) -> None:
         """Stops the process longer than a lease (a long GC pause, a stalled VM), then lets
         it go on as if nothing happened: a zombie that still believes it holds its leases."""
         proc.send_signal(signal.SIGSTOP)
         self.freezes += 1
+        self.frozen.add(proc.pid)
         try:
             await asyncio.sleep(seconds)
         finally:
@@ -132,12 +137,17 @@ class PgCluster(WorkerProcesses):
                 return by_pid[pid]
         return None
 
-    def effects(self) -> collections.Counter[str]:
-        try:
-            lines = self.effects_path.read_text().split("\n")
-        except FileNotFoundError:
-            return collections.Counter()
-        return collections.Counter(line.split(" ")[0] for line in lines if line)
+    def executions(self) -> list[executions.Execution]:
+        return executions.read(self.effects_path)
+
+    def lost_leases(self) -> set[tuple[int, str]]:
+        """(pid, workflow id) of every lease a worker logged as lost."""
+        regex = re.compile(r"workflow (\S+): lease lost")
+        out = set()
+        for proc, log in zip(self.procs, self.logs):
+            if log.exists():
+                out |= {(proc.pid, w) for w in regex.findall(log.read_text(errors="replace"))}
+        return out
 
     # -- the checks every chaos test makes -------------------------------------------------
     def check_fencing(self) -> int:
@@ -153,10 +163,13 @@ class PgCluster(WorkerProcesses):
         ((audited,),) = self.sql("SELECT count(*) FROM chaos_audit")
         return int(audited)
 
-    def check_journals(self, ids: list[str]) -> dict[str, int]:
+    def check_journals(self, ids: list[str], *, attribute: bool = True) -> dict[str, int]:
         """Every workflow (and child) completed; each journal is 1..n, all completed, with
-        each step recorded once, in program order; every step ran at least once. Returns
-        how many step executions each key had (more than one only after a crash)."""
+        each step recorded once, in program order; the execution record agrees with the
+        journal (``executions.check``: no attempt ran a step twice, none ran a step after
+        its result was journaled); with ``attribute``, every execution whose result was not
+        journaled was interrupted by a kill, a freeze or a lost lease. Returns how many
+        executions each step key had (more than one only after an interruption)."""
         rows = self.sql("SELECT id, status, output, parent_id FROM workflows ORDER BY id")
         status = {r[0]: r[1] for r in rows}
         not_done = {k: v for k, v in status.items() if v != "completed"}
@@ -178,10 +191,31 @@ class PgCluster(WorkerProcesses):
             assert {e[2] for e in entries} == {"completed"}, (wid, entries)
             steps = [e[3].strip('"') for e in entries if e[1] == "step" and e[3]]
             assert steps == keys, (wid, steps, keys)
-        runs = self.effects()
-        every_key = {k for keys in expected.values() for k in keys}
-        assert set(runs) == every_key, set(runs) ^ every_key
-        return dict(runs)
+        journaled = {
+            (wid, output.strip('"')): attempt
+            for wid, kind, output, attempt in self.sql(
+                "SELECT workflow_id, kind, output, worker_attempt FROM journal WHERE kind = 'step'"
+            )
+        }
+        every_key = {(w, k) for w, keys in expected.items() for k in keys}
+        assert set(journaled) == every_key, set(journaled) ^ every_key
+        record = self.executions()
+        runs = executions.check(record, journaled)
+        if attribute:
+            # An execution whose result was not journaled was interrupted: its worker was
+            # killed or frozen, or logged losing that workflow's lease. Anything else would
+            # be a step run twice without a cause.
+            lost = self.lost_leases()
+            for step, xs in runs.items():
+                for x in xs:
+                    if x.attempt == journaled[step]:
+                        continue
+                    assert (
+                        x.pid in self.killed
+                        or x.pid in self.frozen
+                        or (x.pid, x.workflow_id) in lost
+                    ), f"{step} ran again, and attempt {x.attempt} was not interrupted: {xs}"
+        return {k: len(xs) for (_, k), xs in runs.items()}
 
 
 @pytest.fixture

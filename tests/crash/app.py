@@ -2,9 +2,9 @@
 
 A test starts ``python -m plait.cli worker tests.crash.app:engine`` with these variables:
 
-- ``PLAIT_CRASH_DB``: the SQLite URL shared by the test and its workers.
-- ``PLAIT_CRASH_SIDE``: a file every step appends ``"<workflow id> <key> <pid>"`` to before
-  it returns: the side effects, counted by the test.
+- ``PLAIT_CRASH_DB``: the database (SQLite or PostgreSQL) shared by the test and workers.
+- ``PLAIT_CRASH_SIDE``: the execution record (``tests/executions.py``): every step appends
+  a line to it before its work, so an execution killed mid-step is counted too.
 - ``PLAIT_CRASH_HOLD``: seconds a held step sleeps (a long step to kill or stop the worker in).
 - ``PLAIT_CRASH_LEASE``, ``PLAIT_CRASH_MAX_RECOVERIES``: the engine's lease and crash-loop cap.
 - ``PLAIT_CRASH_AT``: where the worker SIGKILLs itself (``record-before:<seq>``,
@@ -27,6 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 import plait
+from tests import executions
 
 
 def _append(path: str, line: str) -> None:
@@ -40,24 +41,8 @@ def _append(path: str, line: str) -> None:
 
 
 def note(workflow_id: str, key: str) -> None:
-    """Records one side effect of a step."""
-    path = os.environ.get("PLAIT_CRASH_SIDE")
-    if path:
-        _append(path, f"{workflow_id} {key} {os.getpid()}\n")
-
-
-def read_effects(path: str) -> list[tuple[str, str, int]]:
-    """The side effects recorded so far: ``(workflow id, key, pid)`` in order."""
-    try:
-        with open(path) as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        return []
-    out = []
-    for line in lines:
-        wid, key, pid = line.split(" ")
-        out.append((wid, key, int(pid)))
-    return out
+    """Records the start of an execution of step ``key`` (of the running attempt)."""
+    executions.begin(os.environ.get("PLAIT_CRASH_SIDE"), key)
 
 
 # -- steps -------------------------------------------------------------------------------
@@ -96,18 +81,21 @@ async def poison(workflow_id: str) -> str:
 @plait.workflow
 async def pipeline(ctx: plait.Context, steps: int, hold_at: int) -> list[str]:
     """``steps`` steps in a row; step number ``hold_at`` is held for PLAIT_CRASH_HOLD s."""
+    executions.running(ctx)
     return [await act(ctx.workflow_id, f"s{i}", i == hold_at) for i in range(steps)]
 
 
 @plait.workflow
 async def threaded(ctx: plait.Context, steps: int, hold_at: int) -> list[str]:
     """``pipeline`` with sync steps."""
+    executions.running(ctx)
     return [await act_in_thread(ctx.workflow_id, f"s{i}", i == hold_at) for i in range(steps)]
 
 
 @plait.workflow
 async def ticker(ctx: plait.Context, n: int) -> int:
     """Many short steps: a stopping worker hands it back at the next one."""
+    executions.running(ctx)
     for i in range(n):
         await tick(ctx.workflow_id, f"t{i}")
     return n
@@ -116,6 +104,7 @@ async def ticker(ctx: plait.Context, n: int) -> int:
 @plait.workflow
 async def waiter(ctx: plait.Context) -> int:
     """A step, a signal wait (the workflow suspends), a step."""
+    executions.running(ctx)
     await act(ctx.workflow_id, "before", False)
     value = await ctx.wait_for_signal("go", type=int)
     await act(ctx.workflow_id, "after", False)
@@ -127,6 +116,7 @@ async def racer(ctx: plait.Context, rounds: int) -> list[int]:
     """Waits for signals ``go0``, ``go1``, ... one after the other. Each name is its own
     wake-up: a later signal does not wake a wait for an earlier one, so none can hide a
     lost one."""
+    executions.running(ctx)
     return [await ctx.wait_for_signal(f"go{r}", type=int) for r in range(rounds)]
 
 
@@ -135,6 +125,7 @@ async def racer_beside(ctx: plait.Context, rounds: int) -> list[int]:
     """As ``racer``, but each wait runs beside a zero sleep: a wait with another operation in
     flight parks first and suspends in a second transaction (``Store.suspend``), which is
     the window a lost wake-up would fall in. A lone wait suspends in its own transaction."""
+    executions.running(ctx)
     got = []
     for r in range(rounds):
         value, _ = await asyncio.gather(ctx.wait_for_signal(f"go{r}", type=int), ctx.sleep(0))
@@ -145,6 +136,7 @@ async def racer_beside(ctx: plait.Context, rounds: int) -> list[int]:
 @plait.workflow
 async def doomed(ctx: plait.Context) -> str:
     """Its second step kills the worker process, every time."""
+    executions.running(ctx)
     await act(ctx.workflow_id, "first", False)
     await poison(ctx.workflow_id)
     return await act(ctx.workflow_id, "never", False)
@@ -201,14 +193,11 @@ def install_crash(engine: plait.Engine, spec: str) -> None:
         store.finish = finish
     elif kind in ("suspend-before", "suspend-mid", "suspend-after"):
         real_suspend = store.suspend
-        executor = store._executor
-        backend = executor._backend
+        executor = store._executor  # the store's transaction runner (a batch executor, or a pool)
         real_run = executor.run
-        real_commit = backend.commit
         in_suspend: contextvars.ContextVar[str | None] = contextvars.ContextVar(
             "in_suspend", default=None
         )
-        armed: list[str] = []
 
         async def run(fn: Callable[[Any], Any], *, write: bool = True) -> Any:
             wid = in_suspend.get()
@@ -217,15 +206,12 @@ def install_crash(engine: plait.Engine, spec: str) -> None:
 
             def op(conn: Any) -> Any:
                 result = fn(conn)
-                armed.append(wid)  # the suspend's writes are made, not yet committed
+                # The suspension's writes are made in the open transaction, which is
+                # committed only after this returns: dying here leaves them uncommitted.
+                _die(wid)
                 return result
 
             return await real_run(op, write=write)
-
-        def commit(conn: Any) -> None:
-            if armed:
-                _die(armed[0])
-            real_commit(conn)
 
         real_wait = store.wait
 
@@ -250,7 +236,6 @@ def install_crash(engine: plait.Engine, spec: str) -> None:
             return await real_wait(fence, *args, **kw)
 
         executor.run = run
-        backend.commit = commit
         store.suspend = suspend
         store.wait = wait
     else:

@@ -1,7 +1,9 @@
 """Real worker processes for the crash tests, and the checks every crash test shares.
 
 ``cluster`` starts ``python -m plait.cli worker tests.crash.app:engine`` processes on one
-SQLite file; every process it started is killed and reaped at teardown, whatever happened.
+database of the test's backend (``db_url``: a SQLite file, or a PostgreSQL database); every
+process it started is killed and reaped at teardown, whatever happened. Each step writes
+its execution's start to the record of ``tests/executions.py`` before its work.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import signal
 import sqlite3
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import plait
+from tests import executions
 from tests.procs import WorkerProcesses
 
 from . import app
@@ -24,13 +28,21 @@ from . import app
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Cluster(WorkerProcesses):
-    """Worker processes and a client engine sharing one database file."""
+@dataclass(frozen=True)
+class Crash:
+    """What the store and the execution record held right after a worker was killed
+    (or stopped, or frozen), before any other worker ran."""
 
-    def __init__(self, tmp: Path) -> None:
+    recorded: dict[str, set[str]]  # the steps each workflow's journal held as completed
+    cut: int  # executions recorded by then: the ones after it started after the crash
+
+
+class Cluster(WorkerProcesses):
+    """Worker processes and a client engine sharing one database."""
+
+    def __init__(self, tmp: Path, url: str) -> None:
         super().__init__(tmp, "tests.crash.app:engine")
-        self.db_path = tmp / "plait.db"
-        self.url = "sqlite:///" + str(self.db_path)
+        self.url = url
         self.side = str(tmp / "effects.txt")
         self.mark = str(tmp / "crashed.txt")
 
@@ -41,8 +53,8 @@ class Cluster(WorkerProcesses):
         variables.update({f"PLAIT_CRASH_{k.upper()}": str(v) for k, v in env.items()})
         return self.start_worker(variables, concurrency=concurrency, grace=grace)
 
-    def effects(self) -> list[tuple[str, str, int]]:
-        return app.read_effects(self.side)
+    def executions(self) -> list[executions.Execution]:
+        return executions.read(self.side)
 
     def marked(self) -> list[str]:
         try:
@@ -50,15 +62,23 @@ class Cluster(WorkerProcesses):
         except FileNotFoundError:
             return []
 
-    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        """A query straight on the database file (for columns the API does not show)."""
-        conn = sqlite3.connect(self.db_path, timeout=30)
-        conn.row_factory = sqlite3.Row
-        try:
-            with conn:
-                return list(conn.execute(query, params))
-        finally:
-            conn.close()
+    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """A query straight on the database (for columns the API does not show); rows are
+        read by column name."""
+        if self.url.startswith("sqlite:"):
+            conn = sqlite3.connect(self.url.split(":///", 1)[1], timeout=30)
+            conn.row_factory = sqlite3.Row
+            try:
+                with conn:
+                    return list(conn.execute(query, params))
+            finally:
+                conn.close()
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(self.url, autocommit=True, row_factory=dict_row) as conn:
+            cur = conn.execute(query.replace("?", "%s"), params)
+            return cur.fetchall() if cur.description else []
 
     def wait_exit(self, proc: Any, timeout: float) -> int:
         try:
@@ -83,37 +103,38 @@ class Cluster(WorkerProcesses):
 
         return await self.until(done, timeout, f"all of {len(ids)} workflows {status}")
 
-    async def snapshot(self, engine: plait.Engine, ids: list[str]) -> dict[str, set[str]]:
-        """The keys of the steps each workflow's journal holds as completed, right now."""
-        out = {}
+    async def crashed(self, engine: plait.Engine, ids: list[str]) -> Crash:
+        """Right after a crash: where the execution record stands, and the steps each
+        workflow's journal holds as completed (read from the store)."""
+        cut = len(self.executions())
+        recorded = {}
         for wid in ids:
-            out[wid] = {
+            recorded[wid] = {
                 e.output.split("/", 1)[1]
                 for e in await engine.journal(wid)
                 if e.kind == "step" and e.status == "completed"
             }
-        return out
+        return Crash(recorded, cut)
 
     async def check_exactly_once(
         self,
         engine: plait.Engine,
         ids: list[str],
-        before: dict[str, set[str]],
-        dead: set[int],
+        crash: Crash,
         expected_keys: Callable[[str], list[str]],
     ) -> dict[tuple[str, str], int]:
-        """The durability contract after a crash, from the journal and the side effects.
+        """The durability contract after a crash, from the journal and the execution record.
 
-        ``before`` is the journal snapshot taken after the crash and before recovery. Every
-        workflow completed; its journal holds each expected step once, in order, completed,
-        with exactly one successful attempt; no step completed before the crash ran again;
-        every other step ran once in the live workers and at most once in a dead one.
-        Returns the side-effect count of every (workflow, key).
+        Every workflow completed; its journal holds each expected step once, in order,
+        completed, with exactly one successful attempt; the record agrees with the journal
+        (``executions.check``); a step recorded before the crash did not start again after
+        it; every other step started exactly once after the crash, and at most once before
+        (so an interrupted step ran at most twice). Returns each step's execution count.
         """
-        effects = self.effects()
-        counts = collections.Counter((w, k) for w, k, _ in effects)
-        by_dead = collections.Counter((w, k) for w, k, p in effects if p in dead)
-        by_live = collections.Counter((w, k) for w, k, p in effects if p not in dead)
+        record = self.executions()
+        earlier = collections.Counter((x.workflow_id, x.key) for x in record[: crash.cut])
+        later = collections.Counter((x.workflow_id, x.key) for x in record[crash.cut :])
+        journaled: dict[tuple[str, str], int] = {}
         for wid in ids:
             info = await engine.get(wid)
             assert info.status == "completed", (wid, info.status, info.error, self.log_text())
@@ -125,20 +146,23 @@ class Cluster(WorkerProcesses):
             assert all(e.status == "completed" for e in journal), journal
             ok = collections.Counter(a.seq for a in await engine.attempts(wid) if a.error is None)
             assert all(ok[e.seq] == 1 for e in steps), (wid, ok)
+            journaled.update({(wid, k): e.worker_attempt for k, e in zip(keys, steps)})
             for key in keys:
-                n, dead_n, live_n = counts[wid, key], by_dead[wid, key], by_live[wid, key]
-                if key in before[wid]:
-                    assert (n, dead_n) == (1, 1), f"{wid} {key} ran again after being recorded"
+                n_before, n_after = earlier[wid, key], later[wid, key]
+                if key in crash.recorded[wid]:
+                    assert (n_before, n_after) == (1, 0), (
+                        f"{wid} {key}: recorded before the crash, started {n_after} time(s) "
+                        f"after it\n{self.log_text()}"
+                    )
                 else:
-                    assert live_n == 1 and dead_n <= 1, (wid, key, dead_n, live_n)
-        assert {w for w, _, _ in effects} <= set(ids)
-        assert all((w, k) in {(i, x) for i in ids for x in expected_keys(i)} for w, k, _ in effects)
-        return dict(counts)
+                    assert n_before <= 1 and n_after == 1, (wid, key, n_before, n_after)
+        runs = executions.check(record, journaled)
+        return {step: len(xs) for step, xs in runs.items()}
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
+def cluster(tmp_path: Path, db_url: str) -> Iterator[Cluster]:
+    c = Cluster(tmp_path, db_url)
     try:
         yield c
     finally:

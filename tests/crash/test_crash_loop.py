@@ -30,10 +30,11 @@ async def test_a_poison_workflow_is_failed_not_retried_forever(
     assert info.error is not None and info.error.type == "CrashLoop"
     assert f"max_recoveries={MAX_RECOVERIES}" in info.error.message
     assert info.recoveries == MAX_RECOVERIES
-    keys = [k for _, k, _ in cluster.effects()]
+    keys = [x.key for x in cluster.executions()]
     assert keys.count("first") == 1  # recorded before the first crash: never again
     assert keys.count("poison") == crashed == MAX_RECOVERIES + 1
     assert "never" not in keys
+    assert len({x.attempt for x in cluster.executions() if x.key == "poison"}) == crashed
     try:
         await client.handle("doomed").result(timeout=1)
     except plait.WorkflowFailed as exc:

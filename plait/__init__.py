@@ -7,8 +7,9 @@ for many workers.
 """
 
 from plait.blobs import Blob, BlobRef, get_blob, put_blob
+from plait.children import ChildHandle
 from plait.clock import Clock, FakeClock, SystemClock
-from plait.context import ChildHandle, Context
+from plait.context import Context
 from plait.current import current_engine
 from plait.definitions import StepDef, WorkflowDef, step, workflow
 from plait.engine import Engine, WorkflowHandle

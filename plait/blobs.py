@@ -33,7 +33,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from plait.clock import duration_ms
-from plait.current import context_var, engine_var, workflow_var
+from plait.current import engine_var, journal_var, workflow_var
 from plait.errors import (
     BlobNotFound,
     ConfigurationError,
@@ -177,7 +177,7 @@ async def _store(call: Awaitable[T]) -> T:
     except PlaitError:
         raise
     except Exception as exc:
-        if context_var.get() is not None:
+        if journal_var.get() is not None:
             # In workflow code the database failed, not the workflow: stop this run (it is
             # taken up again), as every durable operation does, instead of failing it.
             raise _StoreUnavailable() from exc

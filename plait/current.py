@@ -1,15 +1,15 @@
 """What is running in this task: the workflow's context and the engine (context variables).
 
-- ``context_var`` holds the :class:`~plait.context.Context` of the workflow whose code runs
-  in this asyncio task; inside a step it is ``None`` again (a step calling a step makes a
-  plain call).
+- ``journal_var`` holds the :class:`~plait.journal.Journal` of the workflow run whose code
+  runs in this asyncio task; inside a step it is ``None`` again (a step calling a step makes
+  a plain call).
 - ``engine_var`` holds the engine of the running workflow or step, for
   :func:`current_engine` and ``plait.limit``.
 - ``workflow_var`` holds the id of the workflow whose code or step runs (a blob put there
   belongs to it, ``plait/blobs.py``).
 
-The worker sets all three once per run in the run's own ``contextvars`` copy; the step call path
-resets ``context_var`` and keeps the others in the step's copy.
+The worker sets all three once per run in the run's own ``contextvars`` copy; the step call
+path resets ``journal_var`` and keeps the others in the step's copy.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 from plait.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from plait.context import Context
     from plait.engine import Engine
+    from plait.journal import Journal
 
-context_var: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
-    "plait_context", default=None
+journal_var: contextvars.ContextVar[Journal | None] = contextvars.ContextVar(
+    "plait_journal", default=None
 )
 engine_var: contextvars.ContextVar[Engine | None] = contextvars.ContextVar(
     "plait_engine", default=None
@@ -46,4 +46,4 @@ def current_engine() -> Engine:
     return engine
 
 
-__all__ = ["context_var", "current_engine", "engine_var", "workflow_var"]
+__all__ = ["current_engine", "engine_var", "journal_var", "workflow_var"]

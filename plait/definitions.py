@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from plait.current import context_var
+from plait.current import journal_var
 from plait.errors import ConfigurationError
+from plait.steps import call_step
 from plait.types import Duration, Retry, to_seconds
 
 if TYPE_CHECKING:
@@ -67,10 +68,10 @@ class StepDef(Generic[P, R]):
         return hint
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        ctx = context_var.get()
-        if ctx is None:
+        journal = journal_var.get()
+        if journal is None:
             return self.fn(*args, **kwargs)
-        return ctx._step_call(self, args, kwargs)
+        return call_step(journal, self, args, kwargs)
 
     def __repr__(self) -> str:
         return f"<plait step {self.name!r}>"

@@ -79,7 +79,7 @@ class WorkflowHandle(Generic[R]):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + duration_ms(timeout, "timeout") / 1000
         while True:
-            ended = e._endings.watch(self.id)  # before reading: an end in between wakes it
+            ended = e.endings.watch(self.id)  # before reading: an end in between wakes it
             try:
                 info = await e.get(self.id, decode=False)
                 if info.status == WorkflowStatus.COMPLETED:
@@ -107,7 +107,7 @@ class WorkflowHandle(Generic[R]):
                     )
                 # An end in this process wakes this waiter at once; polling finds ends elsewhere.
                 # Many waiters poll less often each, together about 1,000 reads a second.
-                wait = max(e.poll_interval, len(e._endings) / 1000)
+                wait = max(e.poll_interval, len(e.endings) / 1000)
                 if deadline is not None:
                     left = deadline - loop.time()
                     if left <= 0:
@@ -117,7 +117,7 @@ class WorkflowHandle(Generic[R]):
                 await ended
                 timer.cancel()
             finally:
-                e._endings.unwatch(self.id, ended)
+                e.endings.unwatch(self.id, ended)
 
 
 class Engine(TaskAPI, BlobAPI):
@@ -170,8 +170,8 @@ class Engine(TaskAPI, BlobAPI):
         self.registry_by_name: dict[str, WorkflowDef[..., Any]] = {}
         for wf in workflows:
             self.register(wf)
-        self._beacon = Beacon()
-        self._endings = Endings()
+        self.beacon = Beacon()  # in-process hint: work may be runnable
+        self.endings = Endings()  # in-process hint: a workflow ended here
         self._open = False
 
     # -- life cycle --------------------------------------------------------------------
@@ -240,11 +240,18 @@ class Engine(TaskAPI, BlobAPI):
             shutdown_grace=shutdown_grace,
         )
 
-    def _wake(self, queue: str | None = None) -> None:
+    def wake(self, queue: str | None = None) -> None:
         """After a commit that may have made work runnable: wakes this process's workers
         at once, and (PostgreSQL) sends a coalesced hint to the other processes'."""
-        self._beacon.fire()
+        self.beacon.fire()
         self.store.notify(queue)
+
+    # The names Engine mixins used before these became public-to-the-package (issue 7).
+    _wake = wake
+
+    @property
+    def _beacon(self) -> Beacon:
+        return self.beacon
 
     # -- starting ----------------------------------------------------------------------
     def _workflow(self, wf: WorkflowDef[..., R] | str) -> WorkflowDef[..., R]:
@@ -256,7 +263,7 @@ class Engine(TaskAPI, BlobAPI):
             raise ConfigurationError(f"no workflow named {wf!r} is registered (known: {known})")
         return found
 
-    def _new_workflow(
+    def new_workflow(
         self,
         wf: WorkflowDef[..., Any],
         args: tuple[Any, ...],
@@ -270,6 +277,7 @@ class Engine(TaskAPI, BlobAPI):
         parent_id: str | None = None,
         subject: str | None = None,
     ) -> NewWorkflow:
+        """The store record of a new workflow ``wf(*args)`` (arguments checked and sealed)."""
         plain = encode_arguments(self.codec, wf, args)  # checked before anything is written
         now = self.clock.now_ms()
         return NewWorkflow(
@@ -288,7 +296,9 @@ class Engine(TaskAPI, BlobAPI):
             blobs=blob_digests(plain),
         )
 
-    def _decode_args(self, wf: WorkflowDef[..., Any], stored: str) -> list[Any]:
+    def decode_args(self, wf: WorkflowDef[..., Any], stored: str) -> list[Any]:
+        """A workflow's stored arguments decoded for its parameters (``SerializationError``
+        when they no longer fit)."""
         return decode_arguments(self.codec, wf, stored)
 
     async def start(
@@ -313,7 +323,7 @@ class Engine(TaskAPI, BlobAPI):
         if subject is not None and (not isinstance(subject, str) or not subject):
             raise ConfigurationError("start(subject=...) must be a non-empty string")
         _check_by(by)
-        new = self._new_workflow(
+        new = self.new_workflow(
             definition,
             args,
             id=id or uuid.uuid4().hex,
@@ -326,7 +336,7 @@ class Engine(TaskAPI, BlobAPI):
         )
         _, created = await self.store.create_workflow(new, self.clock.now_ms(), by)
         if created:
-            self._wake(new.queue)
+            self.wake(new.queue)
         return WorkflowHandle(self, new.id, definition)
 
     def handle(self, workflow_id: str) -> WorkflowHandle[Any]:
@@ -419,7 +429,7 @@ class Engine(TaskAPI, BlobAPI):
             by,
             blob_digests(plain),
         )
-        self._wake()
+        self.wake()
         return sent
 
     async def cancel(self, workflow_id: str, *, by: str = "system") -> WorkflowStatus:
@@ -427,8 +437,8 @@ class Engine(TaskAPI, BlobAPI):
         durable point (a waiting workflow is woken for it), so cleanup code runs."""
         _check_by(by)
         status = await self.store.cancel(workflow_id, self.clock.now_ms(), by)
-        self._wake()
-        self._endings.fire()
+        self.wake()
+        self.endings.fire()
         return status
 
     async def resume(self, workflow_id: str, *, by: str = "system") -> None:
@@ -436,7 +446,7 @@ class Engine(TaskAPI, BlobAPI):
         steps are not run again."""
         _check_by(by)
         await self.store.resume(workflow_id, self.clock.now_ms(), by)
-        self._wake()
+        self.wake()
 
 
 def _check_by(by: str) -> None:

@@ -36,7 +36,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from plait.clock import duration_ms
-from plait.current import context_var, engine_var
+from plait.current import engine_var, journal_var
 from plait.errors import ConfigurationError
 from plait.store.records import QueueLimits
 from plait.types import Duration
@@ -211,7 +211,7 @@ class Limit:
     def _find_engine(self) -> Engine:
         if self._engine is not None:
             return self._engine
-        if context_var.get() is not None:
+        if journal_var.get() is not None:
             raise ConfigurationError(
                 f"plait.limit({self.key!r}) belongs in a step: in workflow code it would wait "
                 "again on every replay. Use it in the step that calls the API."

@@ -20,7 +20,7 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING, Any
 
-from plait.current import context_var
+from plait.current import journal_var
 from plait.errors import ConfigurationError
 from plait.store.records import RESERVED_PREFIX, StoredRecord
 from plait.types import Record, ms_to_datetime
@@ -98,7 +98,7 @@ class Records:
 
 
 def _usable() -> None:
-    if context_var.get() is not None:
+    if journal_var.get() is not None:
         raise ConfigurationError(
             "engine.records is not journaled, so workflow code would read other values on "
             "replay; use it in a step (plait.current_engine().records)"

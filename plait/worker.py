@@ -24,15 +24,25 @@ from typing import TYPE_CHECKING, Any
 
 from plait.clock import duration_ms
 from plait.context import Context
-from plait.current import context_var, engine_var, workflow_var
+from plait.current import engine_var, journal_var, workflow_var
 from plait.definitions import WorkflowDef
 from plait.errors import (
     PlaitError,
     SerializationError,
     _LeaseLost,
     _Released,
-    _Suspend,
     traceback_text,
+)
+from plait.journal import Journal
+from plait.outcome import (
+    Blocked,
+    Cancelled,
+    Completed,
+    ContinuedAsNew,
+    Failed,
+    Outcome,
+    Released,
+    Suspended,
 )
 from plait.store.records import Claimed, LeaseLostError
 from plait.types import Duration, WorkflowStatus
@@ -95,7 +105,7 @@ class Worker:
         self.grace = duration_ms(shutdown_grace, "shutdown_grace") / 1000
         self.hostname = socket.gethostname()
         self.id = f"{self.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._running: dict[str, tuple[asyncio.Task[None], Context | None]] = {}
+        self._running: dict[str, tuple[asyncio.Task[None], Journal | None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -120,7 +130,7 @@ class Worker:
             },
             e.clock.now_ms(),
         )
-        e.store.subscribe(e._beacon.fire)  # hints from other processes (PostgreSQL)
+        e.store.subscribe(e.beacon.fire)  # hints from other processes (PostgreSQL)
         await self.reap_dead_workers()
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="plait-claim"),
@@ -141,9 +151,9 @@ class Worker:
         self._stopping = True
         for task in self._tasks[:1]:
             task.cancel()
-        for _, ctx in self._running.values():
-            if ctx is not None:
-                ctx.draining = True
+        for _, journal in self._running.values():
+            if journal is not None:
+                journal.drain()
         running = [t for t, _ in self._running.values()]
         if running:
             _, late = await asyncio.wait(running, timeout=self.grace)
@@ -164,7 +174,7 @@ class Worker:
         overdue = False
         while not self._stopping:
             try:
-                mark = e._beacon.mark()
+                mark = e.beacon.mark()
                 free = self.concurrency - len(self._running)
                 # Claim in bounded batches and come back at once while batches are full, so
                 # workers woken together share a burst instead of the first taking it all.
@@ -186,7 +196,7 @@ class Worker:
                 else:
                     overdue = False
                 if timeout > 0:
-                    await e._beacon.wait(timeout, since=mark)
+                    await e.beacon.wait(timeout, since=mark)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -212,7 +222,7 @@ class Worker:
 
     def _finished(self, workflow_id: str, _task: object = None) -> None:
         self._running.pop(workflow_id, None)
-        self.engine._wake()
+        self.engine.wake()
 
     async def _heartbeat_loop(self) -> None:
         e = self.engine
@@ -222,9 +232,9 @@ class Worker:
             try:
                 cancelled = await e.store.heartbeat(self.id, e.clock.now_ms(), e.lease_ms)
                 for wid in cancelled:
-                    ctx = self._running.get(wid, (None, None))[1]
-                    if ctx is not None:
-                        ctx.cancel_requested = True
+                    journal = self._running.get(wid, (None, None))[1]
+                    if journal is not None:
+                        journal.request_cancel()
                 await self.reap_dead_workers()
             except asyncio.CancelledError:
                 raise
@@ -244,7 +254,7 @@ class Worker:
         n = await e.store.expire_workers(dead, e.clock.now_ms())
         if n:
             log.warning("took over %d workflow(s) of dead worker(s) %s", n, ", ".join(dead))
-            e._wake()
+            e.wake()
         return n
 
     # -- running one workflow ----------------------------------------------------------
@@ -252,9 +262,9 @@ class Worker:
         """Runs a claimed workflow until it ends, suspends, is released or loses its lease."""
         e = self.engine
         wf = e.registry.get((claimed.name, claimed.version))
-        ctx = Context(e, claimed, self.id)
+        journal = Journal(e, claimed, self.id)
         if claimed.id in self._running:
-            self._running[claimed.id] = (self._running[claimed.id][0], ctx)
+            self._running[claimed.id] = (self._running[claimed.id][0], journal)
         try:
             if wf is None:  # cannot happen: the claim filters on registered pairs
                 raise PlaitError(
@@ -262,100 +272,89 @@ class Worker:
                     "registered with this worker"
                 )
             try:
-                args = e._decode_args(wf, claimed.input)
+                args = e.decode_args(wf, claimed.input)
             except SerializationError as exc:
-                ctx.blocked = exc
-                await self._settle(ctx, wf, exc)
+                await self._settle(journal, journal.conclude(journal.block(exc)))
                 return
-            scope = contextvars.copy_context()
-            scope.run(context_var.set, ctx)
-            scope.run(engine_var.set, e)
-            scope.run(workflow_var.set, claimed.id)
-            task = asyncio.get_running_loop().create_task(wf.fn(ctx, *args), context=scope)
-            ctx.task = task
-            try:
-                result: Any = await asyncio.shield(task)
-            except asyncio.CancelledError as exc:
-                if task.done() and not task.cancelled():
-                    raise
-                if task.done():  # the workflow let a cancellation escape: it is cancelled
-                    result = exc
-                else:  # the worker is stopping past its grace period
-                    ctx.draining = True
-                    task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
-                    result = _Released()
-            except BaseException as exc:
-                result = exc
-            await self._settle(ctx, wf, result)
+            await self._settle(journal, journal.conclude(await self._run(journal, wf, args)))
         except (_LeaseLost, LeaseLostError):
             log.warning("workflow %s: lease lost (another worker took it over)", claimed.id)
         except Exception:
             log.exception("workflow %s: the worker could not record its outcome", claimed.id)
 
-    async def _settle(self, ctx: Context, wf: WorkflowDef[..., Any] | None, result: Any) -> None:
-        e, store, fence = self.engine, self.engine.store, ctx._fence
+    async def _run(self, journal: Journal, wf: WorkflowDef[..., Any], args: list[Any]) -> object:
+        """Runs the workflow's coroutine; returns what it returned or raised."""
+        scope = contextvars.copy_context()
+        scope.run(journal_var.set, journal)
+        scope.run(engine_var.set, self.engine)
+        scope.run(workflow_var.set, journal.workflow_id)
+        task = asyncio.get_running_loop().create_task(wf.fn(Context(journal), *args), context=scope)
+        journal.start(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError as exc:
+            if task.done() and not task.cancelled():
+                raise
+            if task.done():  # the workflow let a cancellation escape: it is cancelled
+                return exc
+            # the worker is stopping past its grace period
+            journal.drain()
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            return _Released()
+        except BaseException as exc:
+            return exc
+
+    async def _settle(self, journal: Journal, outcome: Outcome) -> None:
+        """Records how the run ended: one store call per outcome (and, for an end, the last
+        ``set_status`` before it, so it stays visible)."""
+        e, store, fence = self.engine, self.engine.store, journal.fence
         now = e.clock.now_ms()
-        if isinstance(result, _LeaseLost):
-            raise result
-        swallowed = ctx.suspending and not isinstance(result, BaseException)
-        if (isinstance(result, _Suspend) or swallowed) and ctx.blocked is None:
-            # A run that ended by unwinding suspends; so does one that returned after its
-            # parked waits were unwound (gather(..., return_exceptions=True) hands the
-            # suspension back as a value): its result is not real, and a replay is safe.
-            # One that raised while a sibling wait was parked has ended for good.
-            if not ctx.suspended:  # a lone wait already suspended it in its transaction
-                await store.suspend(
-                    fence, now, ctx.take_pending(), ctx.wait_plan(), ctx.take_status()
+        match outcome:
+            case Suspended(recorded=True):
+                pass  # a lone wait already suspended it in its own transaction
+            case Suspended(wait=wait):
+                await store.suspend(fence, now, journal.take_pending(), wait, journal.take_status())
+            case Released():
+                await store.release(fence, now)
+                e.wake()
+            case ContinuedAsNew():
+                raise PlaitError("continue_as_new is not supported by this store yet")
+            case Blocked(error=err):
+                await self._finish(
+                    journal,
+                    WorkflowStatus.BLOCKED,
+                    None,
+                    {"type": type(err).__name__, "message": str(err)},
                 )
-            return
-        if isinstance(result, _Released) or (
-            ctx.draining and isinstance(result, asyncio.CancelledError)
-        ):
-            await store.release(fence, now)
-            e._wake()
-            return
-        status = ctx.take_status()
-        if status is not None:  # the last ctx.set_status before the end stays visible
-            await store.record(fence, now, ctx.take_pending(), [], status)
-        if ctx.blocked is not None:
-            err = ctx.blocked
-            await store.finish(
-                fence,
-                now,
-                ctx.take_pending(),
-                WorkflowStatus.BLOCKED,
-                None,
-                {"type": type(err).__name__, "message": str(err)},
-            )
-            log.error("workflow %s is blocked: %s", ctx.workflow_id, err)
-        elif isinstance(result, asyncio.CancelledError) and ctx._cancel_delivered:
-            await store.finish(
-                fence,
-                now,
-                ctx.take_pending(),
-                WorkflowStatus.CANCELLED,
-                None,
-                {"type": "Cancelled", "message": "the workflow was cancelled"},
-            )
-        elif isinstance(result, BaseException):
-            await store.finish(
-                fence, now, ctx.take_pending(), WorkflowStatus.FAILED, None, _error(result)
-            )
-        else:
-            assert wf is not None
-            try:
-                output = e.codec.encode(result, what=f"workflow {wf.name!r}")
-            except SerializationError as exc:
-                await store.finish(
-                    fence, now, ctx.take_pending(), WorkflowStatus.FAILED, None, _error(exc)
+                log.error("workflow %s is blocked: %s", journal.workflow_id, err)
+            case Cancelled():
+                await self._finish(
+                    journal,
+                    WorkflowStatus.CANCELLED,
+                    None,
+                    {"type": "Cancelled", "message": "the workflow was cancelled"},
                 )
-            else:
-                await store.finish(
-                    fence, now, ctx.take_pending(), WorkflowStatus.COMPLETED, output, None
-                )
-        e._endings.fire(ctx.workflow_id)
+            case Failed(error=exc):
+                await self._finish(journal, WorkflowStatus.FAILED, None, _error(exc))
+            case Completed(output=output):
+                await self._finish(journal, WorkflowStatus.COMPLETED, output, None)
+
+    async def _finish(
+        self,
+        journal: Journal,
+        status: WorkflowStatus,
+        output: str | None,
+        error: dict[str, Any] | None,
+    ) -> None:
+        e, fence = self.engine, journal.fence
+        now = e.clock.now_ms()
+        last = journal.take_status()
+        if last is not None:  # the last ctx.set_status before the end stays visible
+            await e.store.record(fence, now, journal.take_pending(), [], last)
+        await e.store.finish(fence, now, journal.take_pending(), status, output, error)
+        e.endings.fire(journal.workflow_id)
 
 
 def _error(exc: BaseException) -> dict[str, Any]:

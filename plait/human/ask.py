@@ -39,17 +39,18 @@ from plait.human.forms import (
     form_spec,
     offsets_ms,
 )
+from plait.journal import Journal, mark
 from plait.store.records import TASK_SIGNAL, Entry, NewTask
 from plait.types import Duration, EntryStatus
 
 if TYPE_CHECKING:
-    from plait.context import Context
+    from plait.codec import Codec
 
 KIND = "human_task"
 
 
 def ask_human(
-    ctx: Context,
+    journal: Journal,
     title: str,
     *,
     form: type[Any] | None,
@@ -72,11 +73,11 @@ def ask_human(
         duration_ms(due, "ask_human(due=...)")
     if offsets and due is None:
         raise ConfigurationError("ask_human(remind=...) reminds before a deadline: give due=")
-    seq, entry = ctx._reserve(KIND, title)
-    task_id = f"{ctx.workflow_id}:{seq}"
+    seq, entry = journal.reserve(KIND, title)
+    task_id = f"{journal.workflow_id}:{seq}"
 
     def new_task(now: int) -> NewTask:
-        codec = ctx._engine.codec
+        codec = journal.engine.codec
         what = f"human task {title!r}"
         proposed = None
         if proposal is not None:
@@ -88,7 +89,7 @@ def ask_human(
             due_at = None if due is None else now + duration_ms(due, "ask_human(due=...)")
         return NewTask(
             id=task_id,
-            workflow_id=ctx.workflow_id,
+            workflow_id=journal.workflow_id,
             seq=seq,
             title=title,
             assignee=assignee,
@@ -100,29 +101,30 @@ def ask_human(
             else codec.encode(context, what=f"the context of {what}"),
             due_at=due_at,
             remind_offsets=offsets,
-            on_timeout=_policy(on_timeout, spec, ctx, what, task_id),
+            on_timeout=_policy(on_timeout, spec, codec, what, task_id),
         )
 
     async def run() -> Any:
         try:
             current = entry
             while True:
-                out = await _wait(ctx, seq, current, title, task_id, new_task)
+                out = await _wait(journal, seq, current, title, task_id, new_task)
                 if out["outcome"] == "expired":
-                    exc = WaitTimeout(f"nobody answered human task {title!r} ({task_id}) in time")
-                    exc.plait_seq = seq  # type: ignore[attr-defined]  # resume() asks again
-                    raise exc
-                answer, current = await _receive(ctx, spec, seq, task_id, out)
+                    raise mark(  # resume() asks again
+                        WaitTimeout(f"nobody answered human task {title!r} ({task_id}) in time"),
+                        seq,
+                    )
+                answer, current = await _receive(journal, spec, seq, task_id, out)
                 if current is None:
                     return answer
         finally:
-            ctx._done()
+            journal.done()
 
     return run()
 
 
 async def _wait(
-    ctx: Context,
+    journal: Journal,
     seq: int,
     entry: Entry | None,
     title: str,
@@ -133,34 +135,34 @@ async def _wait(
         return dict(json.loads(entry.output or "{}"))
     if entry is not None and entry.status == EntryStatus.CANCELLED:
         raise asyncio.CancelledError()
-    await ctx._interrupts(seq, entry, KIND, title)
-    now = ctx._now()
+    await journal.interrupts(seq, entry, KIND, title)
+    now = journal.now_ms()
     new: NewTask | None = None
     if entry is None:
         new = new_task(now)
         entry = Entry(seq, KIND, title, EntryStatus.WAITING, wake_at=new.due_at, started_at=now)
-    outcome = await ctx._store(
-        ctx._engine.store.wait_task(
-            ctx._fence, now, ctx.take_pending(), entry, new, not ctx._cancel_delivered
+    outcome = await journal.store_call(
+        journal.engine.store.wait_task(
+            journal.fence, now, journal.take_pending(), entry, new, journal.may_deliver_cancel
         )
     )
     if outcome.state == "park":
-        ctx._journal[seq] = dataclasses.replace(entry, wake_at=outcome.wake_at)
-        await ctx._park((TASK_SIGNAL + task_id,), outcome.wake_at)
+        journal.remember(dataclasses.replace(entry, wake_at=outcome.wake_at))
+        await journal.park((TASK_SIGNAL + task_id,), outcome.wake_at)
     if outcome.state == "cancelled":
-        ctx._journal[seq] = dataclasses.replace(
-            entry, status=EntryStatus.CANCELLED, completed_at=now
+        raise journal.cancelled_by_store(
+            dataclasses.replace(entry, status=EntryStatus.CANCELLED, completed_at=now)
         )
-        ctx._cancel_delivered = True
-        raise asyncio.CancelledError()
-    ctx._journal[seq] = dataclasses.replace(
-        entry, status=EntryStatus.COMPLETED, output=outcome.output, completed_at=now
+    journal.remember(
+        dataclasses.replace(
+            entry, status=EntryStatus.COMPLETED, output=outcome.output, completed_at=now
+        )
     )
     return dict(json.loads(outcome.output or "{}"))
 
 
 async def _receive(
-    ctx: Context, spec: FormSpec, seq: int, task_id: str, out: dict[str, Any]
+    journal: Journal, spec: FormSpec, seq: int, task_id: str, out: dict[str, Any]
 ) -> tuple[Any, Entry | None]:
     """The answer decoded into the form: ``(answer, None)``. An answer the form class refuses
     (it was checked against the stored schema only, or the form changed since) re-opens the
@@ -168,22 +170,24 @@ async def _receive(
     task cannot be re-opened (a default, or the workflow went on), it blocks as before."""
     what = f"human task {task_id!r}"
     try:
-        return ctx._engine.codec.decode(out["payload"], spec.type, what=what), None
+        return journal.engine.codec.decode(out["payload"], spec.type, what=what), None
     except SerializationError as exc:
         refused = str(exc)
     try:
-        spec.check(ctx._engine.codec.loads(out["payload"]), what=what, task_id=task_id)
+        spec.check(journal.engine.codec.loads(out["payload"]), what=what, task_id=task_id)
         errors = [("(answer)", refused)]
     except InvalidAnswer as invalid:
         errors = invalid.errors
     if out["outcome"] == "completed":
-        reopened = await ctx._store(
-            ctx._engine.store.reopen_task(ctx._fence, ctx._now(), ctx.take_pending(), seq, errors)
+        reopened = await journal.store_call(
+            journal.engine.store.reopen_task(
+                journal.fence, journal.now_ms(), journal.take_pending(), seq, errors
+            )
         )
         if reopened is not None:
-            ctx._journal[seq] = reopened
+            journal.remember(reopened)
             return None, reopened
-    return ctx._decode(out["payload"], spec.type, what), None  # raises: blocked, as ever
+    return journal.decode(out["payload"], spec.type, what), None  # raises: blocked, as ever
 
 
 def _fit(spec: FormSpec, value: object, what: str, task_id: str) -> Any:
@@ -196,19 +200,19 @@ def _fit(spec: FormSpec, value: object, what: str, task_id: str) -> Any:
 
 
 def _policy(
-    on_timeout: OnTimeout, spec: FormSpec, ctx: Context, what: str, task_id: str
+    on_timeout: OnTimeout, spec: FormSpec, codec: Codec, what: str, task_id: str
 ) -> dict[str, Any]:
     if isinstance(on_timeout, Default):
         plain = _fit(spec, on_timeout.value, f"the Default answer of {what}", task_id)
         return {
             "kind": "default",
-            "value": ctx._engine.codec.encode(plain, what=f"the Default answer of {what}"),
+            "value": codec.encode(plain, what=f"the Default answer of {what}"),
         }
     if isinstance(on_timeout, Escalate):
         return {
             "kind": "escalate",
             "to": on_timeout.to,
             "due": duration_ms(on_timeout.due, "Escalate(due=...)"),
-            "then": _policy(on_timeout.then, spec, ctx, what, task_id),
+            "then": _policy(on_timeout.then, spec, codec, what, task_id),
         }
     return {"kind": "raise"}

@@ -40,9 +40,9 @@ class TaskAPI:
         clock: Clock
         directory: Directory | None
         poll_interval: float
-        _beacon: Beacon
+        beacon: Beacon
 
-        def _wake(self) -> None: ...
+        def wake(self, queue: str | None = None) -> None: ...
 
     async def tasks(
         self,
@@ -103,7 +103,7 @@ class TaskAPI:
             comment,
             self.clock.now_ms(),
         )
-        self._wake()
+        self.wake()
         return self._human_task(done)
 
     async def claim_task(self, task_id: str, *, by: str) -> HumanTask:
@@ -114,7 +114,7 @@ class TaskAPI:
         row = await self.store.claim_task(
             task_id, self._actor(by, "claim", task_id), self.clock.now_ms()
         )
-        self._wake()
+        self.wake()
         return self._human_task(row)
 
     async def reassign_task(self, task_id: str, *, to: str, by: str | None = None) -> HumanTask:
@@ -124,7 +124,7 @@ class TaskAPI:
         row = await self.store.reassign_task(
             task_id, to, self._actor(by, "reassign", task_id), self.clock.now_ms()
         )
-        self._wake()
+        self.wake()
         return self._human_task(row)
 
     async def task_events(
@@ -166,13 +166,13 @@ class TaskAPI:
         Keep the last ``ev.id`` to continue after a restart without missing one."""
         cursor = after
         while True:
-            mark = self._beacon.mark()
+            mark = self.beacon.mark()
             events = await self.task_events(kinds=kinds, after=cursor)
             for event in events:
                 cursor = event.id
                 yield event
             if not events:
-                await self._beacon.wait(self.poll_interval, since=mark)
+                await self.beacon.wait(self.poll_interval, since=mark)
 
     # -- helpers -------------------------------------------------------------------------
     async def _task_row(self, task_id: str) -> TaskRow:

@@ -1,0 +1,183 @@
+"""A step call inside a workflow: the durable operation behind ``@plait.step``.
+
+``call_step`` reserves the step's position at the call site and returns an awaitable that
+either replays the journaled outcome (result, ``StepFailed`` or the cancellation recorded
+there) or runs the function under its retry policy and journals the outcome, with its last
+attempt, in one fenced transaction. Earlier failed attempts are recorded as they happen.
+
+Invariants kept here:
+- Values the step may have been given (``ctx.now()``, ...) are durable before it runs.
+- A first attempt that succeeded is the journal entry itself: no attempt row is written.
+- Inside a step, ``plait.step`` calls are plain calls (the context variable is cleared);
+  ``plait.limit`` and ``plait.current_engine()`` find the engine through ``engine_var``.
+- A sync step runs in the engine's thread pool; its timeout is soft (a thread cannot be
+  stopped), so a timed-out sync step is not retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from plait.current import engine_var, journal_var
+from plait.errors import StepFailed, _Released, traceback_text
+from plait.journal import Journal, mark
+from plait.store.records import Attempt, Entry
+from plait.types import EntryStatus
+
+if TYPE_CHECKING:
+    from plait.definitions import StepDef
+
+
+class _SoftTimeout(Exception):
+    """A sync step overran its timeout; its thread may still run, so it is not retried."""
+
+
+def call_step(
+    journal: Journal, sd: StepDef[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Coroutine[Any, Any, Any]:
+    """``sd(*args, **kwargs)`` inside a workflow: reserves its position now."""
+    seq, entry = journal.reserve("step", sd.name)
+    return _step(journal, seq, entry, sd, args, kwargs)
+
+
+async def _step(
+    journal: Journal,
+    seq: int,
+    entry: Entry | None,
+    sd: StepDef[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    try:
+        if entry is not None:
+            return _replay(journal, seq, entry, sd)
+        await journal.interrupts(seq, None, "step", sd.name)
+        return await _execute(journal, seq, sd, args, kwargs)
+    finally:
+        journal.done()
+
+
+def _replay(journal: Journal, seq: int, entry: Entry, sd: StepDef[..., Any]) -> Any:
+    if entry.status == EntryStatus.CANCELLED:
+        raise asyncio.CancelledError()
+    if entry.status == EntryStatus.FAILED:
+        err = entry.error or {}
+        raise mark(
+            StepFailed(
+                sd.name,
+                err.get("type", "Error"),
+                err.get("message", ""),
+                entry.attempts,
+                err.get("traceback"),
+            ),
+            seq,
+        )
+    return journal.decode(entry.output, sd.return_type, f"step {sd.name!r}")
+
+
+async def _execute(
+    journal: Journal,
+    seq: int,
+    sd: StepDef[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    engine = journal.engine
+    codec = engine.codec
+    await journal.flush()  # values the step may be given (ctx.now(), ...) are durable first
+    first_start = journal.now_ms()
+    number = 0
+    while True:
+        number += 1
+        started = journal.now_ms()
+        try:
+            value = await _invoke(journal, sd, args, kwargs)
+            output = codec.encode(value, what=f"step {sd.name!r}")
+        except Exception as exc:
+            ended = journal.now_ms()
+            error = {
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "traceback": traceback_text(exc),
+            }
+            if isinstance(exc, _SoftTimeout):
+                error["type"] = "TimeoutError"
+            attempt = Attempt(seq, number, started, ended, error)
+            if (
+                number < sd.retry.max_attempts
+                and sd.retry.should_retry(exc)
+                and not isinstance(exc, _SoftTimeout)
+            ):
+                await journal.record(None, [attempt], at=ended)
+                await engine.clock.sleep(sd.retry.interval(number, engine.random.random()))
+                if journal.draining:
+                    raise _Released() from None
+                continue
+            await journal.record(
+                Entry(
+                    seq,
+                    "step",
+                    sd.name,
+                    EntryStatus.FAILED,
+                    error=error,
+                    attempts=number,
+                    started_at=first_start,
+                    completed_at=ended,
+                ),
+                [attempt],
+                at=ended,
+            )
+            raise mark(
+                StepFailed(sd.name, error["type"], error["message"], number, error["traceback"]),
+                seq,
+            ) from None
+        ended = journal.now_ms()
+        await journal.record(
+            Entry(
+                seq,
+                "step",
+                sd.name,
+                EntryStatus.COMPLETED,
+                output=output,
+                attempts=number,
+                started_at=first_start,
+                completed_at=ended,
+            ),
+            # A first attempt that succeeded is the journal entry itself.
+            () if number == 1 else [Attempt(seq, number, started, ended, None)],
+            at=ended,
+        )
+        return value
+
+
+async def _invoke(
+    journal: Journal, sd: StepDef[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    # Inside a step, plait.step calls are plain calls: clear the current run.
+    scope = contextvars.copy_context()
+    scope.run(journal_var.set, None)
+    scope.run(engine_var.set, journal.engine)
+    loop = asyncio.get_running_loop()
+    if sd.is_async:
+        task = loop.create_task(sd.fn(*args, **kwargs), context=scope)
+        if sd.timeout is None:
+            return await task
+        try:
+            return await asyncio.wait_for(task, sd.timeout)
+        except TimeoutError:
+            raise TimeoutError(f"step {sd.name!r} took longer than {sd.timeout} s") from None
+    call = functools.partial(scope.run, functools.partial(sd.fn, *args, **kwargs))
+    future = loop.run_in_executor(journal.engine.threads, call)
+    if sd.timeout is None:
+        return await future
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), sd.timeout)
+    except TimeoutError:
+        raise _SoftTimeout(
+            f"sync step {sd.name!r} took longer than {sd.timeout} s; its thread may still "
+            "be running, so it is not retried"
+        ) from None

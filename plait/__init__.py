@@ -61,6 +61,7 @@ from plait.types import (
     WorkflowInfo,
     WorkflowStatus,
 )
+from plait.views import HeldWorkflow, InvalidCursor, Page, WorkerInfo, WorkflowChange
 from plait.worker import Worker
 
 __version__ = "0.1.0"
@@ -84,12 +85,15 @@ __all__ = [
     "Escalate",
     "FakeClock",
     "FieldChange",
+    "HeldWorkflow",
     "HumanTask",
     "InvalidAnswer",
     "InvalidArguments",
+    "InvalidCursor",
     "InvalidState",
     "Limit",
     "NondeterminismError",
+    "Page",
     "PermissionDenied",
     "PlaitError",
     "Queue",
@@ -110,9 +114,11 @@ __all__ = [
     "TaskStatus",
     "WaitTimeout",
     "Worker",
+    "WorkerInfo",
     "WorkflowAlreadyExists",
     "WorkflowBlocked",
     "WorkflowCancelled",
+    "WorkflowChange",
     "WorkflowDef",
     "WorkflowEvent",
     "WorkflowEventKind",

@@ -47,6 +47,7 @@ from plait.types import (
     WorkflowStatus,
     parse_enum,
 )
+from plait.views import ViewAPI
 from plait.wakeups import Beacon, Endings, set_done
 from plait.worker import Worker
 
@@ -120,12 +121,13 @@ class WorkflowHandle(Generic[R]):
                 e.endings.unwatch(self.id, ended)
 
 
-class Engine(TaskAPI, BlobAPI):
+class Engine(TaskAPI, BlobAPI, ViewAPI):
     """plait's engine: ``async with plait.Engine("sqlite:///plait.db", workflows=[...])``.
 
     ``directory`` (a :class:`plait.Directory`) makes human-task answers, claims and
     reassignments checked against who belongs to which group; without one, ``by=`` is
-    recorded as given. The human-task methods are in :class:`plait.human.inbox.TaskAPI`.
+    recorded as given. The human-task methods are in :class:`plait.human.inbox.TaskAPI`, the
+    server's reads (counts, pages, workers, the change feed) in :class:`plait.views.ViewAPI`.
     ``queues`` (:class:`plait.Queue`) declares queues' concurrency and rate limits; they
     are stored when the engine opens, and every worker applies them.
     ``records`` (:class:`plait.records.Records`) keeps application state; the blob methods

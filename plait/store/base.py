@@ -2,9 +2,10 @@
 
 The engine never writes SQL; it calls these operations, each one transaction. The contract is
 split by role, one protocol each: :class:`ClientStore` (what clients start, read and command),
-:class:`RunStore` (what workers claim and write for a running workflow), :class:`HumanTaskStore`
-and :class:`LimitStore`; :class:`Store` is all of them, what a backend implements. The
-records passed across it and the names it reserves are in :mod:`plait.store.records`.
+:class:`RunStore` (what workers claim and write for a running workflow), :class:`HumanTaskStore`,
+:class:`LimitStore` and :class:`ViewStore` (the server's reads); :class:`Store` is all of them,
+what a backend implements. The records passed across it and the names it reserves are in
+:mod:`plait.store.records`.
 
 Every write made on behalf of a running workflow carries a :class:`Fence` (the workflow id and
 the ``attempt`` it was claimed with): a store accepts the write only while that attempt still
@@ -23,12 +24,14 @@ from typing import Any, Protocol
 from plait.store.records import (
     Actor,
     Attempt,
+    ChangeRow,
     Claimed,
     Entry,
     Fence,
     ListFilter,
     NewTask,
     NewWorkflow,
+    PageFilter,
     QueueLimits,
     StoredBlob,
     StoredRecord,
@@ -38,6 +41,7 @@ from plait.store.records import (
     TaskRow,
     Wait,
     WaitOutcome,
+    WorkerRow,
 )
 from plait.types import AttemptRecord, StepRecord, WorkflowEvent, WorkflowInfo, WorkflowStatus
 
@@ -297,8 +301,46 @@ class BlobStore(Connection, Protocol):
         ...
 
 
+class ViewStore(Connection, Protocol):
+    """What the server reads to show workflows, workers and changes (``store/views.py``)."""
+
+    async def count_workflows(self, name: str | None) -> list[tuple[str, str, int]]:
+        """(name, status, count) of every workflow, or of one name's."""
+        ...
+
+    async def page_workflows(self, flt: PageFilter) -> list[WorkflowInfo]: ...
+
+    async def list_workers(self) -> list[WorkerRow]:
+        """Every registered worker, oldest first, with the workflows it holds."""
+        ...
+
+    async def changes(
+        self,
+        since: int,
+        after: tuple[int, str, int] | None,
+        workflow_id: str | None,
+        limit: int,
+    ) -> list[ChangeRow]:
+        """Changes at or after ``since`` in (``at``, ``workflow_id``, ``seq``) order, strictly
+        after the keyset ``after``; of one workflow, or of all."""
+        ...
+
+    def subscribe_changes(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``wake`` (on the event loop) after a write in this process and, where the
+        backend can tell (PostgreSQL), in others. A hint only. Returns the unsubscriber."""
+        ...
+
+
 class Store(
-    ClientStore, RunStore, HumanTaskStore, LimitStore, EventStore, RecordStore, BlobStore, Protocol
+    ClientStore,
+    RunStore,
+    HumanTaskStore,
+    LimitStore,
+    EventStore,
+    RecordStore,
+    BlobStore,
+    ViewStore,
+    Protocol,
 ):
     """The whole contract: what a backend implements and the engine holds."""
 
@@ -313,4 +355,5 @@ __all__ = [
     "RecordStore",
     "RunStore",
     "Store",
+    "ViewStore",
 ]

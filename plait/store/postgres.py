@@ -32,6 +32,9 @@ Invariants kept here:
   its own autocommit connection. The same connection ``LISTEN``s when a worker subscribed,
   and reconnects after errors (then wakes its workers once, as hints may have been missed).
   Correctness never depends on a hint: workers poll too.
+- Change hints (for the change feed, ``plait/store/views.py``) go on a channel of their own,
+  ``CHANGES``, coalesced the same way, so that a write never wakes other processes' workers
+  to claim; the connection listens on it only while a change feed is subscribed.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from plait.store.sqlbase import Conn, Dialect
 log = logging.getLogger("plait.store")
 
 CHANNEL = "plait_wakeup"
+CHANGES = "plait_changes"  # "a write committed": wakes change feeds, never workers
 MIGRATION_LOCK = 0x706C616974  # "plait": the advisory lock key migrations run under
 FLUSH_INTERVAL = 0.025  # seconds hints are coalesced before one NOTIFY
 PING_INTERVAL = 10.0  # seconds between pings of an idle wake-up connection
@@ -204,12 +208,15 @@ def _committed(conn: PgConn, xid: str) -> bool | None:
 
 
 class _Wakeups:
-    """Coalesced NOTIFY after commits, and LISTEN for workers, on one async connection."""
+    """Coalesced NOTIFY after commits, and LISTEN for workers and change feeds, on one async
+    connection."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self._pending: set[str] = set()
+        self._changed = False  # a change hint is queued
         self._callbacks: list[Callable[[], None]] = []
+        self._change_callbacks: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._kick: asyncio.Event | None = None
         self._closed = False
@@ -228,6 +235,22 @@ class _Wakeups:
             self._callbacks.append(wake)
         self._ensure_running()
 
+    def changed(self) -> None:
+        if self._closed:
+            return
+        self._changed = True
+        self._ensure_running()
+
+    def subscribe_changes(self, wake: Callable[[], None]) -> None:
+        if self._closed:
+            return
+        self._change_callbacks.append(wake)
+        self._ensure_running()
+
+    def unsubscribe_changes(self, wake: Callable[[], None]) -> None:
+        if wake in self._change_callbacks:
+            self._change_callbacks.remove(wake)
+
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
             self._kick = asyncio.Event()
@@ -235,8 +258,8 @@ class _Wakeups:
         if self._kick is not None:
             self._kick.set()
 
-    def _fire(self) -> None:
-        for wake in list(self._callbacks):
+    def _fire(self, callbacks: list[Callable[[], None]]) -> None:
+        for wake in list(callbacks):
             try:
                 wake()
             except Exception:  # a hint must never break the listener
@@ -264,6 +287,7 @@ class _Wakeups:
 
     async def _serve(self, conn: psycopg.AsyncConnection[Any], missed: bool) -> None:
         listening = False
+        watching = False  # LISTEN CHANGES
         last_io = time.monotonic()
         own_pid = conn.info.backend_pid
         while not self._closed:
@@ -271,18 +295,26 @@ class _Wakeups:
                 await conn.execute(f"LISTEN {CHANNEL}")
                 listening = True
                 if missed:  # hints may have been sent while we were disconnected
-                    self._fire()
+                    self._fire(self._callbacks)
+            if self._change_callbacks and not watching:
+                await conn.execute(f"LISTEN {CHANGES}")
+                watching = True
+                if missed:
+                    self._fire(self._change_callbacks)
             await self._flush(conn)
-            if listening:
-                heard = False
+            if listening or watching:
+                heard: set[str] = set()
                 async for note in conn.notifies(timeout=FLUSH_INTERVAL):
-                    heard = heard or note.pid != own_pid
-                if heard:
-                    self._fire()
+                    if note.pid != own_pid:
+                        heard.add(note.channel)
+                if CHANNEL in heard:
+                    self._fire(self._callbacks)
+                if CHANGES in heard:
+                    self._fire(self._change_callbacks)
             else:
                 assert self._kick is not None
                 self._kick.clear()
-                if not self._pending:
+                if not self._pending and not self._changed:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._kick.wait(), PING_INTERVAL)
                 await asyncio.sleep(FLUSH_INTERVAL)  # let more hints gather
@@ -292,17 +324,22 @@ class _Wakeups:
                 last_io = time.monotonic()
 
     async def _flush(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        if not self._pending:
+        if not self._pending and not self._changed:
             return
         queues = sorted(self._pending)
+        changed = self._changed
         self._pending.clear()
+        self._changed = False
+        channels = [CHANNEL] * len(queues) + [CHANGES] * changed
         try:
             await conn.execute(
-                "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", (CHANNEL, queues)
+                "SELECT pg_notify(c, q) FROM unnest(%s::text[], %s::text[]) AS t(c, q)",
+                (channels, [*queues, ""] if changed else queues),
             )
             self._sent += 1
         except BaseException:
             self._pending.update(queues)
+            self._changed = self._changed or changed
             raise
 
     async def close(self) -> None:
@@ -311,9 +348,11 @@ class _Wakeups:
         if task is None:
             self._closed = True
             return
-        if self._pending and not task.done():
+        if (self._pending or self._changed) and not task.done():
             deadline = time.monotonic() + 1.0
-            while self._pending and not task.done() and time.monotonic() < deadline:
+            while (
+                (self._pending or self._changed) and not task.done() and time.monotonic() < deadline
+            ):
                 await asyncio.sleep(0.005)
         self._closed = True
         task.cancel()
@@ -352,6 +391,20 @@ class PostgresStore(SQLStore):
 
     def subscribe(self, wake: Callable[[], None]) -> None:
         self._wakeups.subscribe(wake)
+
+    def _changed(self) -> None:
+        super()._changed()
+        self._wakeups.changed()
+
+    def subscribe_changes(self, wake: Callable[[], None]) -> Callable[[], None]:
+        local = super().subscribe_changes(wake)
+        self._wakeups.subscribe_changes(wake)
+
+        def unsubscribe() -> None:
+            local()
+            self._wakeups.unsubscribe_changes(wake)
+
+        return unsubscribe
 
     def _migrate(self, conn: Conn) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))

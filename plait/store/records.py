@@ -277,3 +277,56 @@ class QueueLimits:
         """The time between two starts (rounded up: never faster than the rate)."""
         assert self.rate_limit is not None and self.rate_per_ms is not None
         return -(-self.rate_per_ms // self.rate_limit)
+
+
+# -- the server's reads (plait/store/views.py) -------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class PageFilter:
+    """Which workflows ``page_workflows`` returns: newest first (``created_at``, then ``id``,
+    both descending), strictly after the keyset ``after`` (the last row of the page before);
+    ``since``/``until`` bound ``created_at`` (``since <= created_at < until``)."""
+
+    status: tuple[WorkflowStatus, ...] = ()
+    name: str | None = None
+    parent_id: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+    since: int | None = None
+    until: int | None = None
+    after: tuple[int, str] | None = None
+    limit: int = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldRow:
+    """A running workflow a worker holds the lease of, since its last status change."""
+
+    workflow_id: str
+    name: str
+    since: int
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerRow:
+    """A registered worker (``info`` as it registered) and the workflows it holds."""
+
+    id: str
+    hostname: str | None
+    pid: int | None
+    info: dict[str, Any]
+    started_at: int
+    heartbeat_at: int
+    holds: tuple[HeldRow, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangeRow:
+    """One change for the feed: a workflow's status (``seq`` is -1) or a journal entry.
+    ``at`` is the change's time: ``updated_at``, or the entry's completion (else start)."""
+
+    kind: str  # "status" | "journal"
+    workflow_id: str
+    seq: int
+    at: int
+    name: str  # the workflow's name, or the entry's
+    status: str  # a WorkflowStatus, or an EntryStatus
+    entry_kind: str | None = None

@@ -15,9 +15,10 @@ from plait.store.events import SQLEvents
 from plait.store.limits import SQLLimits
 from plait.store.runs import SQLRuns
 from plait.store.tasks import SQLTasks
+from plait.store.views import SQLViews
 
 
-class SQLStore(SQLClients, SQLRuns, SQLTasks, SQLLimits, SQLEvents, SQLRecords, SQLBlobs):
+class SQLStore(SQLClients, SQLRuns, SQLTasks, SQLLimits, SQLEvents, SQLRecords, SQLBlobs, SQLViews):
     """A :class:`~plait.store.base.Store` over any SQL database a ``Dialect`` covers:
 
     - :class:`~plait.store.clients.SQLClients`: start, read, signal, cancel, resume;
@@ -26,7 +27,8 @@ class SQLStore(SQLClients, SQLRuns, SQLTasks, SQLLimits, SQLEvents, SQLRecords, 
     - :class:`~plait.store.limits.SQLLimits`: queue limits and the keyed limiter;
     - :class:`~plait.store.events.SQLEvents`: the per-workflow log of client actions;
     - :class:`~plait.store.app_records.SQLRecords`: application records;
-    - :class:`~plait.store.blobs.SQLBlobs`: blobs and their references.
+    - :class:`~plait.store.blobs.SQLBlobs`: blobs and their references;
+    - :class:`~plait.store.views.SQLViews`: the server's reads, and the change hints.
     """
 
     url: str

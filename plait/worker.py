@@ -127,6 +127,8 @@ class Worker:
                 "pid": os.getpid(),
                 "process_start": _process_start(os.getpid()),
                 "workflows": [f"{n}@{v}" for n, v in e.registered_pairs],
+                "queues": None if self.queues is None else list(self.queues),
+                "concurrency": self.concurrency,
             },
             e.clock.now_ms(),
         )

@@ -16,6 +16,7 @@ Invariants kept here:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import builtins
@@ -177,7 +178,7 @@ class ViewAPI:
             )
         return out
 
-    async def watch(
+    def watch(
         self,
         workflow_id: str | None = None,
         *,
@@ -185,15 +186,22 @@ class ViewAPI:
         poll_interval: Duration | None = None,
     ) -> AsyncIterator[WorkflowChange]:
         """Yields status and journal changes, of one workflow or of all, from ``since``
-        (default: now) on, as they are committed by any process::
+        (default: the time of this call) on, as they are committed by any process::
 
             async with contextlib.aclosing(engine.watch(wf_id)) as feed:
                 async for change in feed: ...
 
         On PostgreSQL other processes' changes arrive at once; on SQLite within
         ``poll_interval`` (default 0.25 s), as do this process's at once on both."""
+        # The start is taken now, not when the caller first iterates: changes made between
+        # the call and the first ``anext`` are in the feed.
         start = self.clock.now_ms() if since is None else _ms(since, "since")
         poll = FEED_POLL if poll_interval is None else duration_ms(poll_interval, "poll") / 1000
+        return self._feed(workflow_id, start, poll)
+
+    async def _feed(
+        self, workflow_id: str | None, start: int, poll: float
+    ) -> AsyncIterator[WorkflowChange]:
         beacon = Beacon()
         unsubscribe = self.store.subscribe_changes(beacon.fire)
         seen: dict[tuple[str, str, int, str, int], int] = {}
@@ -221,6 +229,11 @@ class ViewAPI:
                 seen = {k: at for k, at in seen.items() if at >= floor}
                 if not found:
                     await beacon.wait(poll, since=mark)
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        # Python 3.11's wait_for (in Beacon.wait) returns instead of raising
+                        # when a cancel races a wake-up: the feed would never end.
+                        raise asyncio.CancelledError
         finally:
             unsubscribe()
 

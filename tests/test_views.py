@@ -323,3 +323,55 @@ async def test_the_feed_sees_changes_committed_by_another_process(
         remote = [c for c in got if c.workflow_id.startswith("remote-")]
         assert remote[0].kind == "status" and remote[0].status == "pending"
         assert remote[0].name == "remote"
+
+
+# -- human tasks: for a person, overdue, most urgent first ----------------------------------
+@plait.workflow
+async def asks(ctx: plait.Context, who: str, due_h: int) -> str:
+    due = timedelta(hours=due_h) if due_h else None
+    answer = await ctx.ask_human(f"for {who}", assignee=who, due=due)
+    return str(answer.approved)
+
+
+INBOX_DIRECTORY = plait.Directory(groups={"recruiters": ["ada", "lin"]})
+
+
+async def test_tasks_for_a_person_overdue_and_most_urgent_first(
+    plait_backend: str, new_db_url: Callable[..., str]
+) -> None:
+    url = None if plait_backend == "sqlite" else new_db_url()
+    async with TestEngine(url, workflows=[asks], directory=INBOX_DIRECTORY) as e:
+        # (id, assignee, due in hours; 0: none), started an hour apart: t1 is the oldest.
+        # Every deadline is after the last start, so none expires while they start.
+        plan = [("t1", "ada", 0), ("t2", "recruiters", 7), ("t3", "ada", 4), ("t4", "max", 1)]
+        plan += [("t5", "lin", 5), ("t6", "ada", 10)]
+        for wid, who, due_h in plan:
+            await e.start(asks, who, due_h, id=wid)
+            await e.run_until_idle(within=timedelta(0))
+            if wid == "t4":  # answered in time: a done task is never overdue
+                [t4] = await e.tasks(workflow_id="t4")
+                await e.complete_task(t4.id, True, by="max")
+            e.clock.advance(timedelta(hours=1))
+        # Now 6.5 h after t1: t3 (due at +6 h) is overdue; t2 and t5 (+8 h, +9 h) not yet,
+        # t6 (+15 h) neither; t4 (+4 h) was answered in time.
+        e.clock.advance(timedelta(minutes=30))
+
+        def wids(tasks: list[plait.HumanTask]) -> list[str]:
+            return [t.workflow_id for t in tasks]
+
+        assert wids(await e.tasks()) == ["t1", "t2", "t3", "t4", "t5", "t6"]  # oldest first
+        assert wids(await e.tasks(for_user="ada")) == ["t1", "t2", "t3", "t6"]  # and her group
+        assert wids(await e.tasks(for_user="lin")) == ["t2", "t5"]
+        assert wids(await e.tasks(for_user="max")) == ["t4"]
+        assert wids(await e.tasks(for_user="nobody")) == []
+        assert wids(await e.tasks(for_user="ada", assignee="recruiters")) == ["t2"]
+        assert wids(await e.tasks(overdue=True)) == ["t3"]
+        assert wids(await e.tasks(overdue=False)) == ["t1", "t2", "t4", "t5", "t6"]
+        assert wids(await e.tasks(status="open", overdue=False)) == ["t1", "t2", "t5", "t6"]
+        e.clock.advance(timedelta(hours=3))  # 9.5 h: t3 3.5 h overdue, t2 1.5 h, t5 0.5 h
+        urgent = await e.tasks(order="urgent")
+        assert wids(urgent) == ["t3", "t2", "t5", "t1", "t4", "t6"]
+        assert wids(await e.tasks(order="urgent", for_user="ada", overdue=True)) == ["t3", "t2"]
+        assert wids(await e.tasks(order="urgent", limit=2, offset=1)) == ["t2", "t5"]
+        with pytest.raises(plait.ConfigurationError, match="order"):
+            await e.tasks(order="newest")  # type: ignore[arg-type]

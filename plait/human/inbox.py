@@ -12,7 +12,7 @@ import builtins
 import dataclasses
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from plait.errors import ConfigurationError, PermissionDenied, TaskNotFound
 from plait.human.directory import Directory
@@ -50,19 +50,38 @@ class TaskAPI:
         status: TaskStatus | str | Sequence[TaskStatus | str] | None = None,
         assignee: str | Sequence[str] | None = None,
         workflow_id: str | None = None,
+        for_user: str | None = None,
+        overdue: bool | None = None,
+        order: Literal["oldest", "urgent"] = "oldest",
         limit: int = 100,
         offset: int = 0,
     ) -> builtins.list[HumanTask]:
         """Human tasks, oldest first, filtered by status, assignee (a name or several: a
-        person and their groups make an inbox) and workflow."""
+        person and their groups make an inbox), workflow, ``for_user`` (assigned to that
+        person or, with a directory, to one of their groups) and ``overdue`` (open and past
+        ``due_at``: ``True`` only those, ``False`` all others). ``order="urgent"`` puts the
+        overdue ones first, the most overdue first, then the rest oldest first."""
         statuses = () if status is None else (status,) if isinstance(status, str) else status
         names = () if assignee is None else (assignee,) if isinstance(assignee, str) else assignee
+        if for_user is not None:
+            if not isinstance(for_user, str) or not for_user:
+                raise ConfigurationError(f"tasks(for_user=...) must be a name, not {for_user!r}")
+            mine = {for_user} | (self.directory.groups_of(for_user) if self.directory else set())
+            # Both given: the assignees of the inbox that are also asked for.
+            names = sorted(mine & set(names)) if names else sorted(mine)
+            if not names:
+                return []
+        if order not in ("oldest", "urgent"):
+            raise ConfigurationError(f"tasks(order=...) is 'oldest' or 'urgent', not {order!r}")
         flt = TaskFilter(
             status=tuple(parse_enum(TaskStatus, s, "task status").value for s in statuses),
             assignees=tuple(names),
             workflow_id=workflow_id,
             limit=limit,
             offset=offset,
+            overdue=overdue,
+            urgent=order == "urgent",
+            now=self.clock.now_ms(),
         )
         return [self._human_task(r) for r in await self.store.list_tasks(flt)]
 

@@ -210,6 +210,11 @@ class TaskFilter:
     workflow_id: str | None = None
     limit: int = 100
     offset: int = 0
+    # Overdue: open with due_at before ``now``. ``overdue`` keeps only those (True) or only
+    # the others (False); ``urgent`` sorts them first, most overdue first, then by age.
+    overdue: bool | None = None
+    urgent: bool = False
+    now: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

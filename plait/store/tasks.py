@@ -365,10 +365,20 @@ class SQLTasks(SQLBase):
         if flt.workflow_id is not None:
             where.append("workflow_id = ?")
             params.append(flt.workflow_id)
+        overdue = "(status = 'open' AND due_at IS NOT NULL AND due_at < ?)"
+        if flt.overdue is not None:
+            where.append(overdue if flt.overdue else f"NOT {overdue}")
+            params.append(flt.now)
         sql = f"SELECT {TASK_COLUMNS} FROM human_tasks"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at, workflow_id, seq LIMIT ? OFFSET ?"
+        order = "created_at, workflow_id, seq"
+        if flt.urgent:  # overdue ones first, the most overdue first; then the oldest
+            # (no NULL in the keys: the dialects sort NULLs at opposite ends)
+            order = f"CASE WHEN {overdue} THEN 0 ELSE 1 END, CASE WHEN {overdue} THEN due_at"
+            order += " ELSE 0 END, created_at, workflow_id, seq"
+            params.extend((flt.now, flt.now))
+        sql += f" ORDER BY {order} LIMIT ? OFFSET ?"
         params.extend((flt.limit, flt.offset))
         rows = await self._run(lambda c: self._all(c, sql, params), write=False)
         return [task_row(r) for r in rows]

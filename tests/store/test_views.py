@@ -12,7 +12,15 @@ import json
 import pytest
 
 from plait.store import Store
-from plait.store.records import ChangeRow, PageFilter, Wait
+from plait.store.records import (
+    Actor,
+    ChangeRow,
+    Entry,
+    NewTask,
+    PageFilter,
+    TaskFilter,
+    Wait,
+)
 from plait.types import WorkflowInfo, WorkflowStatus, ms_to_datetime
 
 from .helpers import NOW, W1, W2, claim, fence, new, running, step, waiting
@@ -224,3 +232,46 @@ async def test_a_write_in_another_process_wakes_change_subscribers(
             await asyncio.wait_for(woken.wait(), 0.5)
             break
     assert woken.is_set()
+
+
+async def _ask(store: Store, workflow_id: str, *, at: int, due_at: int | None) -> None:
+    """A workflow waiting for its human task ``<id>:1``, created at ``at``."""
+    f = await running(store, workflow_id, now=at)
+    entry = Entry(1, "human_task", "ok?", "waiting", wake_at=due_at, started_at=at)
+    task = NewTask(
+        id=f"{workflow_id}:1",
+        workflow_id=workflow_id,
+        seq=1,
+        title="ok?",
+        assignee="ada",
+        form_name="plait.human:Approval",
+        form_schema="{}",
+        proposal=None,
+        context=None,
+        due_at=due_at,
+        remind_offsets=(),
+        on_timeout={"kind": "raise"},
+    )
+    outcome = await store.wait_task(f, at, [], entry, task, True)
+    assert outcome.state == "park"
+
+
+async def test_tasks_overdue_and_most_overdue_first(store: Store) -> None:
+    await _ask(store, "a", at=NOW, due_at=None)
+    await _ask(store, "b", at=NOW + 1, due_at=NOW + 50)
+    await _ask(store, "c", at=NOW + 2, due_at=NOW + 20)
+    await _ask(store, "d", at=NOW + 3, due_at=NOW + 500)
+    now = NOW + 100  # b 50 ms overdue, c 80 ms; d not yet; a has no deadline
+
+    async def ids(**kw: object) -> list[str]:
+        rows = await store.list_tasks(TaskFilter(now=now, **kw))  # type: ignore[arg-type]
+        return [r.workflow_id for r in rows]
+
+    assert await ids() == ["a", "b", "c", "d"]
+    assert await ids(overdue=True) == ["b", "c"]
+    assert await ids(overdue=False) == ["a", "d"]
+    assert await ids(urgent=True) == ["c", "b", "a", "d"]
+    assert await ids(urgent=True, overdue=False) == ["a", "d"]
+    assert await ids(urgent=True, limit=1, offset=1) == ["b"]
+    await store.complete_task("b:1", "{}", None, [], Actor("ada"), None, NOW + 40)
+    assert await ids(overdue=True) == ["c"]  # answered: not overdue, though past due_at

@@ -27,6 +27,7 @@ def main() -> None:
     from bench.recovery import recovery
     from bench.scale_workers import scale_workers
     from bench.scenarios import SCENARIOS
+    from bench.watch_latency import watch_latency
     from bench.worker_rss import worker_rss
 
     imported = time.perf_counter() - t0
@@ -35,6 +36,7 @@ def main() -> None:
         "recovery": recovery,
         "worker_rss": worker_rss,
         "scale_workers": scale_workers,
+        "watch_latency": watch_latency,
     }
     fn = scenarios[a.scenario]
     try:

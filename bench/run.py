@@ -28,6 +28,7 @@ from bench.measure import filesystem, machine, machine_busy, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = ("seq_steps", "fanout", "latency", "waiters", "worker_rss", "recovery", "scale_workers")
+EXTRA = ("watch_latency",)  # run only when named in --scenarios
 POSTGRES_ONLY = ("scale_workers",)
 # scenario: its sizes option
 SIZED = {"waiters": "waiters", "worker_rss": "worker_sizes", "scale_workers": "workers"}
@@ -181,7 +182,7 @@ def main() -> None:
     scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
     if a.backend == "sqlite":  # the default list runs what the backend can run
         scenarios = [s for s in scenarios if s not in POSTGRES_ONLY]
-    unknown = [s for s in scenarios if s not in ALL]
+    unknown = [s for s in scenarios if s not in ALL + EXTRA]
     if unknown:
         raise SystemExit(f"unknown scenario(s) {unknown}; known: {', '.join(ALL)}")
     backend = backend_for(a.backend, a.database, a.dir)

@@ -44,7 +44,9 @@ async def test_wal_mode_and_migrations_applied_once(db_url: str) -> None:
     assert {"workflows", "journal", "step_attempts", "signals", "workers"} <= tables
     numbers = [n for n, _ in migrations.load("sqlite")]
     assert [v for v, _ in first] == numbers
-    assert numbers == list(range(1, len(numbers) + 1))  # numbered 1, 2, 3, ... no gaps
+    # Numbered 1, 2, 3, ...: unique and in order. Numbers are handed out to changes made at
+    # the same time, so one may land before a lower one still in the works: a gap is allowed.
+    assert numbers == sorted(set(numbers)) and numbers[0] == 1
 
     async with plait.Engine(db_url):  # reopening applies nothing twice
         pass

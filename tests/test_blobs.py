@@ -115,8 +115,8 @@ async def test_blob_errors(test_engine: TestEngine) -> None:
 
 
 async def test_a_blob_may_be_larger_than_a_payload(test_engine: TestEngine) -> None:
-    test_engine.codec.max_payload_bytes = 1024
-    data = bytes(range(256)) * 64  # 16 KiB
+    data = bytes(range(256)) * 12 * 1024  # 3 MiB: more than the default 2 MB of a payload
+    assert len(data) > test_engine.codec.max_payload_bytes
     ref = await test_engine.put_blob(data, content_type="application/octet-stream")
     assert (await test_engine.get_blob(ref)).data == data
 

@@ -41,12 +41,16 @@ class ChildHandle:
 
 
 def start_child(
-    journal: Journal, wf: WorkflowDef[..., Any], args: tuple[Any, ...], queue: str | None
+    journal: Journal,
+    wf: WorkflowDef[..., Any],
+    args: tuple[Any, ...],
+    queue: str | None,
+    subject: str | None = None,
 ) -> Coroutine[Any, Any, ChildHandle]:
     """Reserves the child's position now; the awaitable starts it (once) and returns its
-    handle."""
+    handle. Without ``subject`` the child is about its parent's subject."""
     seq, entry = journal.reserve("child", wf.name)
-    return _start(journal, seq, entry, wf, args, queue)
+    return _start(journal, seq, entry, wf, args, queue, subject)
 
 
 async def _start(
@@ -56,6 +60,7 @@ async def _start(
     wf: WorkflowDef[..., Any],
     args: tuple[Any, ...],
     queue: str | None,
+    subject: str | None,
 ) -> ChildHandle:
     try:
         if entry is not None:
@@ -66,7 +71,12 @@ async def _start(
         engine = journal.engine
         child_id = f"{journal.workflow_id}:{seq}"
         new = engine.new_workflow(
-            wf, args, id=child_id, queue=queue or journal.queue, parent_id=journal.workflow_id
+            wf,
+            args,
+            id=child_id,
+            queue=queue or journal.queue,
+            parent_id=journal.workflow_id,
+            subject=subject,
         )
         now = journal.now_ms()
         done = Entry(
@@ -89,10 +99,14 @@ async def _start(
 
 
 def child(
-    journal: Journal, wf: WorkflowDef[..., R], args: tuple[Any, ...], queue: str | None
+    journal: Journal,
+    wf: WorkflowDef[..., R],
+    args: tuple[Any, ...],
+    queue: str | None,
+    subject: str | None = None,
 ) -> Coroutine[Any, Any, R]:
     """Starts a child and waits for its result: both positions are reserved now."""
-    start = start_child(journal, wf, args, queue)
+    start = start_child(journal, wf, args, queue, subject)
     seq, entry = journal.reserve("child_result", wf.name)
 
     async def run() -> R:

@@ -56,6 +56,11 @@ def _check_workflow(wf: object, verb: str) -> None:
         raise ConfigurationError(f"{verb} takes a @plait.workflow, not {wf!r}")
 
 
+def _check_subject(subject: object) -> None:
+    if subject is not None and (not isinstance(subject, str) or not subject):
+        raise ConfigurationError(f"subject= must be a non-empty string, not {subject!r}")
+
+
 class Context:
     """Handed to every workflow run: the durable operations a workflow may perform."""
 
@@ -169,20 +174,32 @@ class Context:
 
     # -- children ----------------------------------------------------------------------
     def start_child(
-        self, wf: WorkflowDef[..., R], *args: Any, queue: str | None = None
+        self,
+        wf: WorkflowDef[..., R],
+        *args: Any,
+        queue: str | None = None,
+        subject: str | None = None,
     ) -> Coroutine[Any, Any, ChildHandle]:
-        """Starts a child workflow (id ``"<parent id>:<seq>"``); returns its handle."""
+        """Starts a child workflow (id ``"<parent id>:<seq>"``); returns its handle.
+        ``subject`` names the person the child is about (default: the parent's)."""
         _check_workflow(wf, "start_child")
+        _check_subject(subject)
         wf.bind(args)
-        return _start_child(self._journal, wf, args, queue)
+        return _start_child(self._journal, wf, args, queue, subject)
 
     def child(
-        self, wf: WorkflowDef[..., R], *args: Any, queue: str | None = None
+        self,
+        wf: WorkflowDef[..., R],
+        *args: Any,
+        queue: str | None = None,
+        subject: str | None = None,
     ) -> Coroutine[Any, Any, R]:
-        """Starts a child workflow and waits durably for its result."""
+        """Starts a child workflow and waits durably for its result (``subject`` as for
+        ``start_child``)."""
         _check_workflow(wf, "start_child")
+        _check_subject(subject)
         wf.bind(args)
-        return _child(self._journal, wf, args, queue)
+        return _child(self._journal, wf, args, queue, subject)
 
     # -- human tasks (plait/human/ask.py) ----------------------------------------------------
     @overload

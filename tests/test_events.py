@@ -94,6 +94,34 @@ async def test_a_workflow_carries_its_subject(test_engine: TestEngine) -> None:
         await test_engine.start(waits, False, subject="")
 
 
+@plait.workflow
+async def about_one(ctx: plait.Context, name: str) -> str:
+    if name == "ada":
+        await ctx.child(about_one, "ada's reference")  # about the same person as its parent
+    return name
+
+
+@plait.workflow
+async def job(ctx: plait.Context, names: list[str]) -> list[str]:
+    return list(
+        await asyncio.gather(*(ctx.child(about_one, n, subject=f"cand-{n}") for n in names))
+    )
+
+
+async def test_children_carry_the_subject_they_are_given_or_their_parent_s(
+    test_engine: TestEngine,
+) -> None:
+    test_engine.register(job)
+    test_engine.register(about_one)
+    h = await test_engine.start(job, ["ada", "bob"], id="job-1")
+    await test_engine.run_until_idle()
+    assert await h.result() == ["ada", "bob"]
+    assert (await h.info()).subject is None
+    about_ada = await test_engine.list(subject="cand-ada")
+    assert sorted(i.id for i in about_ada) == ["job-1:1", "job-1:1:1"]
+    assert [i.id for i in await test_engine.list(subject="cand-bob")] == ["job-1:3"]
+
+
 @pytest.mark.backends("sqlite")
 def test_the_cli_passes_by(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path}/cli.db"

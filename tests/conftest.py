@@ -4,7 +4,8 @@ Both run every test on each backend: ``db_url``, ``store_url`` and ``test_engine
 parametrized over ``sqlite`` (a temp file) and ``postgresql`` (a fresh database per test,
 cloned in ~40 ms from a template migrated once per session). The PostgreSQL server is
 ``PLAIT_TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``);
-without one those tests skip, except under ``CI=true``, where they fail. Mark a test
+without one those tests skip, except under ``CI=true``, where they fail; a migration
+that fails on the template fails them with its own error, never as a missing server. Mark a test
 ``@pytest.mark.backends("sqlite")`` to run it on one backend only.
 """
 
@@ -16,6 +17,7 @@ import itertools
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -57,11 +59,10 @@ class PostgresServer:
     emptied and sequence restarted (~10 ms). One whose schema a test changed is dropped.
     """
 
-    def __init__(self, url: str) -> None:
-        import psycopg
-
+    def __init__(self, url: str, admin: Any, *, tag: str = "") -> None:
         self.url = url
-        self.admin = psycopg.connect(url, autocommit=True, connect_timeout=5)
+        self.admin = admin
+        self.prefix = f"plait_test_{os.getpid()}{tag}"
         try:
             self._setup()
         except BaseException:
@@ -83,7 +84,6 @@ class PostgresServer:
         raise AssertionError("unreachable")
 
     def _setup(self) -> None:
-        self.prefix = f"plait_test_{os.getpid()}"
         self.template = f"{self.prefix}_template"
         self._numbers = itertools.count()
         self._free: list[str] = []
@@ -95,7 +95,15 @@ class PostgresServer:
                 self.admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self.admin_sql(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
         self.admin_sql(f'CREATE DATABASE "{self.template}"')
-        self._migrate(self.url_of(self.template))
+        try:
+            self._migrate(self.url_of(self.template))
+        except Exception as exc:
+            self.admin_sql(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+            raise MigrationFailed(
+                f"migrating the PostgreSQL test template failed "
+                f"({type(exc).__name__}: {str(exc).strip()}): a migration in "
+                "plait/store/migrations/postgresql/ is broken"
+            ) from exc
         self._shape = self._schema(self.url_of(self.template))
 
     @staticmethod
@@ -174,13 +182,20 @@ class PostgresServer:
             self.admin.close()
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    """The PostgreSQL test server (skips, or fails under ``CI=true``, when there is none)."""
+class MigrationFailed(Exception):
+    """Migrating the template failed: a broken migration, never a missing server."""
+
+
+def open_server(url: str, *, tag: str = "") -> PostgresServer:
+    """The test server at ``url``. Skips when none answers there (fails under ``CI=true``);
+    anything that fails once connected (a migration of the template) fails the tests with
+    its own error, under ``CI=true`` or not."""
+    import psycopg
+
     try:
-        server = PostgresServer(POSTGRES_URL)
-    except Exception as exc:
-        parts = urlsplit(POSTGRES_URL)  # shown without user and password
+        admin = psycopg.connect(url, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        parts = urlsplit(url)  # shown without user and password
         host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
         where = parts._replace(netloc=host)
         message = (
@@ -191,6 +206,13 @@ def postgres() -> Iterator[PostgresServer]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{message}. CI=true: the PostgreSQL tests must run.", pytrace=False)
         pytest.skip(message)
+    return PostgresServer(url, admin, tag=tag)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """The PostgreSQL test server (skips, or fails under ``CI=true``, when there is none)."""
+    server = open_server(POSTGRES_URL)
     try:
         yield server
     finally:

@@ -44,7 +44,32 @@ def test_both_dialects_number_the_same_migrations() -> None:
     ]
 
 
-def test_both_dialects_have_the_same_tables_and_columns(postgres: Any, tmp_path: Path) -> None:
+def _affinity(declared: str) -> str:
+    """SQLite's type affinity of a declared column type (its documented rules, in order)."""
+    t = declared.upper()
+    if "INT" in t:
+        return "integer"
+    if any(word in t for word in ("CHAR", "CLOB", "TEXT")):
+        return "text"
+    if "BLOB" in t or not t:
+        return "blob"
+    if any(word in t for word in ("REAL", "FLOA", "DOUB")):
+        return "real"
+    return "numeric"
+
+
+# What each PostgreSQL type the migrations use holds, in SQLite's terms.
+PG_AFFINITY = {"integer": "integer", "bigint": "integer", "smallint": "integer",
+               "text": "text", "bytea": "blob", "double precision": "real",
+               "real": "real", "numeric": "numeric", "boolean": "integer"}  # fmt: skip
+
+
+def test_both_dialects_have_the_same_tables_columns_and_types(
+    postgres: Any, tmp_path: Path
+) -> None:
+    """Same tables and columns; each column holds the same kind of value on both (SQLite's
+    affinity), a column SQLite declares BIGINT is 64-bit on PostgreSQL too (epoch-ms times
+    overflow 32 bits), and the same columns may be NULL."""
     db = tmp_path / "schema.db"
 
     async def migrate() -> None:
@@ -59,13 +84,31 @@ def test_both_dialects_have_the_same_tables_and_columns(postgres: Any, tmp_path:
         for r in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         if not r[0].startswith("sqlite_")
     ]
-    sqlite_columns = {(t, r[1]) for t in tables for r in lite.execute(f"PRAGMA table_info({t})")}
+    # PRAGMA table_info: (cid, name, type, notnull, default, pk); a key column is NOT NULL
+    sqlite_columns = {
+        (t, r[1]): (r[2], bool(r[3] or r[5]))
+        for t in tables
+        for r in lite.execute(f"PRAGMA table_info({t})")
+    }
     lite.close()
     with psycopg.connect(postgres.url_of(postgres.template)) as pg:
-        pg_columns = set(
-            pg.execute(
-                "SELECT table_name::text, column_name::text FROM information_schema.columns"
+        pg_columns = {
+            (t, c): (kind, nullable == "NO")
+            for t, c, kind, nullable in pg.execute(
+                "SELECT table_name::text, column_name::text, data_type::text,"
+                " is_nullable::text FROM information_schema.columns"
                 " WHERE table_schema = 'public'"
             ).fetchall()
-        )
-    assert sqlite_columns == pg_columns
+        }
+    assert set(sqlite_columns) == set(pg_columns)
+    unknown = {kind for kind, _ in pg_columns.values()} - set(PG_AFFINITY)
+    assert not unknown, f"add the PostgreSQL types {unknown} to PG_AFFINITY"
+    for column, (declared, not_null) in sorted(sqlite_columns.items()):
+        kind, pg_not_null = pg_columns[column]
+        assert _affinity(declared) == PG_AFFINITY[kind], (column, declared, kind)
+        if declared.upper() == "BIGINT":
+            assert kind == "bigint", (column, declared, kind)
+        assert not_null == pg_not_null, (column, "NOT NULL on one dialect only")
+    assert [
+        c for c, (d, _) in sqlite_columns.items() if c[1].endswith("_at") and d != "BIGINT"
+    ] == []

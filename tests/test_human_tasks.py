@@ -476,7 +476,7 @@ async def test_two_day_deadline_raises_wait_timeout_with_a_reminder_before(
     await engine.run_until_idle()
     assert engine.clock.now() == START + timedelta(days=2)
     assert await h.result() == f"timed out at {(START + timedelta(days=2)).isoformat()}"
-    assert time.monotonic() - began < 5  # two days, in milliseconds
+    assert time.monotonic() - began < 60  # two days did not pass for real (a hang would)
     task = await engine.task("w:1")
     assert task.status == plait.TaskStatus.EXPIRED and task.answer is None
     events = await engine.task_events("w:1")
@@ -593,7 +593,7 @@ async def test_reminders_can_be_read_from_a_cursor_and_watched(engine: TestEngin
         assert [e.id for e in await engine.task_events(kinds=["reminded"], after=cursor)] == [
             e.id for e in reminders[1:]
         ]
-        for _ in range(200):
+        for _ in range(3000):  # up to 30 s: only a hang fails
             if len(seen) == 3:
                 break
             await asyncio.sleep(0.01)

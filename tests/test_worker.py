@@ -443,3 +443,27 @@ async def test_plait_worker_process_runs_workflows_and_stops_on_sigterm(
         async with client.worker():
             text, pid = await slow.result(timeout=30)
         assert text == "SLOW" and pid == os.getpid()
+
+
+@plait.workflow
+async def tiny(ctx: plait.Context, i: int) -> int:
+    return i
+
+
+async def test_a_worker_claims_at_most_fifty_at_a_time(db_url: str) -> None:
+    """docs/postgresql.md "Claiming": up to its free slots, at most 50 in one claim."""
+    async with plait.Engine(db_url, workflows=[tiny]) as engine:
+        for i in range(120):
+            await engine.start(tiny, i, id=f"t{i}")
+        asked: list[int] = []
+        real = engine.store.claim
+
+        async def claim(*args: object, **kw: object) -> object:
+            asked.append(int(args[3]))  # type: ignore[call-overload]  # (worker, pairs, queues, limit, now)
+            return await real(*args, **kw)  # type: ignore[arg-type]
+
+        engine.store.claim = claim  # type: ignore[method-assign]
+        async with engine.worker(concurrency=200):
+            for i in (0, 119):
+                assert await engine.handle(f"t{i}").result(timeout=60) == i
+        assert asked and max(asked) == 50, asked

@@ -232,3 +232,29 @@ async def test_a_start_in_one_process_wakes_a_worker_in_another(pg_url: str) -> 
             await asyncio.sleep(0.3)  # the worker is idle, waiting up to ten minutes
             h = await client.start(hello, "ada")
             assert await h.result(timeout=60) == "hello ada"  # woken, not polled
+
+
+async def test_a_process_holds_the_documented_connections(postgres: Any, pg_url: str) -> None:
+    """docs/postgresql.md: plait_pool_size (2) connections named ``plait``, plus one named
+    ``plait-wakeups`` once the process sends or listens for a hint; keepalives on."""
+    for option, pool in (("", 2), ("?plait_pool_size=4", 4)):
+        db = postgres.create()  # a database of its own: closed connections linger a moment
+        store = open_store(db + option)
+        await store.open()
+        try:
+            store.notify("default")
+            assert isinstance(store, PostgresStore)
+            for _ in range(600):  # until the hint went out (only a hang fails)
+                if store._wakeups._sent:
+                    break
+                await asyncio.sleep(0.05)
+            rows = postgres.admin_sql(
+                "SELECT application_name, count(*) FROM pg_stat_activity"
+                " WHERE datname = %s GROUP BY 1",
+                (db.rsplit("/", 1)[1],),
+            )
+            assert dict(rows) == {"plait": pool, "plait-wakeups": 1}
+        finally:
+            await store.close()
+            postgres.release(db, reuse=False)
+    assert "keepalives=1" in conninfo(pg_url)

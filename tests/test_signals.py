@@ -253,3 +253,31 @@ async def test_a_payload_that_does_not_fit_the_type_fails_the_wait_and_resume_wa
     await test_engine.signal(h.id, "note", {"text": "ok", "stars": 5})
     await test_engine.run_until_idle()
     assert await h.result() == ["Reply", "ada", "True", "ok", "5"]
+
+
+finally_runs: list[str] = []
+
+
+@plait.workflow
+async def cleans_up(ctx: plait.Context) -> str:
+    try:
+        return str(await ctx.wait_for_signal("go"))
+    finally:
+        finally_runs.append("finally")
+
+
+async def test_a_finally_block_runs_each_time_the_workflow_suspends(
+    test_engine: TestEngine,
+) -> None:
+    """README ("What must be deterministic"): a suspending run is unwound by an exception,
+    so ``finally`` runs at the suspension and again at the real end."""
+    finally_runs.clear()
+    test_engine.register(cleans_up)
+    h = await test_engine.start(cleans_up)
+    await test_engine.run_until_idle()
+    assert (await h.info()).status == plait.WorkflowStatus.WAITING
+    assert finally_runs == ["finally"]  # the suspension unwound the run
+    await test_engine.signal(h.id, "go", 1)
+    await test_engine.run_until_idle()
+    assert await h.result() == "1"
+    assert finally_runs == ["finally", "finally"]

@@ -71,7 +71,7 @@ class TestEngine(Engine):
             claimed = await self._worker.claim_once(10_000)
             if claimed:
                 runs += len(claimed)
-                await asyncio.gather(*(t for t, _ in list(self._worker._running.values())))
+                await asyncio.gather(*self._worker.runs())
                 continue
             due = await self.store.next_due(None)
             if due is None or due <= self.clock.now_ms():

@@ -205,6 +205,10 @@ class Worker:
                 log.exception("worker %s: claiming failed; retrying", self.id)
                 await asyncio.sleep(e.poll_interval)
 
+    def runs(self) -> list[asyncio.Task[None]]:
+        """The tasks of the workflows this worker runs now."""
+        return [task for task, _ in self._running.values()]
+
     async def claim_once(self, limit: int) -> list[Claimed]:
         e = self.engine
         claimed = await e.store.claim(

@@ -1,14 +1,19 @@
 """The per-workflow event log in the SQL store: who started, signalled, cancelled or resumed.
 
 :class:`SQLEvents` is a mixin of :class:`~plait.store.sql.SQLStore`. The client operations
-(``create_workflow``, ``send_signal``, ``cancel``, ``resume``) call :meth:`SQLEvents._log_event`
-inside their own transaction, after their write, so:
+(``create_workflow``, ``send_signal``, ``cancel``, ``resume``) and ``start_child`` call
+:meth:`SQLEvents._log_event` inside their own operation, after their write. The row is not
+written at once: it is kept with the batch's transaction and all rows of a batch are written
+by one INSERT just before COMMIT (:class:`EventLogBackend` wraps the backend the executor
+drives), so logging costs no statement per action. Invariants kept here:
 
-- an event exists exactly when its action was committed: a rejected action (unknown
+- An event is committed exactly when its action is: the rows are written in the action's
+  transaction; a batch that rolls back drops them (a new transaction starts with none), and
+  an operation undone to its savepoint drops the rows it logged. A rejected action (unknown
   workflow, finished workflow, bad state) raises before it logs, and an action that writes
   nothing (the start of an existing equal workflow, a signal whose dedup key was used) logs
-  nothing;
-- events are read in the order they were written (``id``).
+  nothing.
+- Events are read in the order they were logged (``id``).
 
 The log has no foreign key to ``workflows``: it outlives a workflow's deletion, so gc and
 erasure can keep who did what.
@@ -16,11 +21,22 @@ erasure can keep who did what.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import Any, Generic, TypeVar
 
 from plait.errors import WorkflowNotFound
+from plait.store.executor import Transactional
 from plait.store.sqlbase import Conn, SQLBase, dump_json, load_json
 from plait.types import WorkflowEvent, WorkflowEventKind, ms_to_datetime
+
+C = TypeVar("C")
+EventRow = tuple[str, str, str, int, str | None]
+
+# Rows per INSERT: 5 parameters each stays under SQLite's oldest limit of 999 parameters.
+_CHUNK = 150
+# The rows logged in the transaction running on this thread. Each executor thread drives
+# one backend of one store, so a thread's transaction is the only one that can log here.
+_pending = threading.local()
 
 
 class SQLEvents(SQLBase):
@@ -35,18 +51,28 @@ class SQLEvents(SQLBase):
         details: dict[str, Any],
         now: int,
     ) -> None:
-        self._x(
-            conn,
-            "INSERT INTO workflow_events (workflow_id, kind, actor, at, details)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (
-                workflow_id,
-                str(kind),
-                by,
-                now,
-                dump_json({k: v for k, v in details.items() if v is not None}),
-            ),
+        row = (
+            workflow_id,
+            str(kind),
+            by,
+            now,
+            dump_json({k: v for k, v in details.items() if v is not None}),
         )
+        rows: list[EventRow] | None = getattr(_pending, "rows", None)
+        if rows is None:  # not under an EventLogBackend: write it now
+            self._write_events(conn, [row])
+        else:
+            rows.append(row)
+
+    def _write_events(self, conn: Conn, rows: list[EventRow]) -> None:
+        for i in range(0, len(rows), _CHUNK):
+            chunk = rows[i : i + _CHUNK]
+            self._x(
+                conn,
+                "INSERT INTO workflow_events (workflow_id, kind, actor, at, details) VALUES "
+                + ", ".join("(?, ?, ?, ?, ?)" for _ in chunk),
+                [value for row in chunk for value in row],
+            )
 
     async def events(self, workflow_id: str) -> list[WorkflowEvent]:
         def op(conn: Conn) -> list[WorkflowEvent]:
@@ -75,3 +101,48 @@ class SQLEvents(SQLBase):
             ]
 
         return await self._run(op, write=False)
+
+
+class EventLogBackend(Generic[C]):
+    """A backend whose transactions write the event rows their operations logged, in one
+    INSERT per batch just before COMMIT (see the module docstring)."""
+
+    def __init__(self, inner: Transactional[C], store: SQLEvents) -> None:
+        self._inner = inner
+        self._store = store
+        self._rows: list[EventRow] = []
+        self._mark = 0
+
+    def connect(self) -> C:
+        return self._inner.connect()
+
+    def begin(self, conn: C, write: bool) -> None:
+        self._inner.begin(conn, write)
+        self._rows = []  # whatever an earlier, rolled-back attempt logged is gone
+        _pending.rows = self._rows
+
+    def commit(self, conn: C) -> None:
+        rows, self._rows = self._rows, []
+        _pending.rows = self._rows
+        if rows:
+            self._store._write_events(conn, rows)
+        self._inner.commit(conn)
+
+    def rollback(self, conn: C) -> None:
+        self._rows.clear()
+        self._inner.rollback(conn)
+
+    def savepoint(self, conn: C, sql: str) -> None:
+        # The executor runs each operation of a failed batch again in a savepoint; one that
+        # fails is undone to it, and so are the rows it logged.
+        if sql.startswith("SAVEPOINT"):
+            self._mark = len(self._rows)
+        elif sql.startswith("ROLLBACK"):
+            del self._rows[self._mark :]
+        self._inner.savepoint(conn, sql)
+
+    def close(self, conn: C) -> None:
+        self._inner.close(conn)
+
+    def retryable(self, error: BaseException) -> bool:
+        return self._inner.retryable(error)

@@ -55,6 +55,7 @@ from psycopg.rows import DictRow, dict_row
 
 from plait.errors import ConfigurationError
 from plait.store import migrations
+from plait.store.events import EventLogBackend
 from plait.store.executor import BatchExecutor, CommitUnknown, ExecutorPool
 from plait.store.sql import SQLStore
 from plait.store.sqlbase import Conn, Dialect
@@ -376,7 +377,9 @@ class PostgresStore(SQLStore):
             raise ConfigurationError(f"plait_pool_size must be at least 1, got {pool_size}")
         dsn = conninfo(url)
         members: list[BatchExecutor[Any]] = [
-            BatchExecutor(_Backend(dsn), name=f"plait-pg-{i}", retry_for=retry_for)
+            BatchExecutor(
+                EventLogBackend(_Backend(dsn), self), name=f"plait-pg-{i}", retry_for=retry_for
+            )
             for i in range(pool_size)
         ]
         super().__init__(redact(url), PostgresDialect(), ExecutorPool(members))

@@ -236,8 +236,9 @@ class SQLBase:
         details: dict[str, Any],
         now: int,
     ) -> None:
-        """Appends a client action to the workflow's event log, in the action's transaction.
-        Provided by ``SQLEvents``; called by ``SQLClients`` and ``SQLRuns.start_child``."""
+        """Appends a client action to the workflow's event log, in the action's transaction
+        (written with the batch's other events just before COMMIT). Provided by
+        ``SQLEvents``; called by ``SQLClients`` and ``SQLRuns.start_child``."""
         raise NotImplementedError
 
     def _adopt_blobs(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from plait.errors import ConfigurationError
 from plait.store import migrations
+from plait.store.events import EventLogBackend
 from plait.store.executor import BatchExecutor
 from plait.store.sql import SQLStore
 from plait.store.sqlbase import Conn, Dialect
@@ -91,7 +92,7 @@ class SQLiteStore(SQLStore):
     """The embedded default store."""
 
     def __init__(self, url: str) -> None:
-        backend = _SQLiteBackend(path_from_url(url))
+        backend = EventLogBackend(_SQLiteBackend(path_from_url(url)), self)
         super().__init__(url, SQLiteDialect(), BatchExecutor(backend, name="plait-sqlite"))
 
     def _migrate(self, conn: Conn) -> None:

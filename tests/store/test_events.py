@@ -5,6 +5,7 @@ Every test here runs on SQLite and on PostgreSQL (``store_url``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -161,3 +162,35 @@ async def test_a_child_is_about_its_parent_s_subject(store: Store) -> None:
         await store.start_child(f, NOW, [], entry, child)
     subjects = [(await store.get(f"parent:{seq}")) for seq in (1, 2)]
     assert [i.subject if i else None for i in subjects] == ["cand-3", "cand-4"]
+
+
+async def test_a_failed_action_in_a_shared_batch_logs_nothing_and_the_others_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Actions sent together share a transaction; one that fails after it logged is undone
+    to its savepoint with its event, and the batch is run again: none lost, none doubled."""
+    ids = [f"w{i}" for i in range(20)]
+    for workflow_id in [*ids, "bad"]:
+        await store.create_workflow(new(workflow_id), NOW)
+    adopt = store._adopt_blobs  # type: ignore[attr-defined]
+
+    def fails_for_bad(conn: object, workflow_id: str, *args: object) -> None:
+        if workflow_id == "bad":  # after the signal and its event: both must be undone
+            raise RuntimeError("adoption failed")
+        adopt(conn, workflow_id, *args)
+
+    monkeypatch.setattr(store, "_adopt_blobs", fails_for_bad)
+    targets = [t for workflow_id in ids for t in (workflow_id, "bad", "ghost")]
+    results = await asyncio.gather(
+        *(store.send_signal(t, "go", None, None, NOW + 1, by="ana") for t in targets),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, WorkflowNotFound) for r in results) == len(ids)
+    assert sum(isinstance(r, RuntimeError) for r in results) == len(ids)
+    assert results.count(True) == len(ids)
+    for workflow_id in ids:
+        assert [(e.kind, e.by) for e in await store.events(workflow_id)] == [
+            (WorkflowEventKind.STARTED, "system"),
+            (WorkflowEventKind.SIGNALLED, "ana"),
+        ]
+    assert [e.kind for e in await store.events("bad")] == [WorkflowEventKind.STARTED]

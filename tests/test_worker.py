@@ -194,7 +194,7 @@ async def test_stop_past_the_grace_period_releases_the_lease_at_once(db_url: str
 @plait.step
 async def longer_than_the_lease() -> str:
     calls["long"] += 1
-    await asyncio.sleep(5.0)  # more than twice the lease
+    await asyncio.sleep(9.0)  # more than twice the lease
     return "done"
 
 
@@ -205,10 +205,11 @@ async def long_step(ctx: plait.Context) -> str:
 
 async def test_heartbeats_keep_the_lease_of_a_long_step(db_url: str) -> None:
     async with plait.Engine(
-        # A 2 s lease: a loaded machine that delays a heartbeat by a second keeps it.
+        # A 4 s lease: a loaded machine that stalls the process for a second or two keeps
+        # it (a 2 s lease was lost twice in one run beside two CPU-bound loops).
         db_url,
         workflows=[long_step],
-        lease_ttl=timedelta(seconds=2),
+        lease_ttl=timedelta(seconds=4),
         poll_interval=0.05,
     ) as engine:
         async with engine.worker():

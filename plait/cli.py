@@ -128,7 +128,7 @@ def load_app(spec: str) -> Engine:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # not found, or the module's own code raised (a bad URL, ...)
-        log.debug("importing %s failed", module_name, exc_info=True)
+        log.info("importing %s failed", module_name, exc_info=True)  # with -v
         raise CommandError(f"cannot import {module_name!r}: {_reason(exc)}", EXIT_USAGE) from None
     if not hasattr(module, attr):
         raise CommandError(f"module {module_name!r} has no attribute {attr!r}", EXIT_USAGE)
@@ -161,7 +161,7 @@ def _run(make: Callable[[], Engine], fn: Callable[[Engine], Awaitable[T]]) -> T:
         except PlaitError:
             raise
         except Exception as exc:  # the driver's: no server, refused, bad password, no database
-            log.debug("opening %s failed", engine.store.url, exc_info=True)
+            log.info("opening %s failed", engine.store.url, exc_info=True)  # with -v
             raise CommandError(
                 f"cannot reach the database at {engine.store.url}: {_reason(exc)}", EXIT_FAILED
             ) from None

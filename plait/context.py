@@ -18,7 +18,7 @@ import random as _random
 import uuid as _uuid
 from collections.abc import Collection, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, overload
 
 from plait.children import ChildHandle
 from plait.children import child as _child
@@ -28,7 +28,7 @@ from plait.definitions import WorkflowDef
 from plait.errors import ConfigurationError, SerializationError, WaitTimeout
 from plait.human.ask import ask_human as _ask_human
 from plait.human.forms import Approval, OnTimeout
-from plait.journal import Journal, mark
+from plait.journal import ContinueAsNew, Journal, mark
 from plait.store.records import RESERVED_PREFIX
 from plait.types import Duration
 
@@ -287,3 +287,15 @@ class Context:
         """Records what the workflow is doing ("scored 12/25", stage="outreach");
         ``engine.list(...)`` filters on the attributes."""
         self._journal.set_status(text, json.dumps({k: v for k, v in attributes.items()}))
+
+    # -- the end -------------------------------------------------------------------------
+    def continue_as_new(self, *args: Any) -> NoReturn:
+        """Ends this run and starts the workflow again with ``args`` and a fresh journal, in
+        one transaction (same id; a loop that would grow its journal without end). Raises,
+        so nothing after it runs; the finished runs are listed by ``engine.runs(id)``."""
+        j = self._journal
+        wf = j.engine.registry.get((j.workflow_name, j.workflow_version))
+        if wf is None:  # the worker runs only registered workflows
+            raise ConfigurationError(f"workflow {j.workflow_name!r} is not registered here")
+        _, sealed, input_hash = j.engine.encode_input(wf, args)
+        raise ContinueAsNew(sealed, input_hash)

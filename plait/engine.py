@@ -41,10 +41,12 @@ from plait.store.records import RESERVED_PREFIX, ListFilter, NewWorkflow
 from plait.types import (
     AttemptRecord,
     Duration,
+    RunInfo,
     StepRecord,
     WorkflowEvent,
     WorkflowInfo,
     WorkflowStatus,
+    ms_to_datetime,
     parse_enum,
 )
 from plait.views import ViewAPI
@@ -280,14 +282,14 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         subject: str | None = None,
     ) -> NewWorkflow:
         """The store record of a new workflow ``wf(*args)`` (arguments checked and sealed)."""
-        plain = encode_arguments(self.codec, wf, args)  # checked before anything is written
+        plain, sealed, input_hash = self.encode_input(wf, args)
         now = self.clock.now_ms()
         return NewWorkflow(
             id=id,
             name=wf.name,
             version=wf.version,
-            input=self.codec.seal(plain),
-            input_hash=digest(f"{wf.name}\n{plain}"),
+            input=sealed,
+            input_hash=input_hash,
             queue=queue or "default",
             priority=priority,
             concurrency_key=concurrency_key,
@@ -297,6 +299,14 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
             subject=subject,
             blobs=blob_digests(plain),
         )
+
+    def encode_input(
+        self, wf: WorkflowDef[..., Any], args: tuple[Any, ...]
+    ) -> tuple[str, str, str]:
+        """``wf``'s arguments ``args`` checked (before anything is written) and encoded:
+        ``(plaintext JSON, sealed as stored, hash compared by start with an id)``."""
+        plain = encode_arguments(self.codec, wf, args)
+        return plain, self.codec.seal(plain), digest(f"{wf.name}\n{plain}")
 
     def decode_args(self, wf: WorkflowDef[..., Any], stored: str) -> list[Any]:
         """A workflow's stored arguments decoded for its parameters (``SerializationError``
@@ -391,6 +401,22 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
     async def journal(self, workflow_id: str) -> builtins.list[StepRecord]:
         """The workflow's journal, in program order."""
         return await self.store.journal(workflow_id)
+
+    async def runs(self, workflow_id: str) -> builtins.list[RunInfo]:
+        """The runs of the workflow that ended with ``ctx.continue_as_new``, oldest first
+        (each with its arguments and journal); the current run is not among them."""
+        return [
+            RunInfo(
+                workflow_id=r.workflow_id,
+                run=r.run,
+                input=self.codec.loads(r.input),
+                started_at=ms_to_datetime(r.started_at),  # type: ignore[arg-type]
+                ended_at=ms_to_datetime(r.ended_at),  # type: ignore[arg-type]
+                journal=r.journal,
+                attempts=r.attempts,
+            )
+            for r in await self.store.finished_runs(workflow_id)
+        ]
 
     async def attempts(self, workflow_id: str) -> builtins.list[AttemptRecord]:
         """Every recorded attempt of the workflow's steps (start, end, error)."""

@@ -98,12 +98,15 @@ class Journal:
         self.engine = engine
         self.workflow_id = claimed.id
         self.workflow_name = claimed.name
+        self.workflow_version = claimed.version
+        self.run = claimed.run
         self.queue = claimed.queue
         self.attempt = claimed.attempt
         self.fence = Fence(claimed.id, claimed.attempt, worker_id, engine.lease_ms)
         self._entries: dict[int, Entry] = {e.seq: e for e in claimed.journal}
-        self._max_recorded = max(self._entries, default=0)
-        self._next = 1
+        # After a continue_as_new, positions go on from the last run's (unique ids).
+        self._max_recorded = max(self._entries, default=claimed.seq_base)
+        self._next = claimed.seq_base + 1
         self._pending: list[Entry] = []
         self._status: tuple[str | None, str | None] | None = None
         self._live = 0

@@ -222,6 +222,20 @@ class AttemptRecord:
         return self.ended_at - self.started_at
 
 
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    """A run of a workflow that ended with ``ctx.continue_as_new``: its arguments and its
+    journal as they were. The workflow's current run is number ``len(engine.runs(id)) + 1``."""
+
+    workflow_id: str
+    run: int
+    input: JSONValue
+    started_at: datetime
+    ended_at: datetime
+    journal: list[StepRecord]
+    attempts: list[AttemptRecord]
+
+
 class WorkflowEventKind(StrEnum):
     """What a client did to a workflow (``engine.events``)."""
 

@@ -325,8 +325,14 @@ class Worker:
             case Released():
                 await store.release(fence, now)
                 e.wake()
-            case ContinuedAsNew():
-                raise PlaitError("continue_as_new is not supported by this store yet")
+            case ContinuedAsNew(input=new_input, input_hash=input_hash):
+                last = journal.take_status()
+                if last is not None:  # the last ctx.set_status of the run stays visible
+                    await store.record(fence, now, journal.take_pending(), [], last)
+                await store.continue_as_new(
+                    fence, now, journal.take_pending(), new_input, input_hash
+                )
+                e.wake(journal.queue)
             case Blocked(error=err):
                 await self._finish(
                     journal,

@@ -28,6 +28,7 @@ from plait.store.records import (
     Claimed,
     Entry,
     Fence,
+    FinishedRun,
     ListFilter,
     NewTask,
     NewWorkflow,
@@ -331,6 +332,23 @@ class ViewStore(Connection, Protocol):
         ...
 
 
+class ContinuationStore(Connection, Protocol):
+    """``continue_as_new``: a running workflow's run ends and the next begins with a fresh
+    journal, in one fenced transaction; the finished runs stay readable."""
+
+    async def continue_as_new(
+        self, fence: Fence, now: int, pending: list[Entry], input: str, input_hash: str
+    ) -> int:
+        """Ends the fenced run (its journal and attempts kept as a finished run) and makes the
+        workflow ``pending`` with ``input`` and a fresh journal; returns the new run number.
+        Raises ``LeaseLostError`` (nothing written) when the fence no longer holds."""
+        ...
+
+    async def finished_runs(self, workflow_id: str) -> list[FinishedRun]:
+        """The runs that ended with ``continue_as_new``, oldest first (``WorkflowNotFound``)."""
+        ...
+
+
 class Store(
     ClientStore,
     RunStore,
@@ -340,6 +358,7 @@ class Store(
     RecordStore,
     BlobStore,
     ViewStore,
+    ContinuationStore,
     Protocol,
 ):
     """The whole contract: what a backend implements and the engine holds."""
@@ -349,6 +368,7 @@ __all__ = [
     "BlobStore",
     "ClientStore",
     "Connection",
+    "ContinuationStore",
     "EventStore",
     "HumanTaskStore",
     "LimitStore",

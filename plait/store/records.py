@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from plait.types import WorkflowStatus
+from plait.types import AttemptRecord, StepRecord, WorkflowStatus
 
 # -- reserved names ------------------------------------------------------------------------
 RESERVED_PREFIX = "plait:"
@@ -107,6 +107,8 @@ class Claimed:
     parent_id: str | None
     queue: str
     journal: list[Entry]
+    run: int = 1  # 1, then one more at each continue_as_new
+    seq_base: int = 0  # the run's journal positions start after this one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -335,3 +337,18 @@ class ChangeRow:
     name: str  # the workflow's name, or the entry's
     status: str  # a WorkflowStatus, or an EntryStatus
     entry_kind: str | None = None
+
+
+# -- runs ---------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class FinishedRun:
+    """A run of a workflow that ended with ``continue_as_new``: its arguments (as stored)
+    and its journal and step attempts as they were when it ended."""
+
+    workflow_id: str
+    run: int
+    input: str
+    started_at: int
+    ended_at: int
+    journal: list[StepRecord]
+    attempts: list[AttemptRecord]

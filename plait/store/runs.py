@@ -183,7 +183,8 @@ class SQLRuns(SQLBase):
             " cancel_requested = (CASE WHEN deadline_at IS NOT NULL AND deadline_at <= ?"
             " THEN 1 ELSE cancel_requested END), waiting_on = NULL, updated_at = ?"
             f" WHERE id IN ({marks})"
-            " RETURNING id, name, version, input, attempt, cancel_requested, parent_id, queue",
+            " RETURNING id, name, version, input, attempt, cancel_requested, parent_id, queue,"
+            " run, seq_base",
             (worker_id, now + lease_ms, now, now, *ids),
         )
         journals: dict[str, list[Entry]] = {r["id"]: [] for r in rows}
@@ -205,6 +206,8 @@ class SQLRuns(SQLBase):
                 parent_id=r["parent_id"],
                 queue=r["queue"],
                 journal=journals[r["id"]],
+                run=r["run"],
+                seq_base=r["seq_base"],
             )
             for r in rows
         ]

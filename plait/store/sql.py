@@ -11,6 +11,7 @@ from __future__ import annotations
 from plait.store.app_records import SQLRecords
 from plait.store.blobs import SQLBlobs
 from plait.store.clients import SQLClients
+from plait.store.continuation import SQLContinuation
 from plait.store.events import SQLEvents
 from plait.store.limits import SQLLimits
 from plait.store.runs import SQLRuns
@@ -18,11 +19,22 @@ from plait.store.tasks import SQLTasks
 from plait.store.views import SQLViews
 
 
-class SQLStore(SQLClients, SQLRuns, SQLTasks, SQLLimits, SQLEvents, SQLRecords, SQLBlobs, SQLViews):
+class SQLStore(
+    SQLClients,
+    SQLRuns,
+    SQLTasks,
+    SQLLimits,
+    SQLEvents,
+    SQLRecords,
+    SQLBlobs,
+    SQLViews,
+    SQLContinuation,
+):
     """A :class:`~plait.store.base.Store` over any SQL database a ``Dialect`` covers:
 
     - :class:`~plait.store.clients.SQLClients`: start, read, signal, cancel, resume;
     - :class:`~plait.store.runs.SQLRuns`: workers, claims, leases, a running workflow's writes;
+    - :class:`~plait.store.continuation.SQLContinuation`: ``continue_as_new``, finished runs;
     - :class:`~plait.store.tasks.SQLTasks`: human tasks;
     - :class:`~plait.store.limits.SQLLimits`: queue limits and the keyed limiter;
     - :class:`~plait.store.events.SQLEvents`: the per-workflow log of client actions;

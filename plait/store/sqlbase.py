@@ -25,8 +25,8 @@ dependencies between parts are these:
 - ``_insert_workflow``: provided by ``SQLClients``; called by ``SQLRuns.start_child``.
 - ``_end``: provided by ``SQLRuns``; called by ``SQLClients.cancel`` and ``SQLRuns`` (claim,
   finish).
-- ``_cancel_workflow_tasks``: provided by ``SQLTasks``; called by ``SQLClients.cancel`` and
-  ``SQLRuns._end``.
+- ``_cancel_workflow_tasks``: provided by ``SQLTasks``; called by ``SQLClients.cancel``,
+  ``SQLRuns._end`` and ``SQLContinuation.continue_as_new``.
 - ``_claim_ready``, ``_next_ready``: provided by ``SQLLimits``; called by ``SQLRuns.claim``
   and ``SQLRuns.next_due``.
 - ``_log_event``: provided by ``SQLEvents``; called by ``SQLClients`` (create, signal,

@@ -7,6 +7,8 @@ answers but on which a migration fails: they fail with that migration's error, C
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from plait.store import migrations
@@ -29,7 +31,8 @@ def test_a_broken_migration_fails_with_its_own_error(
     with pytest.raises(MigrationFailed, match="migrating the PostgreSQL test template failed"):
         open_server(POSTGRES_URL, tag="_broken")
     left = postgres.admin_sql(
-        "SELECT datname FROM pg_database WHERE datname LIKE %s", ("%\\_broken\\_%",)
+        "SELECT datname FROM pg_database WHERE datname LIKE %s",
+        (f"plait\\_test\\_{os.getpid()}\\_broken%",),  # this run's, not a parallel run's
     )
     assert left == []  # the half-migrated template was dropped
 

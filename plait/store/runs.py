@@ -475,6 +475,15 @@ class SQLRuns(SQLBase):
         )
         if status in ("completed", "cancelled"):  # failed and blocked ones may be resumed
             self._cancel_workflow_tasks(conn, workflow_id, now, f"the workflow {status}")
+        if status == "cancelled":
+            # Waits still open end with the workflow: a sibling of the wait that delivered the
+            # cancellation may have been cut off before its own write committed.
+            self._x(
+                conn,
+                "UPDATE journal SET status = 'cancelled', completed_at = ?"
+                " WHERE workflow_id = ? AND status = 'waiting'",
+                (now, workflow_id),
+            )
         if final and parent_id is not None:
             parent = self._one(
                 conn,

@@ -14,8 +14,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
-
 from plait.errors import InvalidAnswer
 
 
@@ -43,6 +41,8 @@ def check_answer(schema_text: str, form_name: str, value: object, *, task_id: st
             for k in data
             if k not in known
         )
+    import jsonschema  # here, not at import: it costs ~70 ms and most processes never need it
+
     validator = jsonschema.Draft202012Validator(schema)
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
         path = [str(p) for p in error.absolute_path]

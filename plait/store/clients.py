@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from plait.errors import InvalidState, WorkflowAlreadyExists, WorkflowFinished
 from plait.store.records import FINISHED, ListFilter, NewWorkflow
-from plait.store.rows import WORKFLOW_COLUMNS, step_record, workflow_info
+from plait.store.rows import WORKFLOW_COLUMNS, step_record, workflow_filters, workflow_info
 from plait.store.sqlbase import JOURNAL_COLUMNS, Conn, SQLBase, load_json
 from plait.types import (
     AttemptRecord,
@@ -111,24 +111,9 @@ class SQLClients(SQLBase):
         return await self._run(op, write=False)
 
     async def list_workflows(self, flt: ListFilter) -> list[WorkflowInfo]:
-        where: list[str] = []
-        params: list[object] = []
-        if flt.status:
-            where.append(f"status IN ({', '.join('?' for _ in flt.status)})")
-            params.extend(str(s) for s in flt.status)
-        if flt.name is not None:
-            where.append("name = ?")
-            params.append(flt.name)
-        if flt.parent_id is not None:
-            where.append("parent_id = ?")
-            params.append(flt.parent_id)
-        if flt.subject is not None:
-            where.append("subject = ?")
-            params.append(flt.subject)
-        for key, value in flt.attributes:
-            expr = self.dialect.json_text("attributes", "?")
-            where.append(f"{expr} = ?")
-            params.extend([key] * expr.count("?") + [value])
+        where, params = workflow_filters(
+            self.dialect, flt.status, flt.name, flt.parent_id, flt.attributes, flt.subject
+        )
         sql = f"SELECT {WORKFLOW_COLUMNS} FROM workflows"
         if where:
             sql += " WHERE " + " AND ".join(where)

@@ -6,8 +6,10 @@ here runs a statement. Shared by the parts of the SQL store that read workflows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from plait.store.records import Entry
-from plait.store.sqlbase import Row, load_json
+from plait.store.sqlbase import Dialect, Row, load_json
 from plait.types import (
     EntryStatus,
     ErrorInfo,
@@ -23,6 +25,31 @@ WORKFLOW_COLUMNS = (
     "status_text, attributes, concurrency_key, lease_owner, input, output, subject"
 )
 """The columns :func:`workflow_info` reads."""
+
+
+def workflow_filters(
+    dialect: Dialect,
+    status: Sequence[str],
+    name: str | None,
+    parent_id: str | None,
+    attributes: Sequence[tuple[str, str]],
+    subject: str | None = None,
+) -> tuple[list[str], list[object]]:
+    """The WHERE conditions and their parameters shared by the workflow listings."""
+    where: list[str] = []
+    params: list[object] = []
+    if status:
+        where.append(f"status IN ({', '.join('?' for _ in status)})")
+        params.extend(str(s) for s in status)
+    for column, value in (("name", name), ("parent_id", parent_id), ("subject", subject)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    for key, text in attributes:
+        expr = dialect.json_text("attributes", "?")
+        where.append(f"{expr} = ?")
+        params.extend([key] * expr.count("?") + [text])
+    return where, params
 
 
 def entry(r: Row) -> Entry:

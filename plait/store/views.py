@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from plait.store.executor import Executor
 from plait.store.records import ChangeRow, HeldRow, PageFilter, WorkerRow
-from plait.store.rows import WORKFLOW_COLUMNS, workflow_info
+from plait.store.rows import WORKFLOW_COLUMNS, workflow_filters, workflow_info
 from plait.store.sqlbase import Conn, Dialect, SQLBase, load_json
 from plait.types import WorkflowInfo
 
@@ -83,21 +83,9 @@ class SQLViews(SQLBase):
         return [(r["name"], r["status"], int(r["n"])) for r in rows]
 
     async def page_workflows(self, flt: PageFilter) -> list[WorkflowInfo]:
-        where: list[str] = []
-        params: list[object] = []
-        if flt.status:
-            where.append(f"status IN ({', '.join('?' for _ in flt.status)})")
-            params.extend(str(s) for s in flt.status)
-        if flt.name is not None:
-            where.append("name = ?")
-            params.append(flt.name)
-        if flt.parent_id is not None:
-            where.append("parent_id = ?")
-            params.append(flt.parent_id)
-        for key, value in flt.attributes:
-            expr = self.dialect.json_text("attributes", "?")
-            where.append(f"{expr} = ?")
-            params.extend([key] * expr.count("?") + [value])
+        where, params = workflow_filters(
+            self.dialect, flt.status, flt.name, flt.parent_id, flt.attributes
+        )
         if flt.since is not None:
             where.append("created_at >= ?")
             params.append(flt.since)

@@ -48,7 +48,7 @@ def test_start_list_show_signal_cancel(env: dict[str, str]) -> None:
         "workflows", "signal", "--database", env["url"], "d1", "go", "1", "--dedup-key", "k"
     )
     assert (code, out.strip()) == (0, "already sent (same dedup key)")
-    code, out = run("workflows", "show", "--database", env["url"], "d1")
+    code, out = run("workflows", "show", "--database", env["url"], "d1", "--json")
     assert code == 0 and json.loads(out)["workflow"]["input"] == [20]
     code, out = run("workflows", "cancel", "--database", env["url"], "d1")
     assert code == 0 and "cancel" in out

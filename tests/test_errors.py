@@ -145,7 +145,7 @@ async def test_cli_show_prints_the_tracebacks(test_engine: TestEngine) -> None:
     result = await asyncio.to_thread(
         runner.invoke,
         main,
-        ["workflows", "show", "--database", test_engine.url, "shown"],
+        ["workflows", "show", "--database", test_engine.url, "shown", "--json"],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
@@ -153,6 +153,15 @@ async def test_cli_show_prints_the_tracebacks(test_engine: TestEngine) -> None:
     assert "in check_the_value" in shown["workflow"]["error"]["traceback"]
     assert all("in check_the_value" in a["error"]["traceback"] for a in shown["attempts"])
     assert "in check_the_value" in shown["journal"][0]["error"]["traceback"]
+    readable = await asyncio.to_thread(
+        runner.invoke,
+        main,
+        ["workflows", "show", "--database", test_engine.url, "shown"],
+        catch_exceptions=False,
+    )
+    assert readable.exit_code == 0, readable.output
+    assert "FAILED" in readable.stdout and "in check_the_value" in readable.stdout
+    assert "journal:" in readable.stdout and "attempt 1: ValueError" in readable.stdout
 
 
 def test_a_huge_traceback_is_cut_in_the_middle() -> None:

@@ -19,30 +19,28 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib
-import json
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import IO, Any, TypeVar
 
 import click
 
-from plait.engine import STEP_THREAD_PREFIX, Engine
+from plait.engine import Engine
 from plait.errors import (
     ConfigurationError,
+    InvalidAnswer,
     InvalidState,
     PlaitError,
     SerializationError,
     TaskNotFound,
+    TaskNotOpen,
     WorkflowAlreadyExists,
     WorkflowFinished,
     WorkflowNotFound,
 )
-from plait.types import WorkflowStatus
 
 T = TypeVar("T")
 
@@ -82,6 +80,8 @@ def exit_code(exc: PlaitError) -> int:
     if isinstance(
         exc,
         ConfigurationError
+        | InvalidAnswer
+        | TaskNotOpen
         | InvalidState
         | SerializationError
         | WorkflowAlreadyExists
@@ -103,7 +103,7 @@ def _usage_in_one_line() -> Iterator[None]:
         raise CommandError(exc.format_message() + hint, EXIT_USAGE) from None
 
 
-class _Group(click.Group):
+class Group(click.Group):
     def make_context(
         self,
         info_name: str | None,
@@ -138,7 +138,7 @@ def load_app(spec: str) -> Engine:
     return engine
 
 
-def _engine(app: str | None, database: str | None) -> Callable[[], Engine]:
+def engine_from(app: str | None, database: str | None) -> Callable[[], Engine]:
     def make() -> Engine:
         if app:
             return load_app(app)
@@ -152,7 +152,7 @@ def _engine(app: str | None, database: str | None) -> Callable[[], Engine]:
     return make
 
 
-def _run(make: Callable[[], Engine], fn: Callable[[Engine], Awaitable[T]]) -> T:
+def run_on(make: Callable[[], Engine], fn: Callable[[Engine], Awaitable[T]]) -> T:
     """Runs ``fn`` on an open engine; every error becomes a :class:`CommandError`."""
 
     async def go(engine: Engine) -> T:
@@ -181,13 +181,13 @@ def _run(make: Callable[[], Engine], fn: Callable[[Engine], Awaitable[T]]) -> T:
         raise CommandError(_reason(exc), EXIT_FAILED) from None
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
+        return {k: jsonable(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     return value
@@ -200,7 +200,7 @@ by_option = click.option(
 )
 
 
-@click.group(cls=_Group)
+@click.group(cls=Group)
 @click.option("-v", "--verbose", is_flag=True, help="log what workers do")
 def main(verbose: bool) -> None:
     """plait: durable AI workflows.
@@ -214,193 +214,12 @@ def main(verbose: bool) -> None:
     )
 
 
-@main.command()
-@click.argument("app")
-@click.option(
-    "--concurrency",
-    default=100,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="workflows run at once",
+url_option = click.option(
+    "--url",
+    envvar="PLAIT_URL",
+    help="a running plait server (its REST API) instead of the database",
 )
-@click.option("--queue", "queues", multiple=True, help="queues to take work from (repeat)")
-@click.option(
-    "--grace",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="seconds running workflows get to stop at shutdown",
+token_option = click.option(
+    "--token", envvar="PLAIT_TOKEN", help="API token for --url (plait users add --token)"
 )
-def worker(app: str, concurrency: int, queues: tuple[str, ...], grace: float) -> None:
-    """Run a worker for APP (module:engine) until SIGTERM or Ctrl-C."""
-
-    async def go(engine: Engine) -> None:
-        w = engine.worker(
-            concurrency=concurrency, queues=list(queues) or None, shutdown_grace=grace
-        )
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(w.stop()))
-        click.echo(
-            f"plait worker {w.id} on {engine.store.url}: "
-            f"{', '.join(f'{n}@{v}' for n, v in engine.registered_pairs)}",
-            err=True,
-        )
-        await w.run()
-
-    _run(lambda: load_app(app), go)
-    _leave_stuck_step_threads()
-
-
-def _leave_stuck_step_threads() -> None:
-    """Exits now if a sync step past the shutdown grace still runs in a thread.
-
-    A thread cannot be interrupted, and Python would wait for it at exit (minutes, for a long
-    step); its workflow has already been handed back, so the process leaves without it.
-    """
-    stuck = [t for t in threading.enumerate() if t.name.startswith(STEP_THREAD_PREFIX)]
-    for t in stuck:
-        t.join(timeout=0.1)  # idle pool threads end as soon as the pool shuts down
-    stuck = [t for t in stuck if t.is_alive()]
-    if stuck:
-        logging.getLogger("plait.worker").warning(
-            "leaving %d sync step(s) still running in threads; their workflows were handed "
-            "back and will run them again",
-            len(stuck),
-        )
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-
-
-@main.group(cls=_Group)
-def workflows() -> None:
-    """Start, inspect, signal, cancel and resume workflows."""
-
-
-@workflows.command("list")
-@app_option
-@db_option
-@click.option("--status", multiple=True, help="only these statuses (repeat)")
-@click.option("--name", help="only this workflow name")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=0))
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
-def list_cmd(
-    app: str | None,
-    database: str | None,
-    status: tuple[str, ...],
-    name: str | None,
-    limit: int,
-    as_json: bool,
-) -> None:
-    """List workflows, newest first."""
-    infos = _run(
-        _engine(app, database),
-        lambda e: e.list(status=list(status) or None, name=name, limit=limit),
-    )
-    if as_json:
-        click.echo(json.dumps([_jsonable(i) for i in infos], indent=2))
-        return
-    for i in infos:
-        click.echo(f"{i.id:<36} {i.name:<24} {i.status:<10} {i.status_text or ''}")
-
-
-@workflows.command("show")
-@app_option
-@db_option
-@click.argument("workflow_id")
-def show_cmd(app: str | None, database: str | None, workflow_id: str) -> None:
-    """Show one workflow and its journal as JSON."""
-
-    async def go(e: Engine) -> dict[str, Any]:
-        info = await e.get(workflow_id)
-        return {
-            "workflow": _jsonable(info),
-            "journal": _jsonable(await e.journal(workflow_id)),
-            "attempts": _jsonable(await e.attempts(workflow_id)),
-        }
-
-    click.echo(json.dumps(_run(_engine(app, database), go), indent=2))
-
-
-@workflows.command("start")
-@click.option("--app", envvar="PLAIT_APP", required=True, help="module:engine")
-@click.argument("name")
-@click.argument("args", nargs=-1)
-@click.option("--id", "workflow_id", help="workflow id (idempotency key)")
-@click.option("--queue")
-@by_option
-def start_cmd(
-    app: str,
-    name: str,
-    args: tuple[str, ...],
-    workflow_id: str | None,
-    queue: str | None,
-    by: str,
-) -> None:
-    """Start workflow NAME with JSON ARGS."""
-    try:
-        values = [json.loads(a) for a in args]
-    except json.JSONDecodeError as exc:
-        raise CommandError(f"each argument must be JSON: {exc}", EXIT_USAGE) from None
-
-    async def go(e: Engine) -> str:
-        return (await e.start(name, *values, id=workflow_id, queue=queue, by=by)).id
-
-    click.echo(_run(lambda: load_app(app), go))
-
-
-@workflows.command("signal")
-@app_option
-@db_option
-@click.argument("workflow_id")
-@click.argument("name")
-@click.argument("payload", default="null")
-@click.option("--dedup-key")
-@by_option
-def signal_cmd(
-    app: str | None,
-    database: str | None,
-    workflow_id: str,
-    name: str,
-    payload: str,
-    dedup_key: str | None,
-    by: str,
-) -> None:
-    """Send signal NAME with a JSON PAYLOAD."""
-    try:
-        value = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise CommandError(f"the payload must be JSON: {exc}", EXIT_USAGE) from None
-    sent = _run(
-        _engine(app, database),
-        lambda e: e.signal(workflow_id, name, value, dedup_key=dedup_key, by=by),
-    )
-    click.echo("sent" if sent else "already sent (same dedup key)")
-
-
-@workflows.command("cancel")
-@app_option
-@db_option
-@click.argument("workflow_id")
-@by_option
-def cancel_cmd(app: str | None, database: str | None, workflow_id: str, by: str) -> None:
-    """Cancel a workflow and its children."""
-    status: WorkflowStatus = _run(_engine(app, database), lambda e: e.cancel(workflow_id, by=by))
-    click.echo(f"cancel requested (now {status})")
-
-
-@workflows.command("resume")
-@app_option
-@db_option
-@click.argument("workflow_id")
-@by_option
-def resume_cmd(app: str | None, database: str | None, workflow_id: str, by: str) -> None:
-    """Resume a failed or blocked workflow from where it stopped."""
-    _run(_engine(app, database), lambda e: e.resume(workflow_id, by=by))
-    click.echo("resumed")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
+json_option = click.option("--json", "as_json", is_flag=True, help="print JSON")

@@ -1,0 +1,75 @@
+"""``plait worker module:engine``: a worker process until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+
+import click
+
+from plait.cli.base import load_app, main, run_on
+from plait.engine import STEP_THREAD_PREFIX, Engine
+
+
+@main.command()
+@click.argument("app")
+@click.option(
+    "--concurrency",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="workflows run at once",
+)
+@click.option("--queue", "queues", multiple=True, help="queues to take work from (repeat)")
+@click.option(
+    "--grace",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="seconds running workflows get to stop at shutdown",
+)
+def worker(app: str, concurrency: int, queues: tuple[str, ...], grace: float) -> None:
+    """Run a worker for APP (module:engine) until SIGTERM or Ctrl-C."""
+
+    async def go(engine: Engine) -> None:
+        w = engine.worker(
+            concurrency=concurrency, queues=list(queues) or None, shutdown_grace=grace
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(w.stop()))
+        click.echo(
+            f"plait worker {w.id} on {engine.store.url}: "
+            f"{', '.join(f'{n}@{v}' for n, v in engine.registered_pairs)}",
+            err=True,
+        )
+        await w.run()
+
+    run_on(lambda: load_app(app), go)
+    _leave_stuck_step_threads()
+
+
+def _leave_stuck_step_threads() -> None:
+    """Exits now if a sync step past the shutdown grace still runs in a thread.
+
+    A thread cannot be interrupted, and Python would wait for it at exit (minutes, for a long
+    step); its workflow has already been handed back, so the process leaves without it.
+    """
+    stuck = [t for t in threading.enumerate() if t.name.startswith(STEP_THREAD_PREFIX)]
+    for t in stuck:
+        t.join(timeout=0.1)  # idle pool threads end as soon as the pool shuts down
+    stuck = [t for t in stuck if t.is_alive()]
+    if stuck:
+        logging.getLogger("plait.worker").warning(
+            "leaving %d sync step(s) still running in threads; their workflows were handed "
+            "back and will run them again",
+            len(stuck),
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

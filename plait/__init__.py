@@ -52,6 +52,7 @@ from plait.records import Records
 from plait.types import (
     AttemptRecord,
     EntryStatus,
+    ErasureReport,
     ErrorInfo,
     Record,
     Retry,
@@ -81,6 +82,7 @@ __all__ = [
     "Directory",
     "Engine",
     "EntryStatus",
+    "ErasureReport",
     "ErrorInfo",
     "Escalate",
     "FakeClock",

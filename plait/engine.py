@@ -41,6 +41,7 @@ from plait.store.records import RESERVED_PREFIX, ListFilter, NewWorkflow
 from plait.types import (
     AttemptRecord,
     Duration,
+    ErasureReport,
     RunInfo,
     StepRecord,
     WorkflowEvent,
@@ -475,6 +476,22 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         _check_by(by)
         await self.store.resume(workflow_id, self.clock.now_ms(), by)
         self.wake()
+
+    async def erase_subject(self, subject: str, *, by: str = "system") -> ErasureReport:
+        """Erases every payload about one person: the inputs, outputs, step results, signals
+        and human-task proposals, contexts and answers of the workflows started with
+        ``subject=`` (and their children), their blobs and the records filed under it. An
+        unfinished workflow is cancelled first (without running its cleanup code: its data
+        is what goes). Kinds, names, times and statuses stay, and each workflow's event log
+        gets an ``erased`` event saying who erased it and when."""
+        _check_by(by)
+        if not isinstance(subject, str) or not subject:
+            raise ConfigurationError(f"erase_subject() needs a subject, not {subject!r}")
+        report = await self.store.erase_subject(subject, by, self.clock.now_ms())
+        if report.cancelled:
+            self.wake()
+            self.endings.fire()
+        return report
 
 
 def _check_by(by: str) -> None:

@@ -243,6 +243,7 @@ class WorkflowEventKind(StrEnum):
     SIGNALLED = "signalled"
     CANCELLED = "cancelled"
     RESUMED = "resumed"
+    ERASED = "erased"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,6 +257,19 @@ class WorkflowEvent:
     by: str
     at: datetime
     details: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class ErasureReport:
+    """What ``engine.erase_subject`` erased: the subject's workflows (those started with
+    ``subject=`` and their children), the ones it had to cancel first, and how many records
+    and blobs were deleted."""
+
+    subject: str
+    workflows: tuple[str, ...]
+    cancelled: tuple[str, ...]
+    records: int
+    blobs: int
 
 
 @dataclasses.dataclass(frozen=True)

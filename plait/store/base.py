@@ -44,7 +44,14 @@ from plait.store.records import (
     WaitOutcome,
     WorkerRow,
 )
-from plait.types import AttemptRecord, StepRecord, WorkflowEvent, WorkflowInfo, WorkflowStatus
+from plait.types import (
+    AttemptRecord,
+    ErasureReport,
+    StepRecord,
+    WorkflowEvent,
+    WorkflowInfo,
+    WorkflowStatus,
+)
 
 
 class Connection(Protocol):
@@ -349,6 +356,16 @@ class ContinuationStore(Connection, Protocol):
         ...
 
 
+class ErasureStore(Connection, Protocol):
+    """Erasure of one person's data (``plait/store/erasure.py``)."""
+
+    async def erase_subject(self, subject: str, by: str, now: int) -> ErasureReport:
+        """Ends the subject's unfinished workflows ``cancelled`` (fenced), removes every
+        payload of its workflows and their children, deletes its records and the blobs only
+        it held, and logs an ``erased`` event per workflow; one transaction."""
+        ...
+
+
 class Store(
     ClientStore,
     RunStore,
@@ -359,6 +376,7 @@ class Store(
     BlobStore,
     ViewStore,
     ContinuationStore,
+    ErasureStore,
     Protocol,
 ):
     """The whole contract: what a backend implements and the engine holds."""
@@ -369,6 +387,7 @@ __all__ = [
     "ClientStore",
     "Connection",
     "ContinuationStore",
+    "ErasureStore",
     "EventStore",
     "HumanTaskStore",
     "LimitStore",

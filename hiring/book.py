@@ -120,12 +120,18 @@ async def audit(
 
 
 async def audit_trail(candidate_id: str) -> list[AuditEntry]:
+    """The candidate's audit trail (in a step), oldest first."""
+    return await audit_trail_for(plait.current_engine(), candidate_id)
+
+
+async def audit_trail_for(engine: plait.Engine, candidate_id: str) -> list[AuditEntry]:
     """The candidate's audit trail, oldest first; details are empty once erased."""
     details = {
-        r.key: r.value for r in await records().list(AUDIT_DETAIL, prefix=f"{candidate_id}/")
+        r.key: r.value
+        for r in await engine.records.list(AUDIT_DETAIL, prefix=f"{candidate_id}/")
     }
     trail = []
-    for r in await records().list(AUDIT, prefix=f"{candidate_id}/"):
+    for r in await engine.records.list(AUDIT, prefix=f"{candidate_id}/"):
         value = dict(r.value) if isinstance(r.value, dict) else {}
         extra = details.get(r.key) or {}
         trail.append(
@@ -159,6 +165,17 @@ async def log_message(candidate_id: str, direction: str, message: dict[str, Any]
     stamp = at.strftime("%Y%m%dT%H%M%S.%f") if isinstance(at, datetime) else str(at)
     key = f"{candidate_id}/{stamp}/{message.get('message_id', '')}"
     await records().put(
+        MESSAGE, key, {**message, "direction": direction, "at": at}, subject=candidate_id
+    )
+
+
+async def log_message_for(
+    engine: plait.Engine, candidate_id: str, direction: str, message: dict[str, Any]
+) -> None:
+    """``log_message`` outside a step (a webhook): through the given engine."""
+    at = message.get("at") or datetime.now(UTC)
+    key = f"{candidate_id}/{at.strftime('%Y%m%dT%H%M%S.%f')}/{message.get('message_id', '')}"
+    await engine.records.put(
         MESSAGE, key, {**message, "direction": direction, "at": at}, subject=candidate_id
     )
 

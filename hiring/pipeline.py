@@ -26,6 +26,7 @@ import plait
 from hiring import steps
 from hiring.models import (
     Decision,
+    Job,
     JobConfig,
     Outreach,
     QuestionAnswer,
@@ -42,7 +43,10 @@ from hiring.models import (
 async def job_pipeline(
     ctx: plait.Context, config: JobConfig, description: plait.BlobRef, candidates: list[str]
 ) -> dict[str, str]:
-    """One job, from its description to a decision on every shortlisted candidate."""
+    """One job, from its description to a decision on every shortlisted candidate. More
+    candidates may arrive (signal ``add_candidates`` with their ids): each batch is screened
+    and shortlisted in its own round. The job ends when a recruiter closes it (signal
+    ``close``) and every shortlisted candidate has an outcome."""
     status = steps.Status(ctx, job=config.id)
     status.set("reading the job description", "parsing")
     job = await steps.parse_job(config, description)
@@ -60,6 +64,48 @@ async def job_pipeline(
     )
     await steps.audit_decision(ctx.workflow_id, "skills confirmed", None, ctx.idempotency_key)
 
+    journeys: dict[str, plait.ChildHandle] = {}
+    pending = list(candidates)
+    while True:
+        if pending:
+            chosen = await _round(ctx, config, job, skills, pending, status)
+            for cid in chosen:
+                journeys[cid] = await ctx.start_child(
+                    candidate_journey, config, job.title, cid, subject=cid
+                )
+            status.set(
+                f"following {len(journeys)} shortlisted candidates; open for more",
+                "outreach",
+                shortlisted=len(journeys),
+            )
+        name, payload = await ctx.wait_for_signal(["add_candidates", "close"])
+        if name == "close":
+            break
+        known = set(candidates)
+        pending = [c for c in payload or [] if isinstance(c, str) and c not in known]
+        candidates = [*candidates, *pending]
+
+    status.set("closed: waiting for the shortlisted candidates' outcomes", "closing")
+    outcomes: dict[str, str] = {}
+    for cid, handle in journeys.items():
+        try:
+            outcomes[cid] = str(await handle.result())
+        except plait.ChildWorkflowFailed as exc:  # cancelled, or erased on request
+            outcomes[cid] = f"ended: {exc.error_type}"
+    status.set("closed: every shortlisted candidate has an outcome", "done")
+    return outcomes
+
+
+async def _round(
+    ctx: plait.Context,
+    config: JobConfig,
+    job: Job,
+    skills: SkillReview,
+    candidates: list[str],
+    status: steps.Status,
+) -> list[str]:
+    """Screens ``candidates``, has the shortlist approved and the declines confirmed;
+    returns the shortlisted ids."""
     status.set(f"scoring {len(candidates)} candidates", "screening", candidates=len(candidates))
     cards: list[ScoreCard] = list(
         await asyncio.gather(
@@ -103,15 +149,7 @@ async def job_pipeline(
             await asyncio.gather(
                 *(ctx.child(decline, config, job.title, cid, subject=cid) for cid in others)
             )
-
-    status.set(f"following {len(chosen)} candidates", "outreach", shortlisted=len(chosen))
-    journeys = [
-        await ctx.start_child(candidate_journey, config, job.title, cid, subject=cid)
-        for cid in chosen
-    ]
-    outcomes = [await j.result() for j in journeys]
-    status.set("every shortlisted candidate has an outcome", "done")
-    return dict(zip(chosen, outcomes, strict=True))
+    return chosen
 
 
 @plait.workflow(name="hiring.screening")

@@ -225,6 +225,7 @@ async def _send(
     thread: tuple[str, ...] = (),
     calendar: bytes | None = None,
     to: tuple[str, str] | None = None,
+    recipient_id: str | None = None,
 ) -> str:
     """Composes and sends one message; returns its Message-ID (derived from ``key``, so a
     retry after a crash sends the same message with the same id)."""
@@ -237,7 +238,7 @@ async def _send(
         subject=subject,
         text=text,
         idempotency_key=key,
-        recipient_id=candidate_id,
+        recipient_id=recipient_id or candidate_id,
         first_message=first,
         data_source=p.source if first else None,
         thread=thread,
@@ -245,6 +246,10 @@ async def _send(
     )
     message = compose(draft, _sender(config), settings().secret, _notice(config) if first else None)
     result = await send(message, settings().smtp)
+    if recipient_id is None:
+        await book.records().put(
+            "hiring.message-id", result.message_id, candidate_id, subject=candidate_id
+        )
     await book.log_message(
         candidate_id,
         "sent",
@@ -385,7 +390,7 @@ async def classify_reply(config: JobConfig, candidate_id: str, reply: Reply, key
 @plait.step(retry=RETRY)
 async def propose_slots(config: JobConfig, candidate_id: str, now: datetime) -> list[Slot]:
     """Three free times across the whole panel in the next two weeks."""
-    from hiring.scheduling import propose
+    from hiring.interviews import propose
 
     found = await propose(config, now)
     return [Slot(start=s.start, end=s.end) for s in found]
@@ -395,7 +400,7 @@ async def propose_slots(config: JobConfig, candidate_id: str, now: datetime) -> 
 async def send_slot_options(
     config: JobConfig, candidate_id: str, slots: list[Slot], thread: list[str], key: str
 ) -> str:
-    from hiring.scheduling import slot_links
+    from hiring.interviews import slot_links
 
     p = await book.profile(candidate_id)
     lines = slot_links(config, candidate_id, slots, p.time_zone, settings())
@@ -416,28 +421,46 @@ async def send_invites(
 ) -> str:
     """The iCalendar invite (METHOD:REQUEST, same UID on every update) to the candidate
     and the panel."""
-    from hiring.scheduling import calendar_invite
+    from hiring.interviews import calendar_invite
 
-    calendar, summary_text = calendar_invite(config, job_title, candidate_id, slot, sequence,
-                                             await book.profile(candidate_id), settings())
-    return await _send(
+    calendar, summary_text = calendar_invite(
+        config, job_title, candidate_id, slot, sequence, await book.profile(candidate_id),
+        settings(),
+    )
+    sent = await _send(
         config, candidate_id, MessageKind.INVITE, f"Interview: {job_title}",
         summary_text, key, calendar=calendar,
     )
+    for i, member in enumerate(config.panel):
+        await _send(
+            config, candidate_id, MessageKind.INVITE, f"Interview: {job_title}",
+            f"You are on the panel for an interview for the {job_title} role.", f"{key}:{i}",
+            calendar=calendar, to=(member.name, str(member.email)), recipient_id="panel",
+        )
+    return sent
 
 
 @plait.step(retry=RETRY)
 async def cancel_invites(
     config: JobConfig, job_title: str, candidate_id: str, slot: Slot, sequence: int, key: str
 ) -> str:
-    from hiring.scheduling import calendar_invite
+    from hiring.interviews import calendar_invite
 
-    calendar, _ = calendar_invite(config, job_title, candidate_id, slot, sequence,
-                                  await book.profile(candidate_id), settings(), cancel=True)
-    return await _send(
-        config, candidate_id, MessageKind.INVITE, f"Cancelled: interview for {job_title}",
-        "The interview is cancelled. We will be in touch.", key, calendar=calendar,
+    calendar, text = calendar_invite(
+        config, job_title, candidate_id, slot, sequence, await book.profile(candidate_id),
+        settings(), cancel=True,
     )
+    sent = await _send(
+        config, candidate_id, MessageKind.INVITE, f"Cancelled: interview for {job_title}",
+        text, key, calendar=calendar,
+    )
+    for i, member in enumerate(config.panel):
+        await _send(
+            config, candidate_id, MessageKind.INVITE, f"Cancelled: interview for {job_title}",
+            text, f"{key}:{i}", calendar=calendar, to=(member.name, str(member.email)),
+            recipient_id="panel",
+        )
+    return sent
 
 
 def now_utc() -> datetime:

@@ -271,8 +271,7 @@ async def post_sse(
                 if not line:
                     if data:
                         yield event, "\n".join(data)
-                    event = "message"
-            data: list[str] = []
+                    event, data = "message", []
                 elif line.startswith(":"):
                     continue
                 elif line.startswith("event:"):

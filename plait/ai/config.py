@@ -25,8 +25,6 @@ import os
 
 from plait.ai.fallback import Fallback
 from plait.ai.model import Model
-from plait.ai.providers.anthropic import ANTHROPIC_URL, AnthropicModel
-from plait.ai.providers.openai import OPENAI_URL, OpenAIModel
 from plait.errors import ConfigurationError
 
 ENV = "PLAIT_MODEL"
@@ -42,8 +40,13 @@ _EXAMPLE = (
 
 def resolve_model(spec: str | Model | None = None) -> Model:
     """The chat model ``spec`` names (or ``PLAIT_MODEL`` when None); a Model passes through."""
-    if spec is not None and not isinstance(spec, str):
+    if isinstance(spec, Model):
         return spec
+    if spec is not None and not isinstance(spec, str):
+        raise ConfigurationError(
+            f"a model must be a spec like 'openai:gpt-4o-mini' or a plait.ai.Model, "
+            f"not {type(spec).__name__}"
+        )
     text = (os.environ.get(ENV, "") if spec is None else spec).strip()
     if not text:
         raise ConfigurationError(
@@ -80,6 +83,13 @@ def _one(spec: str) -> Model:
             f"{_EXAMPLE}"
         )
     model, url = _split_url(spec, rest)
+    try:
+        from plait.ai.providers.anthropic import ANTHROPIC_URL, AnthropicModel
+        from plait.ai.providers.openai import OPENAI_URL, OpenAIModel
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"{spec!r} needs the model providers' HTTP client ({exc.name}): pip install 'plait[ai]'"
+        ) from None
     if provider == "openai":
         base = url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
         return OpenAIModel(model, base_url=base)

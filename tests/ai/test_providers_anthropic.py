@@ -208,7 +208,11 @@ async def test_streaming_events_give_tokens_tool_input_and_usage(server: WireSer
             "delta": {"type": "input_json_delta", "partial_json": '"Oslo"}'},
         },
         {"type": "content_block_stop", "index": 1},
-        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 7}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use"},
+            "usage": {"output_tokens": 7},
+        },
         {"type": "message_stop"},
     )
     server.reply(Reply(events=stream))

@@ -178,7 +178,9 @@ async def test_tools_are_offered_and_tool_calls_come_back(server: WireServer) ->
         tools=(tool,),
     )
     response = await model(server).complete(request)
-    assert response.tool_calls == (ToolCall(id="call_1", name="lookup", arguments={"city": "Oslo"}),)
+    assert response.tool_calls == (
+        ToolCall(id="call_1", name="lookup", arguments={"city": "Oslo"}),
+    )
     assert response.finish_reason == "tool_calls"
     body = server.seen[0].body
     assert body["tools"] == [

@@ -9,14 +9,10 @@ raised (see ``plait.ai.retrying``); when all fail, ``ModelUnavailable``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from plait.ai.model import Model
+from plait.ai.retrying import ModelRetry, call_with_retries
 from plait.ai.types import ChatRequest, ChatResponse, OnToken
 from plait.errors import InvalidArguments
-
-if TYPE_CHECKING:
-    from plait.ai.model import Model
-    from plait.ai.retrying import ModelRetry
 
 
 class Fallback:
@@ -39,6 +35,4 @@ class Fallback:
     async def complete(
         self, request: ChatRequest, *, on_token: OnToken | None = None
     ) -> ChatResponse:
-        from plait.ai.retrying import call_with_retries
-
         return await call_with_retries(self, request, retry=self.retry, on_token=on_token)

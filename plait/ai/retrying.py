@@ -28,9 +28,9 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from plait.ai.errors import ModelError, ModelUnavailable
-from plait.ai.fallback import Fallback
 from plait.ai.model import Model
 from plait.ai.types import ChatRequest, ChatResponse, OnToken, Usage
 from plait.errors import InvalidArguments
@@ -85,6 +85,20 @@ class AttemptReport:
 OnAttempt = Callable[[AttemptReport], Awaitable[None]]
 
 
+@runtime_checkable
+class ModelChain(Protocol):
+    """Models tried in order, each with its own retries (``plait.ai.fallback.Fallback``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def models(self) -> tuple[Model, ...]: ...
+
+    @property
+    def retry(self) -> ModelRetry | None: ...
+
+
 async def call_with_retries(
     model: Model,
     request: ChatRequest,
@@ -96,7 +110,7 @@ async def call_with_retries(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> ChatResponse:
     """Send ``request`` to ``model`` (walking a ``Fallback``'s members), retrying as above."""
-    if isinstance(model, Fallback):
+    if isinstance(model, ModelChain):
         return await _walk(model, request, retry, on_attempt, guard, on_token, sleep)
     policy = retry or ModelRetry()
     attempt = 0
@@ -150,7 +164,7 @@ async def _timed(
 
 
 async def _walk(
-    fallback: Fallback,
+    fallback: ModelChain,
     request: ChatRequest,
     retry: ModelRetry | None,
     on_attempt: OnAttempt | None,

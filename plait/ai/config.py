@@ -4,9 +4,10 @@
 
     openai:gpt-4o-mini                          OPENAI_API_KEY, OPENAI_BASE_URL (optional)
     openai:qwen2.5@http://127.0.0.1:8000/v1     any OpenAI-compatible server (vLLM, llama.cpp,
-                                                LM Studio); OPENAI_API_KEY sent when set
+                                                LM Studio); PLAIT_MODEL_API_KEY sent when set
     ollama:qwen2.5                              Ollama at http://127.0.0.1:11434 (or @URL, or
-                                                OLLAMA_HOST), through its OpenAI-compatible /v1
+                                                OLLAMA_HOST), through its OpenAI-compatible /v1;
+                                                PLAIT_MODEL_API_KEY sent when set
     azure:DEPLOYMENT@https://RES.openai.azure.com
                                                 AZURE_OPENAI_API_KEY; endpoint also from
                                                 AZURE_OPENAI_ENDPOINT; AZURE_OPENAI_API_VERSION
@@ -16,7 +17,9 @@
 ``offline`` names no chat model: it selects the offline implementations of an application's
 AI tasks (embeddings and rules), so ``resolve_model("offline")`` raises a
 ``ConfigurationError`` that says so, and ``is_offline()`` lets an application choose.
-Keys are read from the environment when a call is made, never stored in a spec or a name.
+Keys are read from the environment when a call is made, never stored in a spec or a name, and
+a key goes only where it belongs: ``OPENAI_API_KEY`` to OpenAI (or ``OPENAI_BASE_URL``), never
+to a server named by ``@URL``, which gets ``PLAIT_MODEL_API_KEY`` when that is set.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ OFFLINE = "offline"
 PROVIDERS = ("openai", "ollama", "azure", "anthropic")
 OLLAMA_URL = "http://127.0.0.1:11434"
 AZURE_API_VERSION = "2024-10-21"
+SERVER_KEY_ENV = "PLAIT_MODEL_API_KEY"
+"""The key sent to a server named by ``@URL`` or to Ollama (never ``OPENAI_API_KEY``)."""
 
 _EXAMPLE = (
     "e.g. PLAIT_MODEL=openai:gpt-4o-mini or PLAIT_MODEL=ollama:qwen2.5@http://127.0.0.1:11434"
@@ -90,15 +95,17 @@ def _one(spec: str) -> Model:
         raise ConfigurationError(
             f"{spec!r} needs the model providers' HTTP client ({exc.name}): pip install 'plait[ai]'"
         ) from None
+    if provider == "openai" and url:
+        return OpenAIModel(model, base_url=url, key_env=SERVER_KEY_ENV)
     if provider == "openai":
-        base = url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
+        base = os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
         return OpenAIModel(model, base_url=base)
     if provider == "ollama":
         root = (url or os.environ.get("OLLAMA_HOST") or OLLAMA_URL).rstrip("/")
         if "://" not in root:
             root = f"http://{root}"
         base = root if root.endswith("/v1") else f"{root}/v1"
-        return OpenAIModel(model, base_url=base, provider="ollama", key_env="OLLAMA_API_KEY")
+        return OpenAIModel(model, base_url=base, provider="ollama", key_env=SERVER_KEY_ENV)
     if provider == "azure":
         endpoint = url or os.environ.get("AZURE_OPENAI_ENDPOINT")
         if not endpoint:

@@ -24,6 +24,7 @@ VARS = (
     "OPENAI_API_VERSION",
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_BASE_URL",
+    "PLAIT_MODEL_API_KEY",
 )
 
 
@@ -108,13 +109,31 @@ async def test_a_base_url_after_at_is_where_requests_go(server: WireServer) -> N
     assert server.seen[0].body["model"] == "qwen2.5"
 
 
+async def test_the_openai_key_is_never_sent_to_a_server_named_by_url(
+    server: WireServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-the-real-openai-key")
+    server.reply(Reply(body=ANSWER), Reply(body=ANSWER), Reply(body=ANSWER))
+    await resolve_model(f"openai:qwen2.5@{server.url}/v1").complete(ASK)
+    await resolve_model(f"ollama:qwen2.5@{server.url}").complete(ASK)
+    monkeypatch.setenv("PLAIT_MODEL_API_KEY", "vllm-key")
+    await resolve_model(f"openai:qwen2.5@{server.url}/v1").complete(ASK)
+    assert [s.headers.get("authorization") for s in server.seen] == [
+        None,
+        None,
+        "Bearer vllm-key",
+    ]
+
+
 async def test_openai_base_url_from_the_environment(
     server: WireServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", f"{server.url}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-meant-for-this-proxy")
     server.reply(Reply(body=ANSWER))
     await resolve_model("openai:local").complete(ASK)
     assert server.seen[0].path == "/v1/chat/completions"
+    assert server.seen[0].headers["authorization"] == "Bearer sk-meant-for-this-proxy"
 
 
 async def test_ollama_speaks_through_its_openai_compatible_v1(server: WireServer) -> None:

@@ -122,7 +122,9 @@ class LangChainModel:
         status = getattr(exc, "status_code", None)
         if isinstance(status, int) and status >= 400:
             headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-            endpoint = Endpoint("the LangChain model's endpoint", model, "its API key setting")
+            endpoint = Endpoint(
+                "its provider", model, "the key your LangChain model is configured with"
+            )
             return classify_status(status, said, dict(headers), endpoint)
         if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "timeout" in kind:
             return ModelTimeout(f"{model} did not answer in time ({said})", model=model)

@@ -251,7 +251,7 @@ class OpenAIModel:
             calls.append(ToolCall(id=str(raw.get("id") or name), name=name, arguments=arguments))
         content = message.get("content")
         return ChatResponse(
-            text=content if isinstance(content, str) else None,
+            text=content if isinstance(content, str) and (content or not calls) else None,
             tool_calls=tuple(calls),
             usage=_usage(data.get("usage")),
             model=self.name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import subprocess
@@ -12,6 +13,8 @@ import pytest
 
 from plait.ai import Embedder, OfflineEmbedder, OfflineModelError
 from plait.ai.offline import MODEL_FILE, TOKENIZER_FILE, locate
+
+REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -39,6 +42,23 @@ def test_embeds_unit_vectors_of_384_dimensions_in_order() -> None:
     # the same text alone gives the same vector as inside a batch (padding does not leak in)
     (alone,) = embedder.embed([texts[2]])
     assert cosine(alone, vectors[2]) > 0.9999
+
+
+def test_vectors_match_the_fp32_reference_for_every_sample_text() -> None:
+    """The int8 model through plait's tokenizer/pooling agrees with fp32 sentence-transformers.
+
+    The reference was made once with torch (tests/ai/data/make_reference.py). A substituted
+    model, different pooling or truncation, or a wrong tokenizer would fall below 0.998.
+    """
+    reference = json.loads(REFERENCE.read_text(encoding="utf-8"))
+    texts: list[str] = reference["texts"]
+    assert len(texts) >= 20
+    got = OfflineEmbedder().embed(texts)
+    similarities = [cosine(a, b) for a, b in zip(got, reference["vectors"], strict=True)]
+    worst = min(range(len(texts)), key=lambda i: similarities[i])
+    assert similarities[worst] >= 0.998, (texts[worst][:60], similarities[worst])
+    # and they are not all the same vector: the texts are told apart
+    assert cosine(got[0], got[1]) < 0.5
 
 
 def test_empty_list_and_empty_text() -> None:

@@ -3,6 +3,7 @@
 See docs/ai.md.
 """
 
+from plait.ai.classify import Classification, aclassify, classify
 from plait.ai.errors import (
     BudgetExceeded,
     ModelAuthError,
@@ -22,6 +23,7 @@ __all__ = [
     "BudgetExceeded",
     "ChatRequest",
     "ChatResponse",
+    "Classification",
     "Embedder",
     "Message",
     "Model",
@@ -39,4 +41,6 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "aclassify",
+    "classify",
 ]

@@ -3,7 +3,7 @@
 See docs/ai.md.
 """
 
-from plait.ai.classify import Classification, aclassify, classify
+from plait.ai.classifier import Classification, aclassify, classify
 from plait.ai.errors import (
     BudgetExceeded,
     ModelAuthError,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+import plait
 from plait.ai import Classification, OfflineEmbedder, aclassify, classify
 from plait.errors import ConfigurationError
+from plait.testing import TestEngine
 
 LABELS = ["interested", "not_interested", "question", "unsubscribe"]
 
@@ -120,3 +122,29 @@ def test_bad_arguments_say_what_to_fix() -> None:
         classify("hi", ["interested"], EXAMPLES)
     with pytest.raises(ConfigurationError, match="method='knn'"):
         classify("hi", LABELS, EXAMPLES, method="knn")  # type: ignore[arg-type]
+
+
+@plait.step
+async def classify_reply(text: str) -> Classification:
+    return await aclassify(text, LABELS, EXAMPLES)
+
+
+@plait.workflow
+async def triage(ctx: plait.Context, text: str) -> str:
+    result = await classify_reply(text)  # decoded back to a Classification from the journal
+    assert isinstance(result, Classification)
+    return f"{result.label} ({result.model}, like {result.closest_example!r})"
+
+
+async def test_a_classification_is_a_step_result_recorded_in_the_journal(
+    test_engine: TestEngine,
+) -> None:
+    test_engine.register(triage)
+    handle = await test_engine.start(triage, "Unsubscribe me, please.")
+    await test_engine.run_until_idle()
+    answer = await handle.result()
+    assert answer.startswith("unsubscribe (offline:all-MiniLM-L6-v2-int8, like ")
+    (step,) = [e for e in await test_engine.journal(handle.id) if e.kind == "step"]
+    assert step.output["label"] == "unsubscribe"
+    assert step.output["model"] == "offline:all-MiniLM-L6-v2-int8"
+    assert set(step.output["scores"]) == set(LABELS)

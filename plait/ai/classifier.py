@@ -38,6 +38,7 @@ from plait.errors import ConfigurationError
 Method = Literal["prototype", "nearest"]
 METHODS: tuple[Method, ...] = ("prototype", "nearest")
 CACHE_SIZE = 4096  # example vectors kept per process (384 floats each)
+Vector = tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class Classification:
 
 
 _lock = threading.Lock()
-_cache: OrderedDict[tuple[str, str], tuple[float, ...]] = OrderedDict()
+_cache: OrderedDict[tuple[str, str], Vector] = OrderedDict()  # (embedder, text) -> unit vector
+_prototypes: OrderedDict[tuple[str, tuple[str, ...]], Vector] = OrderedDict()
 _default: Embedder | None = None
 
 
@@ -103,46 +105,62 @@ def _check(
     return list(dict.fromkeys(texts))
 
 
-def _missing(embedder: Embedder, texts: list[str]) -> list[str]:
-    with _lock:
-        return [t for t in texts if (embedder.name, t) not in _cache]
-
-
-def _store(embedder: Embedder, texts: list[str], vectors: list[list[float]]) -> None:
-    with _lock:
-        for t, v in zip(texts, vectors, strict=True):
-            _cache[(embedder.name, t)] = tuple(v)
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-
-
-def _lookup(
-    embedder: Embedder, texts: list[str], fresh: dict[str, list[float]]
-) -> dict[str, Sequence[float]]:
-    found: dict[str, Sequence[float]] = dict(fresh)
-    with _lock:
-        for t in texts:
-            if t not in found:
-                key = (embedder.name, t)
-                found[t] = _cache[key]
-                _cache.move_to_end(key)
-    return found
-
-
 def _dot(a: Sequence[float], b: Sequence[float]) -> float:
     return math.fsum(x * y for x, y in zip(a, b, strict=True))
 
 
-def _unit(v: Sequence[float]) -> list[float]:
+def _unit(v: Sequence[float]) -> Vector:
     norm = math.sqrt(_dot(v, v)) or 1.0
-    return [x / norm for x in v]
+    return tuple(x / norm for x in v)
+
+
+def _split(embedder: Embedder, texts: list[str]) -> tuple[dict[str, Vector], list[str]]:
+    """The cached unit vectors of ``texts``, and the texts still to embed."""
+    found: dict[str, Vector] = {}
+    missing: list[str] = []
+    with _lock:
+        for t in texts:
+            key = (embedder.name, t)
+            vector = _cache.get(key)
+            if vector is None:
+                missing.append(t)
+            else:
+                found[t] = vector
+                _cache.move_to_end(key)
+    return found, missing
+
+
+def _remember(
+    embedder: Embedder, found: dict[str, Vector], missing: list[str], vectors: list[list[float]]
+) -> None:
+    with _lock:
+        for t, v in zip(missing, vectors, strict=True):
+            found[t] = _cache[(embedder.name, t)] = _unit(v)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+
+
+def _prototype(embedder: Embedder, own: tuple[str, ...], vectors: Mapping[str, Vector]) -> Vector:
+    """The normalised mean of the examples' unit vectors (cached per process)."""
+    key = (embedder.name, own)
+    with _lock:
+        cached = _prototypes.get(key)
+    if cached is not None:
+        return cached
+    columns = zip(*(vectors[e] for e in own), strict=True)
+    prototype = _unit([math.fsum(column) / len(own) for column in columns])
+    with _lock:
+        _prototypes[key] = prototype
+        while len(_prototypes) > CACHE_SIZE // 4:
+            _prototypes.popitem(last=False)
+    return prototype
 
 
 def _decide(
     text_vector: Sequence[float],
     labels: Sequence[str],
     examples: Mapping[str, Sequence[str]],
-    vectors: Mapping[str, Sequence[float]],
+    vectors: Mapping[str, Vector],
     embedder: Embedder,
     method: Method,
 ) -> Classification:
@@ -150,16 +168,12 @@ def _decide(
     scores: dict[str, float] = {}
     closest: dict[str, tuple[float, str]] = {}
     for label in labels:
-        own = [e for e in examples[label] if e.strip()]
-        sims = [(_dot(query, _unit(vectors[e])), e) for e in own]
-        closest[label] = max(sims)
+        own = tuple(e for e in examples[label] if e.strip())
+        closest[label] = max((_dot(query, vectors[e]), e) for e in own)
         if method == "nearest":
             scores[label] = closest[label][0]
         else:
-            dims = len(query)
-            units = [_unit(vectors[e]) for e in own]
-            mean = [math.fsum(u[i] for u in units) / len(units) for i in range(dims)]
-            scores[label] = _dot(query, _unit(mean))
+            scores[label] = _dot(query, _prototype(embedder, own, vectors))
     ranked = sorted(labels, key=lambda name: scores[name], reverse=True)
     best, runner_up = ranked[0], ranked[1]
     return Classification(
@@ -190,10 +204,9 @@ def classify(
     """
     wanted = _check(text, labels, examples, method)
     embedder = embedder if embedder is not None else _default_embedder()
-    missing = _missing(embedder, wanted)
+    found, missing = _split(embedder, wanted)
     vectors = embedder.embed([text, *missing])
-    _store(embedder, missing, vectors[1:])
-    found = _lookup(embedder, wanted, dict(zip(missing, vectors[1:], strict=True)))
+    _remember(embedder, found, missing, vectors[1:])
     return _decide(vectors[0], labels, examples, found, embedder, method)
 
 
@@ -208,8 +221,7 @@ async def aclassify(
     """``classify`` without blocking the event loop (the embedding runs in a thread)."""
     wanted = _check(text, labels, examples, method)
     embedder = embedder if embedder is not None else _default_embedder()
-    missing = _missing(embedder, wanted)
+    found, missing = _split(embedder, wanted)
     vectors = await embedder.aembed([text, *missing])
-    _store(embedder, missing, vectors[1:])
-    found = _lookup(embedder, wanted, dict(zip(missing, vectors[1:], strict=True)))
+    _remember(embedder, found, missing, vectors[1:])
     return _decide(vectors[0], labels, examples, found, embedder, method)

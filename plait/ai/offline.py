@@ -31,7 +31,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from plait.errors import ConfigurationError, PlaitError
 
@@ -287,7 +287,7 @@ class OfflineEmbedder:
         """Load (and verify) the model now rather than on the first ``embed``."""
         self._loaded()
 
-    def embed_array(self, texts: Sequence[str]) -> Any:
+    def embed_array(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Like ``embed``, as a float32 numpy array of shape ``(len(texts), 384)``."""
         _check_texts(texts)
         return self._loaded().embed(texts)

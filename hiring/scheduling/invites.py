@@ -107,7 +107,7 @@ def invite(interview: Interview, *, stamp: datetime | None = None) -> bytes:
 def reschedule(
     interview: Interview, start: datetime, end: datetime, *, stamp: datetime | None = None
 ) -> tuple[Interview, bytes]:
-    """The interview moved to ``start``–``end`` (same UID, SEQUENCE+1) and its new invite."""
+    """The interview moved to ``start``-``end`` (same UID, SEQUENCE+1) and its new invite."""
     moved = dataclasses.replace(interview, start=start, end=end, sequence=interview.sequence + 1)
     return moved, invite(moved, stamp=stamp)
 

@@ -34,7 +34,7 @@ WorkingHours = Mapping[int, tuple[tuple[time, time], ...]]
 
 DEFAULT_WORKING_HOURS: WorkingHours = {
     day: ((time(9), time(17)),) for day in range(5)
-}  # Monday to Friday, 09:00–17:00
+}  # Monday to Friday, 09:00-17:00
 
 _RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -128,7 +128,7 @@ class PanelMember:
         """A member from job configuration: ``name``, ``email``, ``timezone``, ``working_hours``.
 
         ``working_hours`` is as :func:`parse_working_hours` reads it (default Monday to Friday,
-        09:00–17:00); the ``.ics`` files are passed already read as ``calendars``.
+        09:00-17:00); the ``.ics`` files are passed already read as ``calendars``.
         """
         unknown = set(data) - {"name", "email", "timezone", "working_hours", "calendars"}
         if unknown:

@@ -91,7 +91,7 @@ def find_slots(
 
 
 def busy_blocks(member: PanelMember, start: datetime, end: datetime) -> list[Interval]:
-    """The member's busy blocks (UTC) overlapping ``start``–``end``, from all their calendars."""
+    """The member's busy blocks (UTC) overlapping ``start``-``end``, from all their calendars."""
     import recurring_ical_events
     from icalendar import Calendar
 

@@ -428,6 +428,12 @@ async def send(
             raise MessageRejected(f"{what}: the message was not accepted") from None
         raise MailServerUnavailable(f"{what}: try again later") from None
     except (aiosmtplib.SMTPException, OSError) as error:
+        # aiosmtplib reports a missing STARTTLS or AUTH extension as a bare SMTPException.
+        if type(error) is aiosmtplib.SMTPException and "not supported" in str(error):
+            raise SmtpSettingsRejected(
+                f"{where}: {error} Check SmtpSettings.security (starttls, ssl or none), the "
+                "port, and whether this server takes a user name and password"
+            ) from None
         raise MailServerUnavailable(
             f"could not send through {where}: {type(error).__name__}: {error}"
         ) from None

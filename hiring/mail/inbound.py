@@ -73,6 +73,8 @@ class InboundMail:
 
     ``text`` has quoted history and signature removed (``full_text`` keeps them).
     ``original_message_id`` is, for a bounce, the Message-ID of our message that bounced.
+    ``unsubscribe_token`` is set when the mail went to the ``List-Unsubscribe`` mailto
+    address (``unsubscribe+TOKEN@...``): the person asked to be removed, whatever the text.
     """
 
     message_id: str
@@ -91,6 +93,7 @@ class InboundMail:
     delayed_recipients: tuple[str, ...] = ()
     is_delivery_report: bool = False
     original_message_id: str | None = None
+    unsubscribe_token: str | None = None
 
     @property
     def counts_as_reply(self) -> bool:
@@ -126,6 +129,7 @@ def parse_raw(raw: bytes, *, reply_prefix: str = "reply") -> InboundMail:
         delayed_recipients=report.delayed,
         is_delivery_report=report.is_report,
         original_message_id=report.original_message_id,
+        unsubscribe_token=_first_token(recipients, "unsubscribe"),
     )
 
 
@@ -181,6 +185,7 @@ def parse_json(
         bounced_recipients=failed,
         raw_headers=headers,
         full_text=full_text,
+        unsubscribe_token=_first_token([*to_addrs, *cc_addrs, *envelope], "unsubscribe"),
     )
 
 

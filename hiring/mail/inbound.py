@@ -360,7 +360,9 @@ def _delivery_report(message: Message) -> _Report:
                     continue
                 action = str(block.get("Action", "")).strip().lower()
                 status = str(block.get("Status", "")).strip()
-                if status.startswith("5") and action in ("failed", ""):
+                if (status.startswith("5") and action in ("failed", "")) or (
+                    action == "failed" and not status
+                ):
                     failed.append(recipient)
                 elif status.startswith("4") or action == "delayed":
                     delayed.append(recipient)

@@ -104,7 +104,7 @@ class Sender:
         if not self.unsubscribe_url.startswith(("https://", "http://")):
             raise ValueError(
                 f"Sender.unsubscribe_url {self.unsubscribe_url!r} must be an https:// URL "
-                "(RFC 8058 one-click unsubscribe needs one)"
+                "(RFC 8058 one-click unsubscribe needs one; http:// only for a local demo)"
             )
         if self.unsubscribe_address is not None:
             _check_address(self.unsubscribe_address, "Sender.unsubscribe_address")

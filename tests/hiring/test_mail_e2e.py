@@ -252,6 +252,8 @@ async def test_replies_webhooks_auto_replies_and_bounces_are_told_apart(mailbox)
     assert unsubscribed.token is None
     assert verify_token(unsubscribed.unsubscribe_token, "unsubscribe", SECRET) == "app-7"
 
+    no_status = parse_raw(dsn(view, "sam@example.org", "", "failed"))
+    assert no_status.is_bounce and no_status.bounced_recipients == ("sam@example.org",)
     delayed = parse_raw(dsn(view, "sam@example.org", "4.2.2", "delayed"))
     assert not delayed.is_bounce and delayed.delayed_recipients == ("sam@example.org",)
     assert not delayed.counts_as_reply

@@ -107,6 +107,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+async def test_dev_server_as_a_plain_context_manager_on_a_given_port():
+    port = free_port()
+    received: list[ReceivedMail] = []
+    with DevMailServer(received.append, port=port) as server:
+        assert server.smtp_settings.port == port
+        await send(compose(draft(), SENDER, SECRET), server.smtp_settings)
+    view = received[0].view()
+    assert (view.subject, view.to, received[0].mail_from) == (
+        "Hello",
+        ("sam@example.org",),
+        "ana@acme.example",
+    )
+    with pytest.raises(RuntimeError, match="not running"):
+        server.smtp_settings
+
+
 async def test_server_down_is_retryable():
     settings = SmtpSettings("127.0.0.1", free_port(), SmtpSecurity.NONE, timeout=5)
     with pytest.raises(MailServerUnavailable, match="could not send through") as caught:

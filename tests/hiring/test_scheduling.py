@@ -182,6 +182,21 @@ SUMMARY:Conference (all day)
     assert any(slot.start.time() < time(12) for slot in slots)
 
 
+def test_floating_times_are_read_in_the_members_zone():
+    floating = ics(
+        """
+UID:f1@acme
+DTSTART:20261201T090000
+DTEND:20261201T160000
+SUMMARY:Workshop (floating time)
+"""
+    )
+    blocks = busy_blocks(member("Ana", BERLIN, floating), NOW, NOW + timedelta(days=2))
+    assert blocks == [
+        (datetime(2026, 12, 1, 8, 0, tzinfo=UTC), datetime(2026, 12, 1, 15, 0, tzinfo=UTC))
+    ]
+
+
 def test_freebusy_periods_are_busy():
     data = (
         b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VFREEBUSY\r\n"

@@ -124,6 +124,13 @@ def load_job_folder(path: str | Path) -> JobFiles:
     folder = given.parent if given.is_file() else given
     if not folder.is_dir():
         raise IntakeError([f"{given}: no such job folder"])
+    if given.is_file() and given.suffix.lower() not in (".toml", ".yaml", ".yml"):
+        raise IntakeError(
+            [
+                f"{given.name}: not a job configuration: pass the job folder, or its job.toml "
+                "or job.yaml"
+            ]
+        )
     config_path = given if given.is_file() else _single(folder, CONFIG_NAMES, "configuration")
     name = config_path.name
     raw = _read_config(config_path)
@@ -661,6 +668,11 @@ def _explain(
             message = f"unknown {what}" + (f" (the {what}s here are: {known})" if known else "")
         elif kind == "missing":
             message = "missing (required)"
+        elif kind == "string_pattern_mismatch" and loc == ("id",):
+            message = (
+                f"{item['input']!r} is not a job id: use lowercase letters, digits and hyphens, "
+                "e.g. 'backend-engineer'"
+            )
         elif isinstance(item.get("input"), str | int | float) and kind != "string_too_short":
             message = f"{message} (got {item['input']!r})"
         lines.append(f"{prefix}: {field}: {message}")

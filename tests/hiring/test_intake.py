@@ -237,6 +237,21 @@ def test_missing_and_wrong_values_are_each_reported(backend: Path) -> None:
     assert problem.startswith("job.toml: panel.1.time_zone: 'Europe/Lisboa' is not an IANA")
 
 
+def test_a_job_id_that_is_not_a_slug_says_what_an_id_looks_like(backend: Path) -> None:
+    _edit(backend / "job.toml", 'id = "backend-engineer"', 'id = "Backend Engineer"')
+    (problem,) = _problems(load_job_folder, backend)
+    assert problem.startswith("job.toml: id: 'Backend Engineer' is not a job id: use lowercase")
+
+
+def test_a_pdf_description_is_read_as_bytes_with_its_type(backend: Path) -> None:
+    (backend / "description.md").unlink()
+    (backend / "description.pdf").write_bytes(b"%PDF-1.7 stand-in")
+    files = load_job_folder(backend)
+    assert files.description_name == "description.pdf"
+    assert files.description == b"%PDF-1.7 stand-in"
+    assert files.description_type == "application/pdf"
+
+
 def test_a_missing_description_is_reported(backend: Path) -> None:
     (backend / "description.md").unlink()
     (problem,) = _problems(load_job_folder, backend)
@@ -264,6 +279,8 @@ def test_no_configuration_file(backend: Path) -> None:
     (backend / "job.toml").unlink()
     (problem,) = _problems(load_job_folder, backend)
     assert "no job configuration: add job.toml or job.yaml" in problem
+    (problem,) = _problems(load_job_folder, backend / "description.md")
+    assert problem.startswith("description.md: not a job configuration: pass the job folder")
 
 
 def test_a_calendar_that_does_not_parse_names_the_member_and_the_file(backend: Path) -> None:

@@ -110,9 +110,10 @@ class JobFiles:
                 f"no stored blob for the calendar(s) {', '.join(missing)}: store every file "
                 "in JobFiles.calendars and pass its reference under the same path"
             )
+        per_member = self.panel_calendars or tuple(() for _ in self.config.panel)
         panel = [
             member.model_copy(update={"calendars": [refs[p] for p in paths]})
-            for member, paths in zip(self.config.panel, self.panel_calendars, strict=True)
+            for member, paths in zip(self.config.panel, per_member, strict=True)
         ]
         return self.config.model_copy(update={"panel": panel})
 

@@ -13,6 +13,7 @@ from plait.store.blobs import SQLBlobs
 from plait.store.clients import SQLClients
 from plait.store.continuation import SQLContinuation
 from plait.store.events import SQLEvents
+from plait.store.ledger import SQLLedger
 from plait.store.limits import SQLLimits
 from plait.store.runs import SQLRuns
 from plait.store.tasks import SQLTasks
@@ -29,6 +30,7 @@ class SQLStore(
     SQLBlobs,
     SQLViews,
     SQLContinuation,
+    SQLLedger,
 ):
     """A :class:`~plait.store.base.Store` over any SQL database a ``Dialect`` covers:
 
@@ -40,7 +42,8 @@ class SQLStore(
     - :class:`~plait.store.events.SQLEvents`: the per-workflow log of client actions;
     - :class:`~plait.store.app_records.SQLRecords`: application records;
     - :class:`~plait.store.blobs.SQLBlobs`: blobs and their references;
-    - :class:`~plait.store.views.SQLViews`: the server's reads, and the change hints.
+    - :class:`~plait.store.views.SQLViews`: the server's reads, and the change hints;
+    - :class:`~plait.store.ledger.SQLLedger`: the model-call ledger.
     """
 
     url: str

@@ -11,7 +11,6 @@ subscriber loses pieces rather than slowing the call (each subscription buffers
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -98,8 +97,10 @@ def observer(
 
     def on_token(text: str) -> None:
         if user is not None:
-            with contextlib.suppress(Exception):  # an observer never fails the call
+            try:
                 user(text)
+            except Exception:  # an observer never fails the call
+                log.warning("an on_token observer failed", exc_info=True)
         if workflow_id is not None:
             publish(StreamEvent(workflow_id, seq, text))
 

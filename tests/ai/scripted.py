@@ -26,6 +26,7 @@ class Scripted:
         self.tokens = tokens
         self.calls = 0
         self.requests: list[ChatRequest] = []
+        self.streamed: list[bool] = []  # whether each request was asked to stream
 
     @property
     def name(self) -> str:
@@ -36,6 +37,7 @@ class Scripted:
     ) -> ChatResponse:
         self.calls += 1
         self.requests.append(request)
+        self.streamed.append(on_token is not None)
         got = self.answer(request, self.calls)
         if isinstance(got, ChatResponse):
             return got

@@ -402,5 +402,34 @@ def resume_cmd(app: str | None, database: str | None, workflow_id: str, by: str)
     click.echo("resumed")
 
 
+@main.command("costs")
+@app_option
+@db_option
+@click.option("--workflow", "workflow_id", help="only this workflow's model calls")
+@click.option(
+    "--by",
+    "group",
+    type=click.Choice(["model", "workflow", "step"]),
+    default="model",
+    show_default=True,
+    help="sum per model (the one that answered), workflow or step",
+)
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def costs_cmd(
+    app: str | None, database: str | None, workflow_id: str | None, group: str, as_json: bool
+) -> None:
+    """What model calls cost (the cost ledger), per model, workflow or step."""
+    report = _run(_engine(app, database), lambda e: e.costs(workflow_id, by=group))
+    if as_json:
+        click.echo(json.dumps(_jsonable(report), indent=2))
+        return
+    click.echo(f"{group:<36} {'attempts':>8} {'failed':>6} {'in':>10} {'out':>10} {'USD':>12}")
+    for line in (*report.lines, report.total):
+        click.echo(
+            f"{line.key:<36} {line.attempts:>8} {line.failed:>6} {line.input_tokens:>10} "
+            f"{line.output_tokens:>10} {line.cost_usd:>12.6f}"
+        )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -255,6 +255,12 @@ async def test_an_engine_budget_applies_to_every_workflow(test_engine: TestEngin
     info = await engine.get("s")
     assert info.status == "failed" and info.error is not None
     assert info.error.type == "BudgetExceeded" and model.calls == 0
+    engine.ai_budget_usd = 1.0  # a bigger budget, then resume: the call is made
+    await engine.resume("s")
+    await engine.run_until_idle()
+    message = await engine.handle("s").result()
+    assert message.startswith("OutputInvalid: the model's answer did not fit Skills")
+    assert model.calls == 2  # the resumed call was sent (and re-asked once)
 
 
 async def test_errors_that_are_not_retried_are_journaled(test_engine: TestEngine) -> None:
@@ -316,3 +322,27 @@ async def test_outside_a_workflow_a_call_is_plain() -> None:
     with pytest.raises(plait.ConfigurationError, match="Pydantic model class"):
         await plait.ai.chat(model, "hello", output=dict)  # type: ignore[call-overload]
     assert json.loads(model.requests[0].model_dump_json())["output_name"] == "Skills"
+
+
+async def test_a_fallback_answering_is_recorded_in_the_journal_and_ledger(
+    test_engine: TestEngine,
+) -> None:
+    from plait.ai.fallback import Fallback
+
+    down = Scripted(
+        fails_then(ModelServerError("503", model="hosted:big"), 99, ""), name="hosted:big"
+    )
+    local = Scripted(says('{"skills": ["Rust"]}', "fine"), name="ollama:small")
+    engine = engine_with(test_engine, down)
+    engine.model = Fallback(down, local, retry=ModelRetry(max_attempts=2, initial_interval=0))
+    await engine.start(extract, id="f")
+    await engine.run_until_idle()
+    rows = await engine.ledger("f")
+    assert [(r.model, r.answered_by, r.outcome) for r in rows] == [
+        ("hosted:big", None, "ModelServerError"),
+        ("hosted:big", None, "ModelServerError"),
+        ("ollama:small", "ollama:small", "ok"),
+    ]
+    assert rows[-1].cost_usd == 0.0  # ollama:* is free in the default price table
+    (entry,) = [e for e in await engine.journal("f") if e.kind == "model"]
+    assert entry.output["response"]["model"] == "ollama:small"

@@ -28,7 +28,7 @@ from plait.ai.model import Model
 from plait.ai.retrying import AttemptReport, ModelRetry, call_with_retries
 from plait.ai.toolspec import Tool, specs
 from plait.ai.types import ChatRequest, ChatResponse, Message, OnToken, ToolCall, ToolSpec, Usage
-from plait.current import engine_var
+from plait.current import engine_var, step_var, workflow_var
 from plait.definitions import StepDef
 from plait.errors import ConfigurationError, StepFailed
 from plait.journal import Journal
@@ -212,21 +212,41 @@ def _reask_prompt(call: Call, problem: str) -> str:
 
 
 class Ledger:
-    """Where a call's rows go: the store, fenced, for a running workflow; nowhere else."""
+    """Where a call's rows go: for workflow code, the store, fenced by the run's lease; for a
+    call inside a step, the store under the step's workflow and position (the step's result
+    is journaled, so a finished step never pays again); elsewhere nowhere."""
 
-    def __init__(self, journal: Journal | None, seq: int | None) -> None:
+    def __init__(
+        self,
+        engine: Engine | None,
+        journal: Journal | None = None,
+        seq: int | None = None,
+        workflow_id: str | None = None,
+        step: str | None = None,
+    ) -> None:
+        self.engine = engine
         self.journal = journal
         self.seq = seq
+        self.workflow_id = journal.workflow_id if journal is not None else workflow_id
+        self.step = step
+
+    @classmethod
+    def for_plain_call(cls, engine: Engine | None) -> Ledger:
+        """A call outside workflow code: inside a step, the step's workflow and position."""
+        running = step_var.get()
+        workflow_id = workflow_var.get()
+        if engine is None or running is None or workflow_id is None:
+            return cls(engine)
+        return cls(engine, None, running[0], workflow_id, running[1])
 
     def row(self, call: Call, report: AttemptReport, reask: int, prices: Prices) -> LedgerRow:
         response = report.response
         usage = response.usage if response is not None else Usage()
         answered = response.model if response is not None else None
-        now = self.journal.now_ms() if self.journal is not None else 0
         return LedgerRow(
-            workflow_id=self.journal.workflow_id if self.journal is not None else "",
+            workflow_id=self.workflow_id or "",
             seq=self.seq,
-            step=call.name,
+            step=self.step or call.name,
             model=report.model,
             answered_by=answered,
             input_tokens=usage.input_tokens,
@@ -235,17 +255,22 @@ class Ledger:
             outcome="ok" if report.error is None else type(report.error).__name__,
             reask=reask,
             latency_ms=report.latency_ms,
-            at=now,
+            at=self.engine.clock.now_ms() if self.engine is not None else 0,
         )
 
     async def write(self, rows: list[LedgerRow]) -> None:
-        j = self.journal
-        if j is not None and rows:
-            await j.store_call(j.engine.store.add_ledger(j.fence, j.now_ms(), rows))
+        j, engine = self.journal, self.engine
+        if not rows or engine is None or self.workflow_id is None:
+            return
+        if j is not None:
+            await j.store_call(engine.store.add_ledger(j.fence, j.now_ms(), rows))
+        else:
+            await engine.store.add_ledger(None, engine.clock.now_ms(), rows)
 
     async def spent(self) -> float:
-        j = self.journal
-        return 0.0 if j is None else await j.engine.store.ledger_spent(j.workflow_id)
+        if self.engine is None or self.workflow_id is None:
+            return 0.0
+        return await self.engine.store.ledger_spent(self.workflow_id)
 
 
 def guard_for(engine: Engine | None) -> Callable[..., Any] | None:
@@ -281,8 +306,8 @@ async def check_request_budget(
     spent = await ledger.spent()
     if spent + cost > budget:
         whose = (
-            f"workflow {ledger.journal.workflow_id!r} has spent {spent:.4f} USD of its "
-            if ledger.journal is not None
+            f"workflow {ledger.workflow_id!r} has spent {spent:.4f} USD of its "
+            if ledger.workflow_id is not None
             else "the call's "
         )
         raise BudgetExceeded(
@@ -296,7 +321,7 @@ async def check_request_budget(
 async def run(call: Call, engine: Engine | None, ledger: Ledger) -> Done:
     """The requests of one call (the first, then re-asks), each through the retry loop."""
     prices = (engine.prices if engine is not None else None) or DEFAULT_TABLE
-    wid = ledger.journal.workflow_id if ledger.journal is not None else None
+    wid = ledger.workflow_id
     on_token = stream.observer(wid, ledger.seq, call.on_token)
     sleep: Callable[[float], Awaitable[None]] = (
         engine.clock.sleep if engine is not None else asyncio.sleep
@@ -382,8 +407,12 @@ def result(done: Done, replayed: bool = False) -> ChatResult[Any]:
 
 
 async def plain(call: Call) -> ChatResult[Any]:
+    """A call outside workflow code (inside a step, its rows go to the step's workflow)."""
+    engine = engine_var.get()
+    ledger = Ledger.for_plain_call(engine)
     try:
-        done = await run(call, engine_var.get(), Ledger(None, None))
+        done = await run(call, engine, ledger)
     except OutputInvalid as exc:
         raise StepFailed(call.name, OUTPUT_INVALID, str(exc), exc.attempts) from None
+    await ledger.write([done.last])
     return result(done)

@@ -201,7 +201,7 @@ async def _durable(
         started = journal.now_ms()
         engine = journal.engine
         try:
-            done = await run(call, engine, Ledger(journal, seq))
+            done = await run(call, engine, Ledger(engine, journal, seq))
         except (ModelError, OutputInvalid) as exc:
             invalid = isinstance(exc, OutputInvalid)
             error = {

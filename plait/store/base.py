@@ -372,8 +372,9 @@ class LedgerStore(Connection, Protocol):
         one fenced transaction; returns whether cancellation was requested."""
         ...
 
-    async def add_ledger(self, fence: Fence, now: int, rows: list[LedgerRow]) -> None:
-        """Adds ledger rows for a running workflow (failed attempts, re-asks), fenced."""
+    async def add_ledger(self, fence: Fence | None, now: int, rows: list[LedgerRow]) -> None:
+        """Adds ledger rows: fenced for a running workflow's own calls (failed attempts,
+        re-asks); without a fence for calls made inside its steps."""
         ...
 
     async def ledger(self, workflow_id: str) -> list[LedgerRow]: ...

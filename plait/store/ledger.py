@@ -7,8 +7,10 @@ Invariants kept here:
 - A model call's journal entry and the ledger row of its answering attempt are written in
   one fenced transaction (``record_model``): a call is never journaled without its cost,
   nor charged twice because the worker died between two writes.
-- Rows written for a running workflow (``add_ledger``) are fenced too: a worker that lost
-  its lease writes none.
+- Rows of a workflow's own calls written apart from their entry (``add_ledger`` with a
+  fence: failed attempts, re-asks) are fenced too: a worker that lost its lease writes none.
+  Rows of calls made inside a step carry no fence: like the step's other effects, they
+  happened, whoever records the step.
 - Sums group by a fixed set of columns (``LEDGER_GROUPS``), never by caller-given SQL.
 """
 
@@ -79,11 +81,14 @@ class SQLLedger(SQLBase):
 
         return await self._run(op)
 
-    async def add_ledger(self, fence: Fence, now: int, rows: list[LedgerRow]) -> None:
-        """Adds ledger rows for a running workflow (failed attempts, re-asks), fenced."""
+    async def add_ledger(self, fence: Fence | None, now: int, rows: list[LedgerRow]) -> None:
+        """Adds ledger rows: fenced for a running workflow's own calls (failed attempts,
+        re-asks); without a fence for calls made inside its steps (a step's effects are
+        at-least-once, and so is what they cost)."""
 
         def op(conn: Conn) -> None:
-            self._fence(conn, fence, now)
+            if fence is not None:
+                self._fence(conn, fence, now)
             self._insert_ledger(conn, rows)
 
         await self._run(op)

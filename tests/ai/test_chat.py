@@ -346,3 +346,31 @@ async def test_a_fallback_answering_is_recorded_in_the_journal_and_ledger(
     assert rows[-1].cost_usd == 0.0  # ollama:* is free in the default price table
     (entry,) = [e for e in await engine.journal("f") if e.kind == "model"]
     assert entry.output["response"]["model"] == "ollama:small"
+
+
+@plait.step
+async def summarise(text: str) -> str:
+    answer = await plait.ai.chat(None, f"Summarise: {text}", max_tokens=50)
+    return answer.text or ""
+
+
+@plait.workflow
+async def summary_in_a_step(ctx: plait.Context) -> str:
+    text = await summarise("a long CV")
+    await ctx.wait_for_signal("go")
+    return text
+
+
+async def test_a_call_inside_a_step_is_charged_to_the_step(test_engine: TestEngine) -> None:
+    model = Scripted(says("short"))
+    engine = engine_with(test_engine, model)
+    engine.register(summary_in_a_step)
+    await engine.start(summary_in_a_step, id="st")
+    await engine.run_until_idle()
+    await engine.signal("st", "go")
+    await engine.run_until_idle()  # the step is replayed: no call, no new row
+    assert await engine.handle("st").result() == "short" and model.calls == 1
+    rows = await engine.ledger("st")
+    assert [(r.seq, r.step, r.outcome) for r in rows] == [(1, "summarise", "ok")]
+    assert (await engine.costs("st")).total.cost_usd == pytest.approx(0.002)
+    assert [e.kind for e in await engine.journal("st")] == ["step", "signal"]

@@ -63,6 +63,9 @@ async def test_a_stale_attempt_writes_neither_entry_nor_row(store: Store) -> Non
     with pytest.raises(LeaseLostError):
         await store.add_ledger(fence, NOW, [row("w", 1, cost=1.0)])
     assert await store.journal("w") == [] and await store.ledger("w") == []
+    # A call made inside a step is charged without a fence (the step's effects happened).
+    await store.add_ledger(None, NOW, [row("w", 2, cost=0.5, step="summarise")])
+    assert [(r.seq, r.step) for r in await store.ledger("w")] == [(2, "summarise")]
 
 
 async def test_totals_by_model_workflow_and_step(store: Store) -> None:

@@ -5,6 +5,7 @@ On both backends, on the fake clock."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pydantic
 import pytest
@@ -374,3 +375,38 @@ async def test_a_call_inside_a_step_is_charged_to_the_step(test_engine: TestEngi
     assert [(r.seq, r.step, r.outcome) for r in rows] == [(1, "summarise", "ok")]
     assert (await engine.costs("st")).total.cost_usd == pytest.approx(0.002)
     assert [e.kind for e in await engine.journal("st")] == ["step", "signal"]
+
+
+@plait.workflow
+async def together(ctx: plait.Context) -> list[str]:
+    import asyncio
+
+    answers = await asyncio.gather(
+        ctx.ai.chat(None, "slow question", name="a"), ctx.ai.chat(None, "fast question", name="b")
+    )
+    await ctx.wait_for_signal("go")
+    return [a.text or "" for a in answers]
+
+
+async def test_calls_under_gather_take_their_positions_in_call_order(
+    test_engine: TestEngine,
+) -> None:
+    import asyncio
+
+    class Slow(Scripted):
+        async def complete(self, request: ChatRequest, *, on_token: object = None) -> Any:
+            if request.messages[0].content == "slow question":
+                await asyncio.sleep(0.01)  # answers after the second call
+            return await super().complete(request)
+
+    model = Slow(lambda request, n: f"re: {request.messages[0].content}")
+    engine = engine_with(test_engine, model)
+    engine.register(together)
+    await engine.start(together, id="g")
+    await engine.run_until_idle()
+    await engine.signal("g", "go")
+    await engine.run_until_idle()
+    assert await engine.handle("g").result() == ["re: slow question", "re: fast question"]
+    assert model.calls == 2
+    journal = [(e.seq, e.name) for e in await engine.journal("g") if e.kind == "model"]
+    assert journal == [(1, "a"), (2, "b")]

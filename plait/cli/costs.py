@@ -42,4 +42,4 @@ def costs_cmd(
         ]
         for line in (*report.lines, report.total)
     ]
-    click.echo(table([group, "attempts", "failed", "tokens in", "tokens out", "USD"], rows))
+    click.echo(table([group, "attempts", "failed", "in", "out", "USD"], rows))

@@ -42,7 +42,7 @@ def test_plait_costs(tmp_path: Path) -> None:
     table = runner.invoke(main, ["costs", "--database", url], catch_exceptions=False)
     assert table.exit_code == 0, table.output
     lines = table.output.splitlines()
-    assert lines[0].split() == ["model", "attempts", "failed", "in", "out", "USD"]
+    assert lines[0].split() == ["MODEL", "ATTEMPTS", "FAILED", "IN", "OUT", "USD"]
     assert lines[1].split() == ["test:scripted", "4", "0", "4000", "400", "0.008000"]
     assert lines[2].split() == ["total", "4", "0", "4000", "400", "0.008000"]
     out = runner.invoke(

@@ -113,9 +113,20 @@ async def serve(data: Path, port: int, smtp_port: int) -> int:
         async def keep(mail: object) -> None:
             await store_received(engine, mail)
 
-        server = subprocess.Popen(
-            [sys.executable, "-m", "plait.cli", "server", "--app", "hiring.app:engine",
-             "--worker", "--port", str(port), "--users-file", str(users)],
+        server = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
+            [
+                sys.executable,
+                "-m",
+                "plait.cli",
+                "server",
+                "--app",
+                "hiring.app:engine",
+                "--worker",
+                "--port",
+                str(port),
+                "--users-file",
+                str(users),
+            ],
             env=env,
         )
         try:

@@ -15,6 +15,7 @@ from plait.ai.errors import (
     ModelUnavailable,
 )
 from plait.ai.model import Embedder, Model
+from plait.ai.offline import OfflineEmbedder, OfflineModelError
 from plait.ai.types import ChatRequest, ChatResponse, Message, OnToken, ToolCall, ToolSpec, Usage
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "ModelServerError",
     "ModelTimeout",
     "ModelUnavailable",
+    "OfflineEmbedder",
+    "OfflineModelError",
     "OnToken",
     "ToolCall",
     "ToolSpec",

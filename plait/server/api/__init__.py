@@ -1,0 +1,10 @@
+"""plait's REST API: the routers under ``/api`` and the health checks."""
+
+from fastapi import FastAPI
+
+from plait.server.api import system
+
+
+def install_api(app: FastAPI) -> None:
+    """Adds the API routes to ``app``."""
+    app.include_router(system.router)

@@ -124,8 +124,12 @@ def test_posted_form_reads_back_to_the_answer():
 
 
 def test_unreadable_and_invalid_fields_are_named():
-    posted = [("f.salary", "lots"), ("f.level", "senior"), ("f.address.city", "X"),
-              ("f.extra", "{nope")]  # fmt: skip
+    posted = [
+        ("f.salary", "lots"),
+        ("f.level", "senior"),
+        ("f.address.city", "X"),
+        ("f.extra", "{nope"),
+    ]
     answer, errors = parse_form(SCHEMA, posted)
     assert set(errors) == {"salary", "extra"}
     assert "whole number" in errors["salary"]
@@ -146,7 +150,7 @@ def test_an_emptied_list_and_unchecked_box():
             ("f.level", "junior"),
             ("f.remote", "false"),
             ("f.address.city", "X"),
-        ],  # fmt: skip
+        ],
     )
     assert answer["tags"] == [] and answer["remote"] is False and answer.get("comment") is None
 

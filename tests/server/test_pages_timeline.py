@@ -40,9 +40,12 @@ async def hire(ctx: plait.Context, n: int) -> str:
     await ctx.child(sub, 3)
     await ctx.wait_for_signal("go", timeout=timedelta(days=1))
     answer = await ctx.ask_human(
-        "Check offer", form=Offer, proposal=Offer(salary=5), assignee="hr",
+        "Check offer",
+        form=Offer,
+        proposal=Offer(salary=5),
+        assignee="hr",
         due=timedelta(days=2),
-    )  # fmt: skip
+    )
     return f"offer {answer.salary}"
 
 

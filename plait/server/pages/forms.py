@@ -250,8 +250,15 @@ def _field(
         proposed = proposal if isinstance(proposal, list) else []
         for i, item in enumerate(values):
             sub_prop = proposed[i] if i < len(proposed) else MISSING
-            child = _field(root, items, f"{path}.{i}" if path else str(i), str(i), item, sub_prop,
-                           required=True)  # fmt: skip
+            child = _field(
+                root,
+                items,
+                f"{path}.{i}" if path else str(i),
+                str(i),
+                item,
+                sub_prop,
+                required=True,
+            )
             child.label = f"{_label(resolve(root, items), field.label)} {i + 1}"
             field.children.append(child)
         template_path = f"{path}.__i__" if path else "__i__"

@@ -296,8 +296,11 @@ def waiting_on(
         if row.kind == "sleep":
             out.append(Waiting("a timer", None, row.deadline, "until", None))
         elif row.kind == "signal":
-            out.append(Waiting(row.title.removeprefix("wait for "), "a signal", row.deadline,
-                               "times out", None))  # fmt: skip
+            out.append(
+                Waiting(
+                    row.title.removeprefix("wait for "), "a signal", row.deadline, "times out", None
+                )
+            )
         elif row.kind == "child" and row.link:
             out.append(Waiting(f"child {row.link[0]}", row.title, None, "", row.link[1]))
         elif row.kind == "step":

@@ -47,7 +47,6 @@ def install_pages(app: FastAPI) -> None:
         autoescape=jinja2.select_autoescape(("html", "xml"), default=True),
         trim_blocks=True,
         lstrip_blocks=True,
-        undefined=jinja2.ChainableUndefined,
     )
     install_filters(env)
     env.globals.update(

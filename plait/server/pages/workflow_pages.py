@@ -252,6 +252,7 @@ async def _events(
 
     reader = asyncio.create_task(pump())
     stop = asyncio.create_task(stopping.wait())
+    get: asyncio.Task[plait.WorkflowChange] | None = None
     try:
         yield "retry: 3000\n\n"
         while not stopping.is_set() and not reader.done():
@@ -277,8 +278,9 @@ async def _events(
             }
             yield f"event: change\ndata: {json.dumps(data)}\n\n"
     finally:
-        for task in (reader, stop):
-            task.cancel()
+        for task in (reader, stop, get):
+            if task is not None:
+                task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await reader
 

@@ -145,6 +145,7 @@
       if (window.EventSource) {
         source = new EventSource(live.getAttribute("data-stream"));
         source.addEventListener("change", refresh);
+        source.addEventListener("open", refresh);  // what changed between the page and the stream
         source.onerror = function () { if (source && source.readyState === 2) { source = null; poll(); } };
       } else { poll(); }
     }

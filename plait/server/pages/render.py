@@ -114,6 +114,10 @@ def scalar(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(scalar(v) for v in value) if value else "(none)"
+    if isinstance(value, Mapping):
+        return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
 
 

@@ -27,6 +27,7 @@ from plait.server.pages.common import (
     show_error,
 )
 from plait.server.pages.forms import MISSING, build_form, changes, parse_form, validate
+from plait.server.pages.render import humanize
 
 router = APIRouter()
 APPROVAL_FORM = "plait.human:Approval"
@@ -44,6 +45,14 @@ def may_answer(user: User, task: plait.HumanTask) -> bool:
     return task.assignee is None or task.assignee == user.name or task.assignee in user.groups
 
 
+def about(context: Any) -> str:
+    """What a task is about, from its context: its first two plain values, labelled."""
+    if not isinstance(context, dict):
+        return ""
+    plain = [(k, v) for k, v in context.items() if isinstance(v, str | int | float)]
+    return " · ".join(f"{humanize(k)}: {v}" for k, v in plain[:2])
+
+
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox(request: Request, user: User = Depends(page_user), scope: str = "") -> HTMLResponse:
     """Open tasks for the person and their groups (or all), most overdue first."""
@@ -56,7 +65,7 @@ async def inbox(request: Request, user: User = Depends(page_user), scope: str = 
         with contextlib.suppress(plait.WorkflowNotFound):
             info = await engine.get(wid, decode=False)
             names[wid] = info.name
-            subjects[wid] = info.subject or info.status_text
+            subjects[wid] = info.subject
     return await render(
         request,
         "inbox.html",
@@ -65,7 +74,7 @@ async def inbox(request: Request, user: User = Depends(page_user), scope: str = 
             "tasks": tasks,
             "scope": scope,
             "names": names,
-            "subjects": subjects,
+            "about": {t.id: subjects.get(t.workflow_id) or about(t.context) for t in tasks},
             "can_see_all": True,
         },
     )

@@ -97,6 +97,10 @@
           if (panel) {
             var target = document.getElementById("review");
             target.innerHTML = ""; target.appendChild(document.importNode(panel, true));
+            target.querySelectorAll("[data-standalone]").forEach(function (el) { el.remove(); });
+            taskForm.querySelectorAll(".err").forEach(function (el) { el.remove(); });
+            taskForm.querySelectorAll(".invalid").forEach(function (el) { el.classList.remove("invalid"); });
+            taskForm.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
             localise(target);
             var submit = document.getElementById("submit-answer"); if (submit) submit.scrollIntoView({ block: "center" });
             return;
@@ -130,6 +134,7 @@
         .then(function (html) {
           live.innerHTML = html; localise(live);
           if (!isOpen()) stop();
+          else { var m = live.querySelector("[data-live-status]"); if (m) m.classList.add("on"); }
         })
         .catch(function () {})
         .then(function () { busy = false; if (again) { again = false; refresh(); } });

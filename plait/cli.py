@@ -42,6 +42,7 @@ from plait.errors import (
     WorkflowFinished,
     WorkflowNotFound,
 )
+from plait.server.commands import server_command, users_group
 from plait.types import WorkflowStatus
 
 T = TypeVar("T")
@@ -401,6 +402,9 @@ def resume_cmd(app: str | None, database: str | None, workflow_id: str, by: str)
     _run(_engine(app, database), lambda e: e.resume(workflow_id, by=by))
     click.echo("resumed")
 
+
+main.add_command(server_command)
+main.add_command(users_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -99,6 +99,10 @@ async def test_pages_show_and_act(site):
     )
     assert r.status_code == 200 and 'data-change="salary"' in r.text
     answer = re.search(r'name="answer" value="([^"]+)"', r.text).group(1).replace("&#34;", '"')
+    back = await rita.post(
+        f"/tasks/{task_id}/review", data={"csrf_token": token, "answer": answer, "_edit": "1"}
+    )
+    assert 'name="f.salary" value="61000"' in back.text  # back to the form, edits kept
     r = await rita.post(f"/tasks/{task_id}/complete", data={"answer": answer})
     assert r.status_code == 403  # no CSRF token
     r = await rita.post(f"/tasks/{task_id}/complete", data={"csrf_token": token, "answer": answer})

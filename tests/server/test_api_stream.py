@@ -40,6 +40,8 @@ def test_a_stream_shows_a_workflow_running_and_ends_when_the_server_stops(
     operator = {"Authorization": f"Bearer {tokens['olga']}"}
     with running_server(tmp_path, users_file, db_url) as server:
         url = server.url
+        # the app module's extensions are served (plait_server_extensions was called)
+        assert httpx.get(f"{url}/hiring/whoami", headers=viewer).json() == {"name": "vera"}
         r = httpx.get(f"{url}/api/events/stream", timeout=5)
         assert r.status_code == 401 and r.json()["error"] == "unauthenticated"
         r = httpx.get(f"{url}/api/events/stream", params={"workflow_id": ""}, headers=viewer)

@@ -188,3 +188,13 @@ async def test_local_mode_says_so_on_every_page(tmp_path):
             r = await c.get(path)
             assert r.status_code == 200 and "Local mode: no sign-in" in r.text
         assert (await c.get("/login")).headers["location"] == "/workflows"
+
+
+async def test_workers_show_what_they_hold_and_when_they_went_quiet(admin_site):
+    engine, c = admin_site
+    async with engine.worker(concurrency=2):
+        page = (await c.get("/workers")).text
+        assert "alive" in page and "stale" not in page.split("<tbody>")[1]
+        engine.clock.advance(timedelta(minutes=10))  # no heartbeat for ten minutes
+        page = (await c.get("/workers")).text
+        assert 'class="badge s-failed">stale' in page

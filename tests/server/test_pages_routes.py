@@ -157,3 +157,8 @@ async def test_wrong_password_is_refused_on_the_page(site):
         data={"name": "rita", "password": "rita-pass-123", "next": "https://evil.example/"},
     )
     assert r.headers["location"] == "/workflows"
+    for target in ("//evil.example/", "/\\evil.example/", "javascript:alert(1)"):
+        r = await c.post(
+            "/login", data={"name": "rita", "password": "rita-pass-123", "next": target}
+        )
+        assert r.headers["location"] == "/workflows"

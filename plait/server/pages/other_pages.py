@@ -20,7 +20,7 @@ def safe_next(target: str | None) -> str:
     if not target:
         return "/workflows"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc or not target.startswith("/") or target[1:2] in ("/", "\\"):
         return "/workflows"
     return target
 

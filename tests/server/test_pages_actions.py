@@ -17,7 +17,7 @@ from plait.server.auth import User, page_user
 from plait.server.pages import render_page, workflow_pages
 from plait.server.users import Users
 from plait.testing import TestEngine
-from tests.server.test_pages_routes import csrf
+from tests.server.test_pages_routes import csrf, post_login
 
 
 class Offer(pydantic.BaseModel):
@@ -77,7 +77,7 @@ async def admin_site(tmp_path):
     async with TestEngine(workflows=WORKFLOWS) as engine:
         app = create_app(engine, settings, [ext])
         c = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
-        r = await c.post("/login", data={"name": "admin1", "password": "admin-pass-123"})
+        r = await post_login(c, name="admin1", password="admin-pass-123")
         assert r.status_code == 303
         yield engine, c
 

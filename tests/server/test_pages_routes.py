@@ -124,6 +124,9 @@ async def test_pages_show_and_act(site):
     assert await h.result() == "Ada: 61000"
     done = (await rita.get(f"/workflows/{h.id}?done=answered")).text
     assert "Answer recorded" in done and "by rita" in done
+    answered = (await rita.get(f"/tasks/{task_id}")).text
+    assert "Answered by <b>rita</b>" in answered and 'class="after">61000<' in answered
+    assert "completed" in answered and 'id="task-form"' not in answered
 
     vic = await client_for(transport, "vic", "vic-pass-1234")
     vic_page = (await vic.get(f"/workflows/{n.id}")).text

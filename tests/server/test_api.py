@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from apifixtures are redefined as arguments)
 """The REST API's workflow, worker and health endpoints, in process, on SQLite and
 PostgreSQL: what each returns, the filters and pages, and every error an endpoint
 declares (401, 403, 404, 409, 422 with the field)."""
@@ -9,16 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.server.apifixtures import (  # noqa: F401
-    Api,
-    api,
-    client_of,
-    make_app,
-    server_engine,
-    tokens,
-    users_file,
-    users_template,
-)
+from tests.server.apifixtures import Api, client_of
 
 
 def error_of(r, status: int, code: str, field: str | None = None) -> str:

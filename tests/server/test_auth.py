@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from apifixtures are redefined as arguments)
 """Who may use the server: the users file (argon2 passwords, hashed tokens, re-read when it
 changes), roles, sessions in signed cookies, slowing down failed sign-ins, local mode,
 pages redirecting to sign in, and the extension point's public and private routes."""

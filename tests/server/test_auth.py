@@ -305,3 +305,12 @@ def test_extensions_are_checked(users_file: Path) -> None:
             ServerSettings(users_file=users_file, secret_key=KEY),
             [Extension(name="x", router=router), Extension(name="x", router=router)],
         )
+
+
+def test_group_names_are_what_workflows_assign_to(tmp_path: Path) -> None:
+    users = Users(tmp_path / "users.toml")
+    users.add("lin", roles=["approver"], groups=["hiring managers", "Legal (EU)"])
+    assert users.directory().groups_of("lin") == {"hiring managers", "Legal (EU)"}
+    for bad in ["", " padded", "tab\there"]:
+        with pytest.raises(plait.ConfigurationError, match="group name"):
+            users.add("lin", groups=[bad])

@@ -428,3 +428,37 @@ async def test_a_job_with_a_model_extracts_drafts_and_classifies_through_it(
         ("ai.classify reply", "model:openai:test"),
         ("ai.score", "model:offline:all-MiniLM-L6-v2-int8"),
     } <= kinds
+
+
+@pytest.mark.backends("sqlite")
+@pytest.mark.parametrize(
+    ("plait_model", "written", "chosen"),
+    [
+        ("openai:gpt-4o-mini", {}, "openai:gpt-4o-mini"),  # PLAIT_MODEL when the file is silent
+        ("openai:gpt-4o-mini", {"ai": "offline"}, "offline"),  # the file wins
+        (None, {}, "offline"),  # the default
+    ],
+)
+async def test_a_new_job_takes_plait_model_once_into_its_input(
+    test_engine: TestEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    plait_model: str | None,
+    written: dict[str, str],
+    chosen: str,
+) -> None:
+    from hiring.intake import JobFiles
+    from hiring.jobs import create_job
+
+    if plait_model is None:
+        monkeypatch.delenv("PLAIT_MODEL", raising=False)
+    else:
+        monkeypatch.setenv("PLAIT_MODEL", plait_model)
+    cfg = JobConfig.model_validate({**config("offline").model_dump(exclude={"ai"}), **written})
+    files = JobFiles(
+        config=cfg, description=DESCRIPTION.encode(), description_name="job.md", calendars={}
+    )
+    wid = await create_job(test_engine, files, [])
+    info = await test_engine.get(wid, decode=False)
+    assert json.loads(info.input)[0]["ai"] == chosen  # journaled: replays choose the same
+    stored = await test_engine.records.get(book.JOB, "data-eng")
+    assert stored["config"]["ai"] == chosen

@@ -258,7 +258,7 @@ async def candidate_journey(
         await steps.send_slot_options(config, candidate_id, slots, thread, ctx.idempotency_key)
     )
     status.set("waiting for the candidate to pick an interview time", "scheduling")
-    chosen = await _await_slot(ctx, config, slots)
+    chosen = await _await_slot(ctx, config, candidate_id, slots)
     if chosen is None:
         status.set("no slot chosen in time", "no response")
         return "no response"
@@ -393,7 +393,9 @@ async def _await_reply(
     return "no response"  # pragma: no cover - the last deadline always returns
 
 
-async def _await_slot(ctx: plait.Context, config: JobConfig, slots: list[Slot]) -> Slot | None:
+async def _await_slot(
+    ctx: plait.Context, config: JobConfig, candidate_id: str, slots: list[Slot]
+) -> Slot | None:
     """The slot the candidate picked (a signed link, or a reply naming it), or None."""
     deadline = ctx.now() + config.cadence.slot_choice_within
     while True:
@@ -405,7 +407,10 @@ async def _await_slot(ctx: plait.Context, config: JobConfig, slots: list[Slot]) 
             return None
         if name == "slot" and isinstance(payload, int) and 1 <= payload <= len(slots):
             return slots[payload - 1]
-        if name == "reply":
-            choice = Reply.model_validate(payload).slot
+        if name == "reply":  # which slot it names: by rule offline, or by the job's model
+            reply = await ai_tasks.classify_reply(
+                ctx, config, candidate_id, Reply.model_validate(payload)
+            )
+            choice = reply.slot
             if choice is not None and 1 <= choice <= len(slots):
                 return slots[choice - 1]

@@ -462,3 +462,52 @@ async def test_a_new_job_takes_plait_model_once_into_its_input(
     assert json.loads(info.input)[0]["ai"] == chosen  # journaled: replays choose the same
     stored = await test_engine.records.get(book.JOB, "data-eng")
     assert stored["config"]["ai"] == chosen
+
+
+@pytest.mark.backends("sqlite")
+@pytest.mark.parametrize("through", ["model", "offline"])
+async def test_a_reply_naming_a_slot_picks_it(
+    test_engine: TestEngine, server: WireServer, mailbox: list[ReceivedMail], through: str
+) -> None:
+    engine = test_engine
+    for wf in WORKFLOWS:
+        engine.register(wf)
+    engine.prices = PRICES
+    server.reply(
+        answer(DRAFT),
+        answer({"label": "interested", "slot": None}),
+        answer({"label": "interested", "slot": 2}),
+    )
+    cid = await add_candidate(engine)
+    brief = ai_tasks.brief_for(config("offline"), job(), ["Python"])
+    cfg = config(spec(server) if through == "model" else "offline")
+    h = await engine.start(candidate_journey, cfg, "Senior Data Engineer", cid, brief, id="j")
+    step = timedelta(minutes=1)
+    await engine.run_until_idle(within=step)
+    await answer_task(engine, "Approve the outreach")
+    await engine.run_until_idle(within=step)
+
+    async def reply(n: int, text: str) -> None:
+        at = datetime(2030, 1, 1, tzinfo=UTC).isoformat()
+        payload = {"message_id": f"<r{n}@example.org>", "text": text, "received_at": at}
+        await engine.signal("j", "reply", payload)
+        await engine.run_until_idle(within=step)
+
+    await reply(1, "Yes, happy to talk.")
+    options = read_mail(mailbox[-1].data)
+    assert options.subject == "Re: Interview times"
+    await reply(2, "The second one works for me, thanks!")
+    invite = read_mail(mailbox[-2].data).invite  # the candidate's, then the panel's
+    assert invite is not None
+    proposed = next(e for e in await engine.journal("j") if e.name.endswith("propose_slots"))
+    assert invite.start == datetime.fromisoformat(proposed.output[1]["start"])
+    if through == "model":
+        assert asked(server) == ["DraftText", "ReplyIntent", "ReplyIntent"]
+    else:
+        assert server.seen == []
+    labels = [
+        e.output for e in await book.audit_trail_for(engine, cid) if e.kind == "ai.classify reply"
+    ]
+    assert labels == ["interested", "interested"]
+    await engine.cancel(h.id)
+    await engine.run_until_idle(within=step)

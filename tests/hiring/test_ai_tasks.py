@@ -307,6 +307,7 @@ async def test_a_model_that_is_down_fails_the_workflow_visibly_and_it_resumes(
     assert outcomes == ["ModelServerError"] * 4 + ["ok"] * 3
 
 
+@pytest.mark.backends("sqlite")  # about the model, not the store
 async def test_a_fallback_answers_when_the_first_model_is_down(
     engine: TestEngine, server: WireServer
 ) -> None:
@@ -481,7 +482,9 @@ async def test_a_reply_naming_a_slot_picks_it(
     cid = await add_candidate(engine)
     brief = ai_tasks.brief_for(config("offline"), job(), ["Python"])
     cfg = config(spec(server) if through == "model" else "offline")
-    h = await engine.start(candidate_journey, cfg, "Senior Data Engineer", cid, brief, id="j")
+    h = await engine.start(
+        candidate_journey, cfg, "Senior Data Engineer", cid, brief, id="j", subject=cid
+    )
     step = timedelta(minutes=1)
     await engine.run_until_idle(within=step)
     await answer_task(engine, "Approve the outreach")
@@ -509,5 +512,10 @@ async def test_a_reply_naming_a_slot_picks_it(
         e.output for e in await book.audit_trail_for(engine, cid) if e.kind == "ai.classify reply"
     ]
     assert labels == ["interested", "interested"]
-    await engine.cancel(h.id)
-    await engine.run_until_idle(within=step)
+
+    # Erasing the candidate erases the model calls' prompts and answers with the journal.
+    await engine.erase_subject(cid)
+    calls = [e for e in await engine.journal(h.id) if e.kind == "model"]
+    assert len(calls) == (3 if through == "model" else 0)
+    assert all(e.output is None for e in calls)
+    assert "second one" not in json.dumps([e.output for e in await engine.journal(h.id)])

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 import plait
-import plait.ai
+from plait.ai import CostLine
 from plait.server.api.models import NO_NUL
 from plait.server.api.workflows import Viewer, WorkflowId
 from plait.server.auth import verify_csrf
@@ -91,7 +91,7 @@ class WorkflowCostsModel(BaseModel):
     attempts: list[ModelAttemptModel]
 
 
-def _line(line: plait.ai.CostLine) -> CostLineModel:
+def _line(line: CostLine) -> CostLineModel:
     return CostLineModel(
         key=line.key,
         attempts=line.attempts,

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 import plait
-import plait.ai
+from plait.ai import stream
 from plait.server.auth import User, page_user
 from plait.server.pages.common import engine_of, show_error
 
@@ -49,7 +49,7 @@ async def workflow_tokens(
             "The journal shows each answer when it is recorded.",
             back=f"/workflows/{workflow_id}",
         )
-    subscription = plait.ai.stream.subscribe(workflow_id)  # before the first byte is sent
+    subscription = stream.subscribe(workflow_id)  # before the first byte is sent
     return StreamingResponse(
         _events(request, subscription, request.app.state.stopping),
         media_type="text/event-stream",
@@ -58,7 +58,7 @@ async def workflow_tokens(
 
 
 async def _events(
-    request: Request, subscription: plait.ai.stream.Subscription, stopping: asyncio.Event
+    request: Request, subscription: stream.Subscription, stopping: asyncio.Event
 ) -> AsyncIterator[str]:
     try:
         yield "retry: 3000\n\n"

@@ -31,7 +31,10 @@ class CostLineModel(BaseModel):
 
     key: str
     attempts: int = Field(description="requests sent, failed ones and re-asks included")
-    failed: int = Field(description="attempts that failed (retried or handed to a fallback)")
+    failed: int = Field(
+        description="attempts whose answer was not used: errors (retried or handed to a "
+        "fallback) and answers that did not fit the output type (asked again)"
+    )
     input_tokens: int
     output_tokens: int
     cost_usd: float
@@ -72,13 +75,13 @@ class ModelCallModel(BaseModel):
     step: str
     answered_by: str | None = Field(description="the model whose answer was used")
     models: list[str] = Field(description="every model asked, in order (fallbacks too)")
-    attempts: int
-    failed: int
-    reasks: int
+    attempts: int = Field(description="requests sent for this call")
+    failed: int = Field(description="requests that raised (retried or handed to a fallback)")
+    reasks: int = Field(description="answers that did not fit the output type, asked again")
     input_tokens: int
     output_tokens: int
     cost_usd: float
-    latency_ms: float
+    latency_ms: float = Field(description="time spent in the model, every request summed")
 
 
 class WorkflowCostsModel(BaseModel):

@@ -135,6 +135,22 @@ def _block(title: str, value: Any) -> list[str]:
     return [f"{title}: {short(value, 100)}"]
 
 
+def model_facts(record: Any) -> list[str]:
+    """A model entry's who-answered, tokens, cost and re-asks, as the journal recorded them."""
+    if not isinstance(record, dict) or not isinstance(record.get("response"), dict):
+        return []
+    usage = record.get("usage") or {}
+    facts = [
+        str(record["response"].get("model") or "?"),
+        f"{usage.get('input_tokens', 0)} in / {usage.get('output_tokens', 0)} out tokens",
+    ]
+    if record.get("cost_usd"):
+        facts.append(f"${float(record['cost_usd']):.4f}")
+    if record.get("reasks"):
+        facts.append(f"{record['reasks']} re-ask(s)")
+    return facts
+
+
 def timeline(detail: Json) -> str:
     """A workflow as a person reads it: header, waiting-on line, input and output, the
     journal with attempts and errors, children, human tasks and the event log."""
@@ -176,6 +192,8 @@ def timeline(detail: Json) -> str:
             extra.append(f"{e['attempts']} attempts")
         if e.get("status") == "waiting" and e.get("wake_at"):
             extra.append(f"until {when(e['wake_at'])}")
+        if e.get("kind") == "model":
+            extra += model_facts(e.get("output"))
         line = f"  {e['seq']:>3}  {e['kind']:<8} {e['name']:<28} {e['status']:<10} {took:>9}"
         out.append((line + "  " + ", ".join(extra)).rstrip())
         for a in attempts.get(e["seq"], []):

@@ -78,6 +78,7 @@ def create_app(
     app.state.throttle = SignInThrottle()
     app.state.public_paths = tuple(p for e in exts for p in e.public_paths)
     app.state.stopping = asyncio.Event()
+    app.state.worker_here = False  # plait server --worker: model calls stream tokens here
     app.state.error_page = None  # the UI may set a function rendering errors of pages
     install_error_handlers(app)
     app.add_middleware(_RequestContext, app=app, local_mode=settings.local_mode)

@@ -244,6 +244,7 @@ async def _serve(engine: plait.Engine, app: FastAPI, sock: socket.socket, *, wor
             err=True,
         )
         if worker:
+            app.state.worker_here = True  # the pages may show tokens as they arrive
             async with engine.worker():
                 await server.serve(sockets=[sock])
         else:

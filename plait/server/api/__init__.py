@@ -2,11 +2,12 @@
 
 from fastapi import FastAPI
 
-from plait.server.api import system, tasks, workflows
+from plait.server.api import costs, system, tasks, workflows
 
 
 def install_api(app: FastAPI) -> None:
     """Adds the API routes to ``app``."""
     app.include_router(system.router)
+    app.include_router(costs.router)
     app.include_router(workflows.router)
     app.include_router(tasks.router)

@@ -25,8 +25,8 @@ from plait.server.auth import csrf_token
 from plait.server.extensions import Extension, NavItem
 from plait.server.pages.common import error_page
 from plait.server.pages.common import render as render_page
+from plait.server.pages.model_calls import NOTHING
 from plait.server.pages.render import install_filters
-from plait.server.pages.timeline import NOTHING
 
 HERE = Path(__file__).resolve().parent.parent
 TEMPLATES = HERE / "templates"
@@ -44,6 +44,7 @@ def install_pages(app: FastAPI) -> None:
     """Adds plait's web pages, its static files and the template environment to ``app``."""
     from plait.server.pages.other_pages import router as other_router
     from plait.server.pages.task_pages import router as task_router
+    from plait.server.pages.tokens import router as tokens_router
     from plait.server.pages.workflow_pages import router as workflow_router
 
     extensions: tuple[Extension, ...] = tuple(getattr(app.state, "extensions", ()))
@@ -67,3 +68,4 @@ def install_pages(app: FastAPI) -> None:
     app.include_router(other_router, include_in_schema=False)
     app.include_router(workflow_router, include_in_schema=False)
     app.include_router(task_router, include_in_schema=False)
+    app.include_router(tokens_router, include_in_schema=False)

@@ -23,8 +23,9 @@ from plait import (
     WorkflowEvent,
     WorkflowInfo,
 )
+from plait.server.pages.model_calls import NOTHING, ModelView, model_records, model_view
 
-NOTHING: Any = object()  # a row without an output to show
+# NOTHING: a row without an output to show
 
 KIND_LABEL = {
     "step": "step",
@@ -37,6 +38,7 @@ KIND_LABEL = {
     "random": "value",
     "patch": "patch",
     "event": "action",
+    "model": "model call",
 }
 CHILD_SIGNAL = "plait:child:"
 TASK_SIGNAL = "plait:task:"
@@ -70,6 +72,7 @@ class Row:
     task: HumanTask | None = None
     output: Any = NOTHING
     by: str | None = None
+    model: ModelView | None = None
     bar_left: float = 0.0
     bar_width: float = 0.0
 
@@ -110,6 +113,7 @@ def build_timeline(
     signalled = [e for e in events if e.kind == "signalled"]
     rows: list[Row] = []
     children: dict[str, Row] = {}
+    models = model_records(journal)
     for entry in journal:
         if entry.kind == "child_result":
             _child_result(entry, children, rows)
@@ -117,6 +121,8 @@ def build_timeline(
         row = _row(entry, by_seq.get(entry.seq, []), task_by_seq.get(entry.seq), signalled)
         if entry.kind == "child" and isinstance(entry.output, str):
             children[entry.output] = row
+        elif entry.kind == "model":
+            row.model = model_view(entry, models)
         rows.append(row)
     _place_events(rows, events)
     finished = info.status.finished
@@ -166,7 +172,7 @@ def _row(
         row.title = f"{entry.name}"
         if isinstance(entry.output, str):
             row.link = (entry.output, f"/workflows/{entry.output}")
-    else:  # now, uuid, random, patch: recorded values
+    elif entry.kind != "model":  # now, uuid, random, patch: recorded values
         row.output = entry.output
     return row
 

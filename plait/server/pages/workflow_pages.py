@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 import plait
 from plait.server.auth import Role, User, page_user, verify_csrf
+from plait.server.ledger import call_costs
 from plait.server.pages.common import (
     engine_of,
     fragment,
@@ -29,6 +30,7 @@ from plait.server.pages.common import (
     require_role,
     show_error,
 )
+from plait.server.pages.model_calls import usd
 from plait.server.pages.timeline import Waiting, build_timeline, waiting_on
 
 router = APIRouter()
@@ -184,6 +186,11 @@ async def _workflow_context(request: Request, user: User, workflow_id: str) -> d
     events = await engine.events(workflow_id)
     tasks = await engine.tasks(workflow_id=workflow_id, limit=1000)
     timeline = build_timeline(info, journal, attempts, events, tasks, now_of(engine))
+    costs = call_costs(await engine.ledger(workflow_id))
+    by_seq = costs.by_seq()
+    for row in timeline.rows:
+        if row.model is not None:
+            row.model.cost = by_seq.get(row.model.seq)
     open_tasks = [t for t in tasks if t.is_open]
     signals = [s for s in (info.waiting_on or {}).get("signals", ()) if not s.startswith("plait:")]
     return {
@@ -195,6 +202,9 @@ async def _workflow_context(request: Request, user: User, workflow_id: str) -> d
         "runs": await engine.runs(workflow_id),
         "can_operate": user.can(Role.OPERATOR),
         "suggested_signal": signals[0] if signals else "",
+        "costs": costs,
+        "usd": usd,
+        "tokens_here": bool(getattr(request.app.state, "worker_here", False)),
     }
 
 

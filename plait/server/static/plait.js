@@ -138,14 +138,47 @@
           return r.text();
         })
         .then(function (html) {
-          live.innerHTML = html; localise(live);
+          live.innerHTML = html; localise(live); placeTokens();
           if (!isOpen()) stop();
           else { var m = live.querySelector("[data-live-status]"); if (m) m.classList.add("on"); }
         })
         .catch(function () {})
         .then(function () { busy = false; if (again) { again = false; refresh(); } });
     };
+    // Tokens of a running model call (plait server --worker), appended as they arrive.
+    var tokenUrl = live.getAttribute("data-tokens"), tokenSource = null, boxes = {};
+    var placeTokens = function () {
+      var list = live.querySelector("ol.timeline");
+      Object.keys(boxes).forEach(function (seq) {
+        var box = boxes[seq];
+        var recorded = live.querySelector("li.tl.model[data-seq='" + seq + "']:not(.streaming)");
+        if (box.done && recorded) { box.el.remove(); delete boxes[seq]; return; }
+        if (recorded) return;
+        if (list && box.el.parentNode !== list) list.appendChild(box.el);
+        else if (!list && box.el.parentNode !== live) live.appendChild(box.el);
+      });
+    };
+    var tokenBox = function (seq) {
+      if (boxes[seq]) return boxes[seq];
+      var li = document.createElement("li");
+      li.className = "tl model streaming"; li.setAttribute("data-seq", seq); li.setAttribute("data-status", "running");
+      li.innerHTML = '<div class="seq"></div><div class="kind">model call</div><div class="what"><div class="notes">answering…</div><pre class="msg-text"></pre></div>';
+      li.querySelector(".seq").textContent = seq === "null" ? "" : seq;
+      boxes[seq] = { el: li, text: li.querySelector(".msg-text"), done: false };
+      placeTokens();
+      return boxes[seq];
+    };
+    var onToken = function (ev) {
+      var d = JSON.parse(ev.data), box = tokenBox(String(d.seq));
+      box.text.textContent += d.text;
+    };
+    var onDone = function (ev) {
+      var d = JSON.parse(ev.data), box = boxes[String(d.seq)];
+      if (box) { box.done = true; box.el.querySelector(".notes").textContent = "answered; recording…"; }
+      refresh();
+    };
     var stop = function () {
+      if (tokenSource) { tokenSource.close(); tokenSource = null; }
       if (source) { source.close(); source = null; }
       if (timer) { clearInterval(timer); timer = null; }
       var m = live.querySelector("[data-live-status]"); if (m) m.classList.remove("on");
@@ -158,6 +191,12 @@
         source.addEventListener("change", refresh);
         source.addEventListener("open", refresh);  // what changed between the page and the stream
         source.onerror = function () { if (source && source.readyState === 2) { source = null; poll(); } };
+        if (tokenUrl) {
+          tokenSource = new EventSource(tokenUrl);
+          tokenSource.addEventListener("token", onToken);
+          tokenSource.addEventListener("done", onDone);
+          tokenSource.onerror = function () { if (tokenSource && tokenSource.readyState === 2) tokenSource = null; };
+        }
       } else { poll(); }
     }
   }

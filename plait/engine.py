@@ -216,6 +216,12 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
                 await self.close()
                 raise
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the engine is open (``open()`` called, ``close()`` not since), so a layer
+        given an engine (the server) knows whether to open and close it itself."""
+        return self._open
+
     async def close(self) -> None:
         if self._open:
             self._open = False

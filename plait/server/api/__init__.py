@@ -1,0 +1,12 @@
+"""plait's REST API: the routers under ``/api`` and the health checks."""
+
+from fastapi import FastAPI
+
+from plait.server.api import system, tasks, workflows
+
+
+def install_api(app: FastAPI) -> None:
+    """Adds the API routes to ``app``."""
+    app.include_router(system.router)
+    app.include_router(workflows.router)
+    app.include_router(tasks.router)

@@ -1,0 +1,82 @@
+"""Sign-in and sign-out, and the workers page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from plait.server.auth import User, check_sign_in, page_user, sign_in, sign_out, verify_csrf
+from plait.server.errors import ApiError
+from plait.server.pages.common import engine_of, now_of, render
+
+router = APIRouter()
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this server, never another site."""
+    if not target:
+        return "/workflows"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/workflows"
+    return target
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, next: str = "") -> Response:
+    if request.app.state.settings.local_mode:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return await render(request, "login.html", None, {"next": safe_next(next), "name": ""})
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    """Checks the name and password (failed attempts slow down later ones) and sets the
+    session cookie. The sign-in form has no session yet, so no CSRF token."""
+    form = await request.form()
+    name = str(form.get("name") or "").strip()
+    password = str(form.get("password") or "")
+    target = safe_next(str(form.get("next") or ""))
+    try:
+        user = await check_sign_in(request, name, password)
+    except ApiError as exc:
+        message = exc.body.message
+        if exc.status == 401:
+            message = "That name and password do not match a user. Check both and try again."
+        page = await render(
+            request,
+            "login.html",
+            None,
+            {"next": target, "name": name, "error": message},
+            status=exc.status,
+        )
+        if exc.headers:
+            page.headers.update(exc.headers)
+        return page
+    response = RedirectResponse(target, status_code=303)
+    sign_in(response, user, request)
+    return response
+
+
+@router.post("/logout", dependencies=[Depends(verify_csrf)])
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    sign_out(response, request)
+    return response
+
+
+@router.get("/workers", response_class=HTMLResponse)
+async def workers(request: Request, user: User = Depends(page_user)) -> HTMLResponse:
+    """Who is alive, since when, and what each holds."""
+    engine = engine_of(request)
+    now = now_of(engine)
+    stale_after = timedelta(milliseconds=engine.lease_ms)
+    rows = [
+        {"info": w, "stale": now - w.last_heartbeat > stale_after} for w in await engine.workers()
+    ]
+    return await render(
+        request, "workers.html", user, {"workers": rows, "stale_after": stale_after}
+    )

@@ -1,0 +1,183 @@
+"""The web UI in a real headless Chromium against a running server with a worker.
+
+One browser for the module; the tests run in order and share the server's state: a
+recruiter signs in, finds the waiting offer, answers its task through the generated form
+(a validation error first, then an edited field and its diff), and watches the workflow
+finish without reloading; an operator cancels a waiting workflow; a viewer sees no action
+buttons; a form post without the CSRF token is refused. Every page is screenshotted.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser.conftest import signed_in
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_sign_in_and_find_a_waiting_workflow(browser, live_server, shots):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1360, "height": 860})
+    page = context.new_page()
+    page.goto(live_server.url + "/workflows")
+    expect(page).to_have_url(re.compile(r"/login\?next=/workflows"))  # not signed in
+    page.fill("#name", "rita")
+    page.fill("#password", "not her password")
+    page.click("button[type=submit]")
+    expect(page.locator(".flash.error")).to_contain_text("do not match")
+    shots(page, "login")
+    page.fill("#password", "rita-pass-2026")
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/workflows$"))
+    expect(page.locator("h1")).to_have_text("Workflows")
+    expect(page.locator(".who")).to_contain_text("Rita Recruiter")
+    expect(page.locator("[data-inbox-count]")).to_have_text("2")
+    shots(page, "workflows")
+
+    page.click(".chips a:has-text('waiting')")
+    expect(page).to_have_url(re.compile(r"status=waiting"))
+    offer = live_server.ids["offer"]
+    row = page.locator(f"tr[data-workflow='{offer}']")
+    expect(row).to_contain_text("Approve offer for Ada Lovelace")
+    expect(page.locator("tr[data-workflow]")).to_have_count(3)  # two offers and the sync
+    row.locator(f"a[href='/workflows/{offer}']").first.click()
+    expect(page.locator(".waiting-line")).to_contain_text("Approve offer for Ada Lovelace")
+    expect(page.locator(".waiting-line")).to_contain_text("recruiters")
+    steps = page.locator(".timeline .tl")
+    expect(steps.filter(has_text="draft_offer")).to_contain_text("completed")
+    expect(steps.filter(has_text="Approve offer")).to_contain_text("waiting")
+    expect(page.locator("text=Cancel workflow")).to_have_count(0)  # an approver, not an operator
+    shots(page, "workflow-waiting")
+    context.close()
+
+
+def test_answer_a_task_with_a_validation_error_then_a_diff(browser, live_server, shots):
+    from playwright.sync_api import expect
+
+    page = signed_in(browser, live_server, "rita")
+    page.click("nav >> text=Inbox")
+    rows = page.locator("tr[data-task]")
+    expect(rows).to_have_count(2)
+    shots(page, "inbox")
+    rows.filter(has_text="Ada Lovelace").locator("a").first.click()
+    expect(page.locator("h1")).to_have_text("Approve offer for Ada Lovelace")
+    expect(page.locator("#f-salary")).to_have_value("52000")  # pre-filled with the proposal
+    expect(page.locator("#f-level")).to_have_value("mid")
+    expect(page.locator("#f-remote")).to_be_checked()
+    expect(page.locator("section").first).to_contain_text("median of the band")
+    # Lists grow and shrink.
+    expect(page.locator("[data-list='skills'] [data-item]")).to_have_count(2)
+    page.click("[data-list='skills'] button.add")
+    page.locator("[data-list='skills'] [data-item] input").nth(2).fill("kubernetes")
+    page.locator("[data-list='skills'] [data-item]").nth(0).locator("button.remove").click()
+    shots(page, "task")
+
+    page.fill("#f-salary", "12000")  # below the form's minimum
+    page.click("button:has-text('Review changes')")
+    error = page.locator("#f-salary-err")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("30000")
+    expect(page.locator("#f-salary")).to_have_attribute("aria-invalid", "true")
+    shots(page, "task-validation-error")
+
+    page.fill("#f-salary", "61000")
+    page.select_option("#f-level", "senior")
+    page.click("button:has-text('Review changes')")
+    review = page.locator("#review-panel")
+    expect(review).to_be_visible()
+    salary = review.locator("tr[data-change='salary']")
+    expect(salary.locator("td.before")).to_have_text("52000")
+    expect(salary.locator("td.after")).to_have_text("61000")
+    expect(review.locator("tr[data-change='level']")).to_contain_text("senior")
+    expect(review.locator("tr[data-change='skills']")).to_contain_text("kubernetes")
+    shots(page, "task-review")
+
+    page.fill("#c-comment", "Senior after the second interview")
+    page.click("#submit-answer")
+    offer = live_server.ids["offer"]
+    expect(page).to_have_url(re.compile(f"/workflows/{offer}"))
+    expect(page.locator(".flash")).to_contain_text("Answer recorded")
+    page.evaluate("window.__notReloaded = true")
+    # The workflow sleeps, sends the offer and completes: the page follows without a reload.
+    expect(page.locator(".facts .badge").first).to_have_text("completed", timeout=15_000)
+    expect(page.locator(".timeline .tl").filter(has_text="send_offer")).to_contain_text("completed")
+    assert page.evaluate("window.__notReloaded") is True
+    human = page.locator(".timeline .tl.human_task")
+    expect(human).to_contain_text("by rita")
+    expect(human).to_contain_text("salary")
+    expect(page.locator("[data-inbox-count]")).to_have_text("1")
+    shots(page, "workflow-completed")
+    page.context.close()
+
+
+def test_operator_cancels_a_workflow(browser, live_server, shots):
+    from playwright.sync_api import expect
+
+    page = signed_in(browser, live_server, "olga")
+    sync = live_server.ids["sync"]
+    page.goto(f"{live_server.url}/workflows/{sync}")
+    expect(page.locator(".waiting-line")).to_contain_text("export-ready")
+    page.click("button:has-text('Cancel workflow')")
+    confirm = page.locator(".confirm")
+    expect(confirm).to_contain_text("children and open tasks are cancelled too")
+    shots(page, "workflow-cancel-confirm")
+    confirm.locator("button:has-text('Yes')").click()
+    expect(page.locator(".flash")).to_contain_text("Cancellation requested")
+    expect(page.locator(".facts .badge").first).to_have_text("cancelled", timeout=15_000)
+    expect(page.locator(".timeline")).to_contain_text("cancel requested")
+    expect(page.locator(".timeline")).to_contain_text("by olga")
+
+    failed = live_server.ids["import"]
+    page.goto(f"{live_server.url}/workflows/{failed}")
+    expect(page.locator(".error-box")).to_contain_text("UpstreamDown")
+    expect(page.locator("button:has-text('Resume')")).to_be_visible()
+    expect(page.locator(".tl.step .attempts li")).to_have_count(3)  # opened: it failed
+    shots(page, "workflow-failed")
+
+    page.goto(f"{live_server.url}/workflows/{live_server.ids['screening']}")
+    expect(page.locator(".tree a")).to_have_count(2)
+    shots(page, "workflow-children")
+    page.goto(f"{live_server.url}/workers")
+    expect(page.locator("tr[data-worker]")).to_have_count(1)
+    expect(page.locator("tr[data-worker]")).to_contain_text("alive")
+    shots(page, "workers")
+    page.context.close()
+
+
+def test_viewer_sees_no_actions_and_csrf_is_required(browser, live_server, shots):
+    from playwright.sync_api import expect
+
+    page = signed_in(browser, live_server, "vic")
+    offer2 = live_server.ids["offer2"]
+    page.goto(f"{live_server.url}/workflows/{offer2}")
+    expect(page.locator(".waiting-line")).to_be_visible()
+    expect(page.locator(".actions")).to_have_count(0)
+    expect(page.locator("button:has-text('Cancel workflow')")).to_have_count(0)
+    page.click(".waiting-line a")
+    expect(page.locator("h1")).to_contain_text("Grace Hopper")
+    expect(page.locator("#task-form")).to_have_count(0)
+    expect(page.locator("section").nth(1)).to_contain_text("can read this task but not answer")
+    shots(page, "task-viewer")
+
+    # A form post without the session's CSRF token is refused, and nothing changes.
+    request = page.context.request
+    refused = request.post(
+        f"{live_server.url}/workflows/{offer2}/cancel",
+        form={"confirmed": "1"},
+        headers={"accept": "text/html"},
+    )
+    assert refused.status == 403
+    assert "CSRF" in refused.text()
+    olga = signed_in(browser, live_server, "olga")
+    refused = olga.context.request.post(
+        f"{live_server.url}/workflows/{offer2}/cancel", form={"confirmed": "1"}
+    )
+    assert refused.status == 403 and "csrf" in refused.text()
+    olga.goto(f"{live_server.url}/workflows/{offer2}")
+    expect(olga.locator(".facts .badge").first).to_have_text("waiting")
+    olga.context.close()
+    page.context.close()

@@ -1,0 +1,1 @@
+"""The hiring pipeline, built on plait's public API."""

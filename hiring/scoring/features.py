@@ -1,0 +1,263 @@
+"""The parts of a score, each a number in 0..1 with the evidence behind it.
+
+- **role**: does the person hold (or recently held) the job's role? Their job titles,
+  abbreviations spelled out, compared with the job's title by embedding; a title in a
+  family that talks about others' work (sales, recruiting, marketing) when the job is not in
+  that family counts for a quarter.
+- **skills**: evidence-weighted coverage of the job's skills: a skill counts by the best line
+  that shows it (``resume.evidence_weight``): an action in an experience section fully, a
+  keyword list or summary partly, a sales or recruiting line about it barely.
+- **tasks**: each of the job's requirement sentences against the résumé's experience lines,
+  by embedding, weighted the same way; this is what carries fields the vocabulary does not
+  know.
+- **seniority**: years in matching roles against the years asked for, and the level of the
+  title (intern ... head of) against the job's.
+- **document**: the whole redacted résumé against the whole job, by embedding.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from hiring.scoring.embedding import Vectors, cached_job, embed
+from hiring.scoring.resume import (
+    Line,
+    ParsedResume,
+    evidence_weight,
+    job_title,
+    required_years,
+)
+from hiring.scoring.skills import Skill, Vocabulary, extract_skills, is_heading, sentences
+
+__all__ = ["Job", "SkillEvidence", "TitleMatch", "load_job", "role_part", "seniority_part", "skill_part", "task_part"]
+
+
+def sim01(cos: float, low: float = 0.2, high: float = 0.75) -> float:
+    """A cosine mapped onto 0..1 over the range MiniLM uses for related texts."""
+    return float(min(1.0, max(0.0, (cos - low) / (high - low))))
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the scorer needs from a job description, computed once per job text."""
+
+    text: str
+    title: str
+    skills: tuple[Skill, ...]
+    groups: tuple[tuple[str, ...], ...]  # skills that are alternatives ("Zendesk or Freshdesk")
+    years: float
+    level: int
+    meta_family: str | None
+    tasks: tuple[str, ...]
+    title_vector: Vectors
+    task_vectors: Vectors
+    doc_vector: Vectors
+
+
+def level_of(title: str, vocab: Vocabulary) -> int:
+    """0 intern/junior/assistant, 1 plain, 2 senior/lead/manager, 3 head/director/VP."""
+    low = " " + re.sub(r"[^a-z0-9 ]+", " ", vocab.expand(title).lower()) + " "
+    for level, name in ((3, "executive"), (0, "junior"), (2, "senior")):
+        if any(f" {w} " in low for w in vocab.levels[name]):
+            return level
+    return 1
+
+
+def meta_family(title: str, vocab: Vocabulary) -> str | None:
+    """The family of a title that is about other people's work (sales, recruiting, ...)."""
+    expanded = vocab.expand(title)
+    low = " " + re.sub(r"[^a-z0-9 ]+", " ", expanded.lower()) + " "
+    for family, words in vocab.meta_roles.items():
+        for word in words:
+            if word.isupper():
+                if re.search(rf"(?<![A-Za-z]){re.escape(word)}(?![A-Za-z])", title):
+                    return family
+            elif f" {word.lower()} " in low:
+                return family
+    return None
+
+
+def _groups(job_text: str, skills: list[Skill], vocab: Vocabulary) -> tuple[tuple[str, ...], ...]:
+    """Skills named as alternatives of each other ("Zendesk, Freshdesk or Intercom")."""
+    wanted = {s.name for s in skills}
+    groups: list[tuple[str, ...]] = []
+    for line in job_text.splitlines():
+        for sentence in sentences(line):
+            mentions = [m for m in vocab.mentions(sentence) if m.name in wanted]
+            run: list[str] = []
+            for prev, cur in zip(mentions, mentions[1:], strict=False):
+                between = sentence[prev.end : cur.start]
+                if re.fullmatch(r"\s*(?:,|,?\s*or|/)\s*", between) and (
+                    " or " in sentence[prev.start : cur.end + 40] or "/" in between
+                ):
+                    run = run or [prev.name]
+                    run.append(cur.name)
+                elif run:
+                    groups.append(tuple(dict.fromkeys(run)))
+                    run = []
+            if run:
+                groups.append(tuple(dict.fromkeys(run)))
+    return tuple(g for g in groups if len(g) > 1)
+
+
+def _tasks(job_text: str, title: str) -> list[str]:
+    """The job's requirement and responsibility sentences (not headings, not the title)."""
+    out: list[str] = []
+    for line in job_text.splitlines():
+        if not line.strip() or line.strip() == title or is_heading(line):
+            continue
+        for sentence in sentences(line):
+            if len(sentence.split()) >= 3:
+                out.append(sentence)
+    return out
+
+
+def load_job(job_text: str, vocab: Vocabulary) -> Job:
+    """The job's parts and vectors (cached by the job text's hash)."""
+
+    def build(text: str) -> Job:
+        title = job_title(text, vocab)
+        skills = extract_skills(text)
+        tasks = _tasks(text, title)
+        vectors = embed([vocab.expand(title), *[vocab.expand(t) for t in tasks]])
+        doc = embed([vocab.expand(text)])
+        return Job(
+            text=text,
+            title=title,
+            skills=tuple(skills),
+            groups=_groups(text, skills, vocab),
+            years=required_years(text),
+            level=level_of(title, vocab),
+            meta_family=meta_family(title, vocab),
+            tasks=tuple(tasks),
+            title_vector=vectors[0],
+            task_vectors=vectors[1:],
+            doc_vector=doc[0],
+        )
+
+    return cached_job(job_text, build)
+
+
+@dataclass(frozen=True)
+class TitleMatch:
+    """How one of the person's titles matches the job's."""
+
+    title: str
+    similarity: float  # 0..1
+    meta_family: str | None
+    value: float  # similarity after the family rule and recency
+    years: float
+    level: int
+
+
+def role_part(job: Job, resume: ParsedResume, vocab: Vocabulary) -> list[TitleMatch]:
+    """Every title the person held or claims, matched against the job's title, best first."""
+    entries: list[tuple[str, float, bool]] = [(r.title, r.years, r.current) for r in resume.roles]
+    entries += [(h, 0.0, True) for h in resume.headlines]
+    if not entries:
+        return []
+    vectors = embed([vocab.expand(t) for t, _, _ in entries])
+    cos = vectors @ job.title_vector
+    most_recent = max((r.start or 0) for r in resume.roles) if resume.roles else None
+    out = []
+    for (title, years, current), c in zip(entries, cos, strict=True):
+        family = meta_family(title, vocab)
+        similarity = sim01(float(c), 0.25, 0.8)
+        value = similarity
+        if family is not None and family != job.meta_family:
+            value *= 0.25
+        recent = current or years == 0.0 or any(
+            r.title == title and r.start == most_recent for r in resume.roles
+        )
+        if not recent:
+            value *= 0.9
+        out.append(TitleMatch(title, similarity, family, value, years, level_of(title, vocab)))
+    out.sort(key=lambda m: m.value, reverse=True)
+    return out
+
+
+@dataclass(frozen=True)
+class SkillEvidence:
+    """The best line that shows one of the job's skills, and how strongly."""
+
+    skill: Skill
+    strength: float
+    line: Line | None
+    sentence: str
+
+
+def skill_part(job: Job, lines: tuple[Line, ...], vocab: Vocabulary) -> list[SkillEvidence]:
+    """For each of the job's skills, the résumé line that best shows it."""
+    best: dict[str, tuple[float, Line, str]] = {}
+    for line in lines:
+        if line.kind == "heading":
+            continue
+        for sentence in sentences(line.text) or [line.text]:
+            for mention in vocab.mentions(sentence):
+                weight = evidence_weight(line, vocab, mention.name in vocab.credentials)
+                if weight > best.get(mention.name, (0.0,))[0]:
+                    best[mention.name] = (weight, line, sentence)
+    out = []
+    for skill in job.skills:
+        found = best.get(skill.name)
+        if found is None:
+            out.append(SkillEvidence(skill, 0.0, None, ""))
+        else:
+            out.append(SkillEvidence(skill, found[0], found[1], found[2]))
+    return out
+
+
+def coverage(job: Job, evidence: list[SkillEvidence]) -> float:
+    """Weighted share of the job's skills shown (required 1, nice-to-have 0.4; alternatives once)."""
+    strength = {e.skill.name: e.strength for e in evidence}
+    required = {e.skill.name: e.skill.required for e in evidence}
+    seen: set[str] = set()
+    total = got = 0.0
+    for e in evidence:
+        name = e.skill.name
+        if name in seen:
+            continue
+        group = next((g for g in job.groups if name in g), (name,))
+        seen.update(group)
+        weight = 1.0 if any(required.get(n, False) for n in group) else 0.4
+        total += weight
+        got += weight * max(strength.get(n, 0.0) for n in group)
+    return got / total if total else 0.0
+
+
+def task_part(job: Job, lines: tuple[Line, ...], vocab: Vocabulary) -> tuple[float, list[tuple[str, str, float]]]:
+    """Mean over the job's requirement sentences of the best evidence-weighted résumé line."""
+    units: list[tuple[Line, str, float]] = []
+    for line in lines:
+        if line.kind == "heading" or line.section in {"skills", "credentials", "education", "header"}:
+            continue
+        weight = evidence_weight(line, vocab)
+        if weight <= 0.0:
+            continue
+        units.append((line, line.text, weight))
+    if not units or not len(job.tasks):
+        return 0.0, []
+    vectors = embed([vocab.expand(u[1]) for u in units])
+    cos = job.task_vectors @ vectors.T  # tasks x units
+    weights = np.array([u[2] for u in units], dtype=np.float32)
+    scaled = np.clip((cos - 0.2) / 0.5, 0.0, 1.0) * weights[None, :]
+    best = scaled.argmax(axis=1)
+    values = scaled.max(axis=1)
+    pairs = [(job.tasks[i], units[int(best[i])][1], float(values[i])) for i in range(len(job.tasks))]
+    return float(values.mean()), pairs
+
+
+def seniority_part(job: Job, titles: list[TitleMatch], resume: ParsedResume) -> tuple[float, float, int]:
+    """(value, years in matching roles, level of the best-matching title)."""
+    relevant = sum(t.years * t.value for t in titles if t.value >= 0.35 and t.years > 0)
+    if relevant == 0.0 and resume.claimed_years and titles:
+        relevant = resume.claimed_years * titles[0].value
+    wanted = job.years or 2.0
+    years_fit = min(1.0, relevant / wanted)
+    level = titles[0].level if titles else 1
+    gap = job.level - level
+    level_fit = 1.0 - 0.3 * max(0, gap) - 0.15 * max(0, -gap - 1)
+    return 0.5 * years_fit + 0.5 * max(0.0, level_fit), relevant, level

@@ -1,0 +1,170 @@
+"""``score(job_text, resume_text)``: how well a résumé fits a job, and why.
+
+The résumé is redacted first (``redaction.redact``) and everything after sees only the
+redacted text; evidence is quoted from the original lines the redacted ones came from. The
+value is a weighted sum of transparent parts (``features``), each in 0..1, so a reviewer can
+see what moved it. The score is a ranking aid for a person, never a decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hiring.scoring.embedding import embed
+from hiring.scoring.features import (
+    coverage,
+    load_job,
+    role_part,
+    seniority_part,
+    sim01,
+    skill_part,
+    task_part,
+)
+from hiring.scoring.redaction import redact
+from hiring.scoring.resume import parse_resume
+from hiring.scoring.skills import vocabulary
+
+__all__ = ["WEIGHTS", "MatchedSkill", "Part", "Score", "score"]
+
+# How the parts add up (tuned on the eight dev pools of tests/hiring/eval; see
+# docs/hiring-scoring.md for what that means for other data).
+WEIGHTS: dict[str, float] = {
+    "role": 0.35,
+    "skills": 0.25,
+    "tasks": 0.15,
+    "seniority": 0.15,
+    "document": 0.10,
+}
+
+
+@dataclass(frozen=True)
+class MatchedSkill:
+    """A job skill the résumé shows, the sentence that shows it (verbatim), and how strongly."""
+
+    name: str
+    required: bool
+    evidence: str
+    strength: float
+    section: str
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the score: its value (0..1), its weight, and what it was made from."""
+
+    name: str
+    value: float
+    weight: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class Score:
+    """A résumé's fit to a job: ``value`` (higher is better, 0..1) and its explanation."""
+
+    value: float
+    matched: tuple[MatchedSkill, ...]
+    missing: tuple[str, ...]
+    missing_optional: tuple[str, ...]
+    parts: tuple[Part, ...]
+    titles: tuple[str, ...]
+    redacted: tuple[tuple[str, str], ...]
+
+    def explain(self) -> str:
+        """The explanation as plain text: the parts and weights, matched and missing skills."""
+        lines = [f"score {self.value:.3f} = " + " + ".join(
+            f"{p.weight:.2f}×{p.name} {p.value:.2f}" for p in self.parts
+        )]
+        lines += [f"  {p.name}: {p.detail}" for p in self.parts]
+        for m in self.matched:
+            kind = "required" if m.required else "nice-to-have"
+            lines.append(f"  ✓ {m.name} ({kind}, {m.strength:.2f}, {m.section}): “{m.evidence}”")
+        if self.missing:
+            lines.append("  ✗ missing required: " + ", ".join(self.missing))
+        if self.missing_optional:
+            lines.append("  ✗ missing nice-to-have: " + ", ".join(self.missing_optional))
+        return "\n".join(lines)
+
+
+def _quote(sentence: str, source: str, resume_text: str) -> str:
+    """The evidence as it stands in the résumé: the sentence if verbatim, else its line."""
+    if sentence and sentence in resume_text:
+        return sentence
+    stripped = source.strip()
+    return stripped if stripped in resume_text else ""
+
+
+def score(job_text: str, resume_text: str) -> Score:
+    """Score a résumé against a job description; works without the engine.
+
+    The job's parts and vectors are cached by the job text's hash, so scoring many résumés
+    against one job embeds the job once.
+    """
+    for name, value in (("job_text", job_text), ("resume_text", resume_text)):
+        if not isinstance(value, str):
+            raise TypeError(f"score(): {name} must be a str, not {type(value).__name__}")
+    if not job_text.strip():
+        raise ValueError("score(): job_text is empty; pass the job description's text")
+    vocab = vocabulary()
+    job = load_job(job_text, vocab)
+    redacted = redact(resume_text)
+    pairs = list(zip(redacted.text.splitlines(), redacted.sources, strict=True))
+    resume = parse_resume(pairs, vocab)
+
+    titles = role_part(job, resume, vocab)
+    if titles:
+        role = titles[0].value
+        best = titles[0]
+        role_detail = (
+            f"best title “{best.title}” vs “{job.title}”: similarity {best.similarity:.2f}"
+            + (f", a {best.meta_family} title (counts ¼)" if best.meta_family and best.meta_family != job.meta_family else "")
+        )
+    else:
+        role = 0.0
+        role_detail = "no job title found in the résumé"
+
+    evidence = skill_part(job, resume.lines, vocab)
+    skills = coverage(job, evidence)
+    tasks, task_pairs = task_part(job, resume.lines, vocab)
+    seniority, years, level = seniority_part(job, titles, resume)
+
+    body = "\n".join(line.text for line in resume.lines if line.kind != "heading")
+    doc_vector = embed([vocab.expand(body)])[0] if body.strip() else np.zeros(384, np.float32)
+    document = sim01(float(doc_vector @ job.doc_vector), 0.1, 0.7)
+
+    values = {"role": role, "skills": skills, "tasks": tasks, "seniority": seniority, "document": document}
+    n_required = sum(1 for e in evidence if e.skill.required)
+    shown = sum(1 for e in evidence if e.skill.required and e.strength > 0)
+    details = {
+        "role": role_detail,
+        "skills": f"{shown}/{n_required} required skills shown, weighted by evidence (action in experience 1.0, role line 0.6, summary 0.4, skills list 0.3, sales/recruiting line 0.2)",
+        "tasks": f"{len(task_pairs)} job sentences matched to experience lines by embedding",
+        "seniority": f"{years:.1f} years in matching roles (job asks {job.years:g}), title level {level} vs job {job.level}",
+        "document": "redacted résumé vs job description, embedding similarity",
+    }
+    parts = tuple(Part(n, round(values[n], 4), WEIGHTS[n], details[n]) for n in WEIGHTS)
+    value = sum(values[n] * WEIGHTS[n] for n in WEIGHTS)
+
+    matched = []
+    missing = []
+    missing_optional = []
+    for e in evidence:
+        if e.strength > 0 and e.line is not None:
+            quote = _quote(e.sentence, e.line.source, resume_text)
+            if quote:
+                matched.append(MatchedSkill(e.skill.name, e.skill.required, quote, round(e.strength, 2), e.line.section))
+                continue
+        (missing if e.skill.required else missing_optional).append(e.skill.name)
+    return Score(
+        value=round(float(value), 6),
+        matched=tuple(matched),
+        missing=tuple(missing),
+        missing_optional=tuple(missing_optional),
+        parts=parts,
+        titles=tuple(t.title for t in titles),
+        redacted=tuple(redacted.removed),
+    )
+
+

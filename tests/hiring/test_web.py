@@ -1,0 +1,401 @@
+"""The hiring pages and public routes, served in process (httpx over ASGI) on a TestEngine.
+
+The job and its candidates are seeded as the pipeline leaves them (records in the layout of
+``hiring.book``, and small workflows under the pipeline's names that set the same status
+attributes and wait for the same signals), so these tests exercise the pages and the
+routing without the scorer or a mail server."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+import plait
+from hiring import book, mailbox
+from hiring.mail.devserver import ReceivedMail
+from hiring.mail.tokens import make_token
+from hiring.settings import settings
+from hiring.web import extension
+from plait.server import ServerSettings, create_app
+from plait.server.users import Users
+from plait.testing import TestEngine
+
+SECRET = "s" * 32
+JOB = "backend"
+ADA = f"{JOB}-aaaa0001"
+BO = f"{JOB}-bbbb0002"
+
+
+@plait.workflow(name="hiring.job")
+async def fake_job(ctx: plait.Context, job_id: str) -> str:
+    ctx.set_status(
+        "following 2 shortlisted candidates; open for more", stage="outreach", job=job_id
+    )
+    name, _ = await ctx.wait_for_signal(["close"])
+    return name
+
+
+@plait.workflow(name="hiring.screening")
+async def fake_screening(ctx: plait.Context, job_id: str, cid: str, value: float) -> dict[str, Any]:
+    ctx.set_status(f"scored {value:.2f}", stage="screened", job=job_id, candidate=cid)
+    return {
+        "candidate_id": cid,
+        "value": value,
+        "parts": {"document_fit": 0.7, "skills_covered": 0.8},
+        "weights": {"document_fit": 0.4, "skills_covered": 0.6},
+        "matched": [
+            {
+                "skill": "PostgreSQL",
+                "sentence": "Ran PostgreSQL clusters for payments.",
+                "required": True,
+            }
+        ],
+        "missing": ["Kubernetes"],
+        "method": "hybrid",
+        "model": "offline",
+    }
+
+
+@plait.workflow(name="hiring.candidate")
+async def fake_journey(ctx: plait.Context, job_id: str, cid: str) -> Any:
+    ctx.set_status("contacted, waiting for a reply", stage="contacted", job=job_id, candidate=cid)
+    name, payload = await ctx.wait_for_signal(["reply", "unsubscribe", "bounce"])
+    return {"signal": name, "payload": payload}
+
+
+async def seed(engine: plait.Engine) -> None:
+    blob = await engine.put_blob(
+        b"Backend engineer.\nRan PostgreSQL clusters for payments.\nWrote Python services.\n",
+        content_type="text/plain",
+        subject=ADA,
+    )
+    for cid, name, email in (
+        (ADA, "Ada Lovelace", "ada@example.org"),
+        (BO, "Bo Chen", "bo@example.org"),
+    ):
+        await engine.records.put(
+            book.CANDIDATE,
+            cid,
+            book.Profile(
+                id=cid, job_id=JOB, name=name, email=email, resume=blob, resume_name="ada.txt"
+            ),
+            subject=cid,
+        )
+    await engine.records.put(
+        book.JOB,
+        JOB,
+        {"config": {"id": JOB, "title": "Backend Engineer"}, "workflow": f"job-{JOB}"},
+    )
+    await engine.records.put(book.SELF_ID, ADA, {"gender": "woman"}, subject=ADA)
+    await engine.records.put(book.SELF_ID, BO, {"gender": "man"}, subject=BO)
+    await engine.start(fake_job, JOB, id=f"job-{JOB}")
+    for cid, value in ((ADA, 0.82), (BO, 0.41)):
+        await engine.start(fake_screening, JOB, cid, value, subject=cid)
+        engine.clock.advance(timedelta(seconds=1))  # the journey is the newer workflow
+        await engine.start(fake_journey, JOB, cid, id=f"journey-{cid}", subject=cid)
+    await engine.run_until_idle(within=timedelta(minutes=1))
+
+
+@pytest.fixture(scope="module")
+def users_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("users") / "users.toml"
+    users = Users(path)
+    users.add("ada", password="ada-pass-1234", roles=["admin"])
+    users.add("olga", password="olga-pass-123", roles=["operator"], groups=["recruiters"])
+    users.add("vic", password="vic-pass-1234", roles=["viewer"])
+    return path
+
+
+@pytest.fixture
+async def site(tmp_path, monkeypatch, users_file):
+    monkeypatch.setenv("HIRING_SECRET", SECRET)
+    monkeypatch.setenv("HIRING_DEMO", "1")
+    monkeypatch.delenv("HIRING_WEBHOOK_SECRET", raising=False)
+    settings.cache_clear()
+    (tmp_path / "users.toml").write_bytes(users_file.read_bytes())
+    server = ServerSettings(users_file=tmp_path / "users.toml", secret_key="k" * 32)
+    async with TestEngine(workflows=[fake_job, fake_screening, fake_journey]) as engine:
+        await seed(engine)
+        app = create_app(engine, server, [extension(engine)])
+        yield engine, httpx.ASGITransport(app=app)
+    settings.cache_clear()
+
+
+async def signed_in(transport, name: str, password: str) -> httpx.AsyncClient:
+    c = httpx.AsyncClient(
+        transport=transport, base_url="http://127.0.0.1", headers={"accept": "text/html"}
+    )
+    r = await c.post("/login", data={"name": name, "password": password, "next": "/hiring/jobs"})
+    assert r.status_code == 303
+    return c
+
+
+def anonymous(transport) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=transport, base_url="http://127.0.0.1", headers={"accept": "text/html"}
+    )
+
+
+def csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def reply_address(cid: str) -> str:
+    return f"reply+{make_token('reply', cid, SECRET)}@hiring.localhost"
+
+
+async def test_pages_render_for_a_signed_in_person_and_redirect_otherwise(site):
+    engine, transport = site
+    received = ReceivedMail(
+        mail_from="talent@example.com",
+        rcpt_tos=("ada@example.org",),
+        data=outreach_mail(ADA, "ada@example.org"),
+        received_at=datetime(2026, 12, 6, 9, 0, tzinfo=UTC),
+    )
+    key = await mailbox.store_received(engine, received)
+    urls = [
+        "/hiring/jobs",
+        "/hiring/jobs/new",
+        f"/hiring/jobs/{JOB}",
+        f"/hiring/jobs/{JOB}/report",
+        f"/hiring/candidates/{ADA}",
+        f"/hiring/candidates/{ADA}/export.json",
+        "/hiring/mailbox",
+        mailbox.mailbox_url(key),
+    ]
+    vic = await signed_in(transport, "vic", "vic-pass-1234")
+    pages = {}
+    for url in urls:
+        r = await vic.get(url)
+        assert r.status_code == 200, (url, r.text[:400])
+        pages[url] = r.text
+    # The board: both candidates in their column with score and who they wait for.
+    board = pages[f"/hiring/jobs/{JOB}"]
+    assert "Ada Lovelace" in board and "Bo Chen" in board and "0.82" in board
+    assert "waits for the candidate" in board
+    assert board.index("Ada Lovelace") < board.index("Bo Chen")  # higher score first
+    # The candidate: score parts, the quoted sentence highlighted in the résumé, missing skill.
+    cand = pages[f"/hiring/candidates/{ADA}"]
+    assert '<mark class="ev" title="evidence for PostgreSQL">Ran PostgreSQL clusters' in cand
+    assert "Kubernetes" in cand and "Document fit" in cand and "0.480" in cand
+    assert "Erase" not in cand  # a viewer is not offered erasure
+    # The report: impact ratio below 0.8 warned about (one group shortlisted, one not).
+    report = pages[f"/hiring/jobs/{JOB}/report"]
+    assert "never given to the scorer" in report
+    export = json.loads(pages[f"/hiring/candidates/{ADA}/export.json"])
+    assert export["candidate"]["email"] == "ada@example.org"
+    # The mailbox lists the message and shows it with its headers and the reply form.
+    assert "Backend Engineer at Lindenwerk" in pages["/hiring/mailbox"]
+    message = pages[mailbox.mailbox_url(key)]
+    assert "List-Unsubscribe" in message and "Reply as the candidate" in message
+    assert "&gt; Dear Ada" in message  # the quoted text is prefilled
+
+    anon = anonymous(transport)
+    for url in urls:
+        r = await anon.get(url)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), url
+
+
+async def test_the_mailbox_is_only_there_in_demo_mode(site, monkeypatch, tmp_path):
+    engine, transport = site
+    monkeypatch.setenv("HIRING_DEMO", "0")
+    ext = extension(engine)
+    assert [n.href for n in ext.nav] == ["/hiring/jobs"]
+    server = ServerSettings(users_file=tmp_path / "users.toml", secret_key="k" * 32)
+    plain = httpx.ASGITransport(app=create_app(engine, server, [ext]))
+    vic = await signed_in(plain, "vic", "vic-pass-1234")
+    assert (await vic.get("/hiring/mailbox")).status_code == 404
+    assert (await vic.get("/hiring/jobs")).status_code == 200
+
+
+async def test_webhook_routes_json_and_raw_replies_once(site):
+    engine, transport = site
+    hook = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
+    payload = {
+        "from": "Ada <ada@example.org>",
+        "to": reply_address(ADA),
+        "subject": "Re: Backend Engineer",
+        "text": "Yes, I am interested!\n\nOn Mon, Talent wrote:\n> Dear Ada",
+        "message_id": "<r1@example.org>",
+    }
+    r = await hook.post("/hiring/inbound", json=payload)
+    assert r.status_code == 200, r.text
+    assert r.json()["outcome"] == "reply" and r.json()["candidate_id"] == ADA
+    again = await hook.post("/hiring/inbound", json=payload)
+    assert again.json()["outcome"] == "duplicate"
+    raw = (
+        f"From: Bo <bo@example.org>\r\nTo: {reply_address(BO)}\r\nSubject: Re: hello\r\n"
+        "Message-ID: <r2@example.org>\r\n\r\nNot for me, thanks.\r\n"
+    ).encode()
+    r = await hook.post("/hiring/inbound", content=raw, headers={"content-type": "message/rfc822"})
+    assert r.status_code == 200 and r.json() == {
+        "outcome": "reply",
+        "candidate_id": BO,
+        "workflow_id": f"journey-{BO}",
+    }
+    await engine.run_until_idle(within=timedelta(minutes=1))
+    ada = await engine.get(f"journey-{ADA}")
+    bo = await engine.get(f"journey-{BO}")
+    assert ada.output["signal"] == "reply" and ada.output["payload"]["text"].startswith("Yes")
+    assert "Dear Ada" not in ada.output["payload"]["text"]  # quoted history stripped
+    assert bo.output["payload"]["text"].startswith("Not for me")
+
+
+async def test_webhook_refuses_bad_tokens_secrets_and_payloads(site, monkeypatch):
+    engine, transport = site
+    hook = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
+    forged = make_token("reply", ADA, "x" * 32)
+    bad = {"from": "a@example.org", "to": f"reply+{forged}@hiring.localhost", "text": "hi"}
+    r = await hook.post("/hiring/inbound", json=bad)
+    assert r.status_code == 403 and r.json()["error"] == "invalid_token"
+    r = await hook.post("/hiring/inbound", json={"to": reply_address(ADA), "text": "hi"})
+    assert r.status_code == 422 and "'from'" in r.json()["message"]
+    r = await hook.post("/hiring/inbound", content=b"hello", headers={"content-type": "text/html"})
+    assert r.status_code == 415
+    monkeypatch.setenv("HIRING_WEBHOOK_SECRET", "hook-secret")
+    good = {"from": "a@example.org", "to": reply_address(ADA), "text": "hi", "message_id": "<x@y>"}
+    r = await hook.post("/hiring/inbound", json=good, headers={"X-Hiring-Webhook-Secret": "nope"})
+    assert r.status_code == 401
+    r = await hook.post("/hiring/inbound", json=good)
+    assert r.status_code == 401
+    r = await hook.post(
+        "/hiring/inbound", json=good, headers={"X-Hiring-Webhook-Secret": "hook-secret"}
+    )
+    assert r.status_code == 200 and r.json()["outcome"] == "reply"
+    info = await engine.get(f"journey-{ADA}")
+    assert info.status != plait.WorkflowStatus.FAILED
+
+
+async def test_one_click_unsubscribe_suppresses_the_address(site):
+    engine, transport = site
+    anon = anonymous(transport)
+    token = make_token("unsubscribe", BO, SECRET)
+    page = await anon.get(f"/hiring/unsubscribe/{token}")
+    assert page.status_code == 200 and "Unsubscribe" in page.text
+    assert await engine.records.get(book.SUPPRESSED, book.address_key("bo@example.org")) is None
+    r = await anon.post(
+        f"/hiring/unsubscribe/{token}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 200 and "unsubscribed" in r.text
+    assert await engine.records.get(book.SUPPRESSED, book.address_key("bo@example.org"))
+    await engine.run_until_idle(within=timedelta(minutes=1))
+    assert (await engine.get(f"journey-{BO}")).output["signal"] == "unsubscribe"
+    broken = await anon.get("/hiring/unsubscribe/not-a-token")
+    assert broken.status_code == 400 and "Traceback" not in broken.text
+    assert "This link does not work" in broken.text
+    wrong_kind = await anon.post(f"/hiring/unsubscribe/{make_token('reply', BO, SECRET)}")
+    assert wrong_kind.status_code == 400
+
+
+async def test_slot_links_show_a_confirmation_and_signal_the_choice(site):
+    engine, transport = site
+    anon = anonymous(transport)
+    token = make_token("slot", f"{ADA}.2", SECRET)
+    page = await anon.get(f"/hiring/slot/{token}")
+    assert page.status_code == 200 and "Confirm this time" in page.text
+    r = await anon.post(f"/hiring/slot/{token}")
+    assert r.status_code == 200 and "confirmed" in r.text
+    await engine.run_until_idle(within=timedelta(minutes=1))
+    # the fake journey does not wait for "slot": the signal is in its mailbox
+    events = [e for e in await engine.events(f"journey-{ADA}") if e.kind == "signalled"]
+    assert [e.details.get("name") for e in events] == ["slot"]
+    assert (await anon.get("/hiring/slot/garbage")).status_code == 400
+
+
+async def test_erasure_needs_an_admin_and_a_confirmation(site):
+    engine, transport = site
+    olga = await signed_in(transport, "olga", "olga-pass-123")
+    page = (await olga.get(f"/hiring/candidates/{BO}")).text
+    r = await olga.post(f"/hiring/candidates/{BO}/erase", data={"csrf_token": csrf(page)})
+    assert r.status_code == 403 and "admin" in r.text
+    no_csrf = await olga.post(f"/hiring/candidates/{BO}/erase", data={})
+    assert no_csrf.status_code == 403
+    ada = await signed_in(transport, "ada", "ada-pass-1234")
+    page = (await ada.get(f"/hiring/candidates/{BO}")).text
+    token = csrf(page)
+    ask = await ada.post(f"/hiring/candidates/{BO}/erase", data={"csrf_token": token})
+    assert ask.status_code == 200 and "Erase everything held about Bo Chen?" in ask.text
+    assert await engine.records.get(book.CANDIDATE, BO) is not None
+    r = await ada.post(
+        f"/hiring/candidates/{BO}/erase", data={"csrf_token": token, "confirmed": "1"}
+    )
+    assert r.status_code == 303 and r.headers["location"].endswith("?done=erased")
+    assert await engine.records.get(book.CANDIDATE, BO) is None
+    after = await ada.get(r.headers["location"])
+    assert (
+        after.status_code == 200
+        and "Erased candidate" in after.text
+        or "no candidate" in after.text
+    )
+
+
+async def test_close_job_asks_then_signals(site):
+    engine, transport = site
+    vic = await signed_in(transport, "vic", "vic-pass-1234")
+    page = (await vic.get(f"/hiring/jobs/{JOB}")).text
+    assert "Close job" not in page
+    r = await vic.post(f"/hiring/jobs/{JOB}/close", data={"csrf_token": csrf(page)})
+    assert r.status_code == 403
+    olga = await signed_in(transport, "olga", "olga-pass-123")
+    page = (await olga.get(f"/hiring/jobs/{JOB}")).text
+    ask = await olga.post(f"/hiring/jobs/{JOB}/close", data={"csrf_token": csrf(page)})
+    assert ask.status_code == 200 and "Close the job" in ask.text
+    assert not (await engine.get(f"job-{JOB}")).status.finished
+    r = await olga.post(
+        f"/hiring/jobs/{JOB}/close", data={"csrf_token": csrf(page), "confirmed": "1"}
+    )
+    assert r.status_code == 303
+    await engine.run_until_idle(within=timedelta(minutes=1))
+    assert (await engine.get(f"job-{JOB}")).output == "close"
+
+
+async def test_reply_as_the_candidate_goes_through_the_webhook_path(site):
+    engine, transport = site
+    received = ReceivedMail(
+        mail_from="talent@example.com",
+        rcpt_tos=("ada@example.org",),
+        data=outreach_mail(ADA, "ada@example.org"),
+        received_at=datetime(2026, 12, 6, 9, 0, tzinfo=UTC),
+    )
+    key = await mailbox.store_received(engine, received)
+    record = await engine.records.record(mailbox.MAILBOX, key)
+    assert record.subject == ADA  # erasing Ada removes her mail from the mailbox
+    olga = await signed_in(transport, "olga", "olga-pass-123")
+    page = (await olga.get(mailbox.mailbox_url(key))).text
+    r = await olga.post(
+        mailbox.mailbox_url(key) + "/reply",
+        data={"csrf_token": csrf(page), "text": "Sounds great, tell me more.\n\n> Dear Ada"},
+    )
+    assert r.status_code == 303 and "outcome=reply" in r.headers["location"]
+    shown = await olga.get(r.headers["location"])
+    assert "Reply delivered" in shown.text
+    await engine.run_until_idle(within=timedelta(minutes=1))
+    got = (await engine.get(f"journey-{ADA}")).output
+    assert got["signal"] == "reply" and got["payload"]["text"] == "Sounds great, tell me more."
+
+
+def outreach_mail(cid: str, to: str) -> bytes:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"] = "Miriam Vogt <talent@example.com>"
+    message["To"] = f"Ada Lovelace <{to}>"
+    message["Subject"] = "Backend Engineer at Lindenwerk"
+    message["Message-ID"] = "<out-1@example.com>"
+    message["Date"] = "Sun, 06 Dec 2026 09:00:00 +0000"
+    message["Reply-To"] = reply_address(cid)
+    unsubscribe = make_token("unsubscribe", cid, SECRET)
+    message["List-Unsubscribe"] = (
+        f"<mailto:unsubscribe+{unsubscribe}@hiring.localhost?subject=unsubscribe>, "
+        f"<http://127.0.0.1:8765/hiring/unsubscribe/{unsubscribe}>"
+    )
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content("Dear Ada,\n\nWould you like to talk about the role?\n\nMiriam\n")
+    return bytes(message)

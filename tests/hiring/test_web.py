@@ -91,6 +91,23 @@ async def seed(engine: plait.Engine) -> None:
         JOB,
         {"config": {"id": JOB, "title": "Backend Engineer"}, "workflow": f"job-{JOB}"},
     )
+    for cid, kinds in (
+        (ADA, ["ai.score", "human.shortlisted", "mail.outreach"]),
+        (BO, ["ai.score"]),
+    ):
+        for i, kind in enumerate(kinds):
+            key = f"{cid}/20261206T09000{i}.000000/k{i}"
+            at = datetime(2026, 12, 6, 9, 0, i, tzinfo=UTC)
+            actor = "model:offline@1" if kind.startswith("ai.") else "rita"
+            await engine.records.put(
+                book.AUDIT, key, {"candidate_id": cid, "at": at, "actor": actor, "kind": kind}
+            )
+            await engine.records.put(
+                book.AUDIT_DETAIL,
+                key,
+                {"inputs_hash": "sha256:ab12", "output": kind, "explanation": None},
+                subject=cid,
+            )
     await engine.records.put(book.SELF_ID, ADA, {"gender": "woman"}, subject=ADA)
     await engine.records.put(book.SELF_ID, BO, {"gender": "man"}, subject=BO)
     await engine.start(fake_job, JOB, id=f"job-{JOB}")
@@ -187,6 +204,8 @@ async def test_pages_render_for_a_signed_in_person_and_redirect_otherwise(site):
     # The report: impact ratio below 0.8 warned about (one group shortlisted, one not).
     report = pages[f"/hiring/jobs/{JOB}/report"]
     assert "never given to the scorer" in report
+    assert "Possible adverse impact on gender" in report and "below 0.8" in report
+    assert "human.shortlisted" in cand and "rita" in cand  # the audit trail
     export = json.loads(pages[f"/hiring/candidates/{ADA}/export.json"])
     assert export["candidate"]["email"] == "ada@example.org"
     # The mailbox lists the message and shows it with its headers and the reply form.

@@ -9,7 +9,7 @@ point; ``plait worker hiring.app:engine`` runs more workers. The database comes 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import plait
 from hiring.pipeline import candidate_journey, decline, job_pipeline, screening
@@ -17,7 +17,12 @@ from hiring.pipeline import candidate_journey, decline, job_pipeline, screening
 if TYPE_CHECKING:
     from plait.server import Extension
 
-WORKFLOWS = [job_pipeline, screening, decline, candidate_journey]
+WORKFLOWS: list[plait.WorkflowDef[..., Any]] = [
+    job_pipeline,
+    screening,
+    decline,
+    candidate_journey,
+]
 
 engine = plait.Engine(
     os.environ.get("PLAIT_DATABASE_URL", "sqlite:///hiring.db"), workflows=WORKFLOWS

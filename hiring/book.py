@@ -3,11 +3,11 @@ records (so it lives in the same database on SQLite and PostgreSQL, and erasure 
 
 | kind | key | subject | value |
 |---|---|---|---|
-| ``hiring.candidate`` | candidate id | the candidate | :class:`Profile`: name, e-mail, job, résumé blob |
+| ``hiring.candidate`` | candidate id | the candidate | :class:`Profile` (name, e-mail, résumé) |
 | ``hiring.self-id`` | candidate id | the candidate | optional self-identification, never scored |
 | ``hiring.audit`` | ``<candidate>/<time>/<key>`` | none | who or which model, when, what kind |
 | ``hiring.audit-detail`` | same key | the candidate | the inputs' hash, output, explanation |
-| ``hiring.message`` | ``<candidate>/<time>/<message id>`` | the candidate | a message sent or received |
+| ``hiring.message`` | ``<candidate>/<time>/<id>`` | the candidate | a message sent or received |
 | ``hiring.suppressed`` | SHA-256 of the address | none | why and when (no address kept) |
 | ``hiring.job`` | job id | none | the job's configuration and its workflow id |
 
@@ -127,8 +127,7 @@ async def audit_trail(candidate_id: str) -> list[AuditEntry]:
 async def audit_trail_for(engine: plait.Engine, candidate_id: str) -> list[AuditEntry]:
     """The candidate's audit trail, oldest first; details are empty once erased."""
     details = {
-        r.key: r.value
-        for r in await engine.records.list(AUDIT_DETAIL, prefix=f"{candidate_id}/")
+        r.key: r.value for r in await engine.records.list(AUDIT_DETAIL, prefix=f"{candidate_id}/")
     }
     trail = []
     for r in await engine.records.list(AUDIT, prefix=f"{candidate_id}/"):
@@ -154,9 +153,7 @@ async def is_suppressed(email: str) -> bool:
 
 
 async def suppress(email: str, reason: str) -> None:
-    await records().put(
-        SUPPRESSED, address_key(email), {"reason": reason, "at": datetime.now(UTC)}
-    )
+    await records().put(SUPPRESSED, address_key(email), {"reason": reason, "at": datetime.now(UTC)})
 
 
 async def log_message(candidate_id: str, direction: str, message: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ T = TypeVar("T")
 class Failed(click.ClickException):
     def __init__(self, message: str, code: int = 2) -> None:
         super().__init__(message)
-        self.exit_code = code
+        self.exit_code = code  # type: ignore[misc]  # click: per class; here per error
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {self.message}", err=True)
@@ -62,8 +62,11 @@ def job() -> None:
 
 @job.command("create")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--candidates", type=click.Path(exists=True, path_type=Path),
-              help="a folder of résumés, or a CSV/JSON file (default: FOLDER/candidates)")
+@click.option(
+    "--candidates",
+    type=click.Path(exists=True, path_type=Path),
+    help="a folder of résumés, or a CSV/JSON file (default: FOLDER/candidates)",
+)
 @click.option("--by", default="system", help="who creates the job (the event log)")
 def job_create(folder: Path, candidates: Path | None, by: str) -> None:
     """Create the job in FOLDER (description + job.toml) and start its pipeline."""
@@ -146,7 +149,9 @@ def candidate_erase(candidate_id: str, by: str, yes: bool) -> None:
 @main.command()
 @click.option("--port", default=8765, show_default=True)
 @click.option("--smtp-port", default=8025, show_default=True)
-@click.option("--data", default=".demo", show_default=True, help="where the demo keeps its database")
+@click.option(
+    "--data", default=".demo", show_default=True, help="where the demo keeps its database"
+)
 def demo(port: int, smtp_port: int, data: str) -> None:
     """Run the demo: the server with a worker, a local mail server, three sample jobs."""
     from hiring.demo import run_demo

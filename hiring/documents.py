@@ -22,7 +22,6 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import io
-import logging
 import re
 import zipfile
 from enum import StrEnum
@@ -251,8 +250,6 @@ def _markdown_to_text(text: str) -> str:
 def _pdf_text(data: bytes, name: str) -> str:
     from pypdf import PdfReader
 
-    # pypdf reports recoverable oddities of real-world PDFs through logging; they are noise.
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):

@@ -9,10 +9,17 @@ import plait
 from hiring.book import Profile
 from hiring.mail.tokens import make_token
 from hiring.models import JobConfig, Slot
-from hiring.scheduling import Attendee, AttendeeRole, Interview, PanelMember, find_slots
+from hiring.scheduling import (
+    Attendee,
+    AttendeeRole,
+    Interview,
+    PanelMember,
+    find_slots,
+    interview_uid,
+    parse_working_hours,
+)
 from hiring.scheduling import cancel as cancel_calendar
 from hiring.scheduling import invite as invite_calendar
-from hiring.scheduling import interview_uid, parse_working_hours
 from hiring.settings import Settings
 
 SEARCH_DAYS = 14

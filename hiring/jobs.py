@@ -60,25 +60,21 @@ async def create_job(
     description = await engine.put_blob(
         files.description, content_type=_type(files.description_name)
     )
-    panel = []
-    for member in config.panel:
-        refs = []
-        for path in member_calendar_paths(files, member.name):
-            refs.append(await engine.put_blob(files.calendars[path], content_type="text/calendar"))
-        panel.append(member.model_copy(update={"calendars": refs}))
-    config = config.model_copy(update={"panel": panel})
+    refs = {
+        path: await engine.put_blob(data, content_type="text/calendar")
+        for path, data in files.calendars.items()
+    }
+    config = files.with_calendars(refs)
     if demo_cadence:
         config = config.model_copy(update={"cadence": demo(config)})
     ids = [await add_candidate(engine, config.id, c) for c in candidates]
-    await engine.records.put(book.JOB, config.id, {"config": config, "workflow": workflow_id(config.id)})
+    await engine.records.put(
+        book.JOB, config.id, {"config": config, "workflow": workflow_id(config.id)}
+    )
     handle = await engine.start(
         job_pipeline, config, description, ids, id=workflow_id(config.id), by=by
     )
     return handle.id
-
-
-def member_calendar_paths(files: JobFiles, member: str) -> list[str]:
-    return list(files.member_calendars.get(member, []))
 
 
 def demo(config: JobConfig) -> Cadence:

@@ -10,6 +10,7 @@ ids, scores and explanations of skills.
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime, timedelta
 from typing import Literal
@@ -77,7 +78,7 @@ class Cadence(BaseModel):
     @field_validator("follow_ups")
     @classmethod
     def _ordered(cls, value: list[timedelta]) -> list[timedelta]:
-        if any(b <= a for a, b in zip(value, value[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(value)):
             raise ValueError("follow-ups are times after the first message, in increasing order")
         return value
 

@@ -160,7 +160,7 @@ async def screening(
     status = steps.Status(ctx, job=job_id, candidate=candidate_id)
     status.set("reading the résumé", "received")
     resume = await steps.read_resume(candidate_id)
-    card = await steps.score_resume(
+    card: ScoreCard = await steps.score_resume(
         job_id, job_text, skills, candidate_id, resume, ctx.idempotency_key
     )
     status.set(f"scored {card.value:.2f}", "screened", score=round(card.value, 3))
@@ -326,7 +326,7 @@ async def _await_reply(
             await steps.suppress(candidate_id)
             status.set("unsubscribed", "unsubscribed")
             return "unsubscribed"
-        reply = await steps.classify_reply(
+        reply: Reply = await steps.classify_reply(
             config, candidate_id, Reply.model_validate(payload), ctx.idempotency_key
         )
         if reply.label == "unsubscribe":

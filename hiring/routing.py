@@ -77,7 +77,7 @@ async def route(engine: plait.Engine, mail: InboundMail) -> Routed:
     if not mail.counts_as_reply:
         await book.log_message_for(engine, cid, "received", {**received, "label": "auto-reply"})
         return Routed("auto-reply", cid)
-    payload = {
+    payload: dict[str, object] = {
         "message_id": mail.message_id,
         "text": mail.text,
         "subject": mail.subject,

@@ -122,9 +122,7 @@ async def score_resume(
     from hiring.scoring import redact, score
 
     redacted = redact(resume).text
-    result = score(
-        job_text, redacted, skills=[(s.name, s.required) for s in skills.skills]
-    )
+    result = score(job_text, redacted, skills=[(s.name, s.required) for s in skills.skills])
     card = ScoreCard(
         candidate_id=candidate_id,
         value=float(result.value),
@@ -177,9 +175,7 @@ async def audit_decision(
 
 
 @plait.step
-async def audit_shortlist(
-    workflow_id: str, chosen: list[str], others: list[str], key: str
-) -> None:
+async def audit_shortlist(workflow_id: str, chosen: list[str], others: list[str], key: str) -> None:
     """One audit line per scored candidate: shortlisted or not, and by whom."""
     engine = plait.current_engine()
     done = await engine.tasks(workflow_id=workflow_id, status="completed", limit=1000)
@@ -303,7 +299,12 @@ async def send_decline(config: JobConfig, job_title: str, candidate_id: str, key
         f"wish you every success.\n\nKind regards,\n{config.sender.name}"
     )
     await _send(
-        config, candidate_id, MessageKind.DECLINE, f"Your application: {job_title}", text, key,
+        config,
+        candidate_id,
+        MessageKind.DECLINE,
+        f"Your application: {job_title}",
+        text,
+        key,
         first=True,
     )
     return True
@@ -334,7 +335,12 @@ async def draft_outreach(config: JobConfig, job_title: str, candidate_id: str) -
 @plait.step(retry=RETRY)
 async def send_outreach(config: JobConfig, candidate_id: str, message: Outreach, key: str) -> str:
     return await _send(
-        config, candidate_id, MessageKind.OUTREACH, message.subject, message.body, key,
+        config,
+        candidate_id,
+        MessageKind.OUTREACH,
+        message.subject,
+        message.body,
+        key,
         first=True,
     )
 
@@ -347,11 +353,15 @@ async def send_follow_up(
     text = (
         f"Dear {p.name.split()[0]},\n\nI wanted to follow up on my message below in case it "
         "got buried. I would be glad to tell you more about the role; a short reply is "
-        f"enough.\n\nBest regards,\n{config.sender.name}\n\n> "
-        + first.body.replace("\n", "\n> ")
+        f"enough.\n\nBest regards,\n{config.sender.name}\n\n> " + first.body.replace("\n", "\n> ")
     )
     return await _send(
-        config, candidate_id, MessageKind.FOLLOW_UP, f"Re: {first.subject}", text, key,
+        config,
+        candidate_id,
+        MessageKind.FOLLOW_UP,
+        f"Re: {first.subject}",
+        text,
+        key,
         thread=tuple(thread),
     )
 
@@ -361,7 +371,12 @@ async def send_answer(
     config: JobConfig, candidate_id: str, answer: QuestionAnswer, thread: list[str], key: str
 ) -> str:
     return await _send(
-        config, candidate_id, MessageKind.FOLLOW_UP, "Re: your question", answer.answer, key,
+        config,
+        candidate_id,
+        MessageKind.FOLLOW_UP,
+        "Re: your question",
+        answer.answer,
+        key,
         thread=tuple(thread),
     )
 
@@ -376,12 +391,21 @@ async def classify_reply(config: JobConfig, candidate_id: str, reply: Reply, key
     await book.log_message(
         candidate_id,
         "received",
-        {"message_id": reply.message_id, "subject": reply.subject, "text": reply.text,
-         "label": label, "at": reply.received_at},
+        {
+            "message_id": reply.message_id,
+            "subject": reply.subject,
+            "text": reply.text,
+            "label": label,
+            "at": reply.received_at,
+        },
     )
     await book.audit(
-        candidate_id, actor="model:offline", kind="ai.classify reply", key=key,
-        inputs=reply.text, output=label,
+        candidate_id,
+        actor="model:offline",
+        kind="ai.classify reply",
+        key=key,
+        inputs=reply.text,
+        output=label,
     )
     return reply.model_copy(update={"label": label, "slot": slot})
 
@@ -410,7 +434,12 @@ async def send_slot_options(
         f"reply with its number.\n\nBest regards,\n{config.sender.name}"
     )
     return await _send(
-        config, candidate_id, MessageKind.FOLLOW_UP, "Interview times", text, key,
+        config,
+        candidate_id,
+        MessageKind.FOLLOW_UP,
+        "Interview times",
+        text,
+        key,
         thread=tuple(thread),
     )
 
@@ -424,18 +453,34 @@ async def send_invites(
     from hiring.interviews import calendar_invite
 
     calendar, summary_text = calendar_invite(
-        config, job_title, candidate_id, slot, sequence, await book.profile(candidate_id),
+        config,
+        job_title,
+        candidate_id,
+        slot,
+        sequence,
+        await book.profile(candidate_id),
         settings(),
     )
     sent = await _send(
-        config, candidate_id, MessageKind.INVITE, f"Interview: {job_title}",
-        summary_text, key, calendar=calendar,
+        config,
+        candidate_id,
+        MessageKind.INVITE,
+        f"Interview: {job_title}",
+        summary_text,
+        key,
+        calendar=calendar,
     )
     for i, member in enumerate(config.panel):
         await _send(
-            config, candidate_id, MessageKind.INVITE, f"Interview: {job_title}",
-            f"You are on the panel for an interview for the {job_title} role.", f"{key}:{i}",
-            calendar=calendar, to=(member.name, str(member.email)), recipient_id="panel",
+            config,
+            candidate_id,
+            MessageKind.INVITE,
+            f"Interview: {job_title}",
+            f"You are on the panel for an interview for the {job_title} role.",
+            f"{key}:{i}",
+            calendar=calendar,
+            to=(member.name, str(member.email)),
+            recipient_id="panel",
         )
     return sent
 
@@ -447,17 +492,34 @@ async def cancel_invites(
     from hiring.interviews import calendar_invite
 
     calendar, text = calendar_invite(
-        config, job_title, candidate_id, slot, sequence, await book.profile(candidate_id),
-        settings(), cancel=True,
+        config,
+        job_title,
+        candidate_id,
+        slot,
+        sequence,
+        await book.profile(candidate_id),
+        settings(),
+        cancel=True,
     )
     sent = await _send(
-        config, candidate_id, MessageKind.INVITE, f"Cancelled: interview for {job_title}",
-        text, key, calendar=calendar,
+        config,
+        candidate_id,
+        MessageKind.INVITE,
+        f"Cancelled: interview for {job_title}",
+        text,
+        key,
+        calendar=calendar,
     )
     for i, member in enumerate(config.panel):
         await _send(
-            config, candidate_id, MessageKind.INVITE, f"Cancelled: interview for {job_title}",
-            text, f"{key}:{i}", calendar=calendar, to=(member.name, str(member.email)),
+            config,
+            candidate_id,
+            MessageKind.INVITE,
+            f"Cancelled: interview for {job_title}",
+            text,
+            f"{key}:{i}",
+            calendar=calendar,
+            to=(member.name, str(member.email)),
             recipient_id="panel",
         )
     return sent

@@ -18,7 +18,7 @@ import random as _random
 import uuid as _uuid
 from collections.abc import Collection, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from plait.children import ChildHandle
 from plait.children import child as _child
@@ -31,6 +31,9 @@ from plait.human.forms import Approval, OnTimeout
 from plait.journal import ContinueAsNew, Journal, mark
 from plait.store.records import RESERVED_PREFIX
 from plait.types import Duration
+
+if TYPE_CHECKING:
+    from plait.ai.context import AIContext
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -71,6 +74,14 @@ class Context:
         self.queue = journal.queue
         self.attempt = journal.attempt
         self.logger: logging.LoggerAdapter[logging.Logger] = _ReplayAwareLogger(log, journal)
+
+    @property
+    def ai(self) -> AIContext:
+        """The AI layer's verbs, journaled: ``await ctx.ai.chat(model, messages, ...)``,
+        ``await ctx.ai.run_tools(...)`` (see docs/ai.md; loaded on first use)."""
+        from plait.ai.context import AIContext
+
+        return AIContext(self._journal)
 
     @property
     def is_replaying(self) -> bool:

@@ -7,6 +7,8 @@
   :func:`current_engine` and ``plait.limit``.
 - ``workflow_var`` holds the id of the workflow whose code or step runs (a blob put there
   belongs to it, ``plait/blobs.py``).
+- ``step_var`` holds ``(seq, name)`` of the step whose code runs (``None`` elsewhere): a
+  model call made in a step charges the cost ledger under that step (``plait/ai/call.py``).
 
 The worker sets all three once per run in the run's own ``contextvars`` copy; the step call
 path resets ``journal_var`` and keeps the others in the step's copy.
@@ -32,6 +34,9 @@ engine_var: contextvars.ContextVar[Engine | None] = contextvars.ContextVar(
 workflow_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "plait_workflow", default=None
 )
+step_var: contextvars.ContextVar[tuple[int, str] | None] = contextvars.ContextVar(
+    "plait_step", default=None
+)
 
 
 def current_engine() -> Engine:
@@ -46,4 +51,4 @@ def current_engine() -> Engine:
     return engine
 
 
-__all__ = ["current_engine", "engine_var", "journal_var", "workflow_var"]
+__all__ = ["current_engine", "engine_var", "journal_var", "step_var", "workflow_var"]

@@ -14,10 +14,10 @@ import dataclasses
 import functools
 import random
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from plait.arguments import decode_arguments, encode_arguments
 from plait.blobs import BlobAPI, blob_digests
@@ -34,7 +34,7 @@ from plait.errors import (
 )
 from plait.human.directory import Directory
 from plait.human.inbox import TaskAPI
-from plait.limits import Queue, check_queues, declare_queues
+from plait.limits import Limit, Queue, check_queues, declare_queues
 from plait.records import Records
 from plait.store import Store, open_store
 from plait.store.records import RESERVED_PREFIX, ListFilter, NewWorkflow
@@ -53,6 +53,12 @@ from plait.types import (
 from plait.views import ViewAPI
 from plait.wakeups import Beacon, Endings, set_done
 from plait.worker import Worker
+
+if TYPE_CHECKING:
+    from plait.ai.budget import Price, Prices
+    from plait.ai.ledger import Costs
+    from plait.ai.model import Model
+    from plait.store.records import LedgerRow
 
 R = TypeVar("R")
 
@@ -135,6 +141,11 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
     are stored when the engine opens, and every worker applies them.
     ``records`` (:class:`plait.records.Records`) keeps application state; the blob methods
     are in :class:`plait.blobs.BlobAPI`.
+    The AI layer (``plait.ai``, see docs/ai.md) reads ``model`` (the default chat model: a
+    ``plait.ai.Model`` or a spec such as ``"openai:gpt-4o-mini"``; else ``PLAIT_MODEL``),
+    ``prices`` (a ``plait.ai.Prices`` table for the cost ledger), ``ai_budget_usd`` (what
+    one workflow's model calls may cost in all) and ``ai_limits`` (``plait.limit(...)``
+    objects keyed by model name: requests and tokens per minute across workers).
     """
 
     def __init__(
@@ -151,6 +162,10 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         step_threads: int = 32,
         directory: Directory | None = None,
         queues: Iterable[Queue] = (),
+        model: Model | str | None = None,
+        prices: Mapping[str, Price] | None = None,
+        ai_budget_usd: float | None = None,
+        ai_limits: Iterable[Limit] = (),
     ) -> None:
         self.url = url
         self.store: Store = open_store(url)
@@ -178,6 +193,24 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         self.beacon = Beacon()  # in-process hint: work may be runnable
         self.endings = Endings()  # in-process hint: a workflow ended here
         self._open = False
+        self.model = model
+        self.prices: Prices | None = None
+        if prices is not None:
+            from plait.ai.budget import Prices
+
+            self.prices = prices if isinstance(prices, Prices) else Prices(prices)
+        if ai_budget_usd is not None:
+            from plait.ai.budget import check_budget
+
+            ai_budget_usd = check_budget(ai_budget_usd)
+        self.ai_budget_usd = ai_budget_usd
+        self.ai_limits: dict[str, Limit] = {}
+        for lim in ai_limits:
+            if not isinstance(lim, Limit):
+                raise ConfigurationError(
+                    f"Engine(ai_limits=...) takes plait.limit(model_name, ...) objects, not {lim!r}"
+                )
+            self.ai_limits[lim.key] = lim
 
     # -- life cycle --------------------------------------------------------------------
     def register(self, wf: WorkflowDef[..., Any]) -> None:
@@ -428,6 +461,19 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
     async def attempts(self, workflow_id: str) -> builtins.list[AttemptRecord]:
         """Every recorded attempt of the workflow's steps (start, end, error)."""
         return await self.store.attempts(workflow_id)
+
+    async def costs(self, workflow_id: str | None = None, *, by: str = "model") -> Costs:
+        """What model calls cost (the cost ledger), per model (the one that answered),
+        ``"workflow"`` or ``"step"``; of one workflow or of all. Replays cost nothing."""
+        from plait.ai.ledger import costs
+
+        return await costs(self, workflow_id, by=by)
+
+    async def ledger(self, workflow_id: str) -> builtins.list[LedgerRow]:
+        """The workflow's model-call attempts (the cost ledger's rows), oldest first."""
+        from plait.ai.ledger import rows
+
+        return await rows(self, workflow_id)
 
     async def events(self, workflow_id: str) -> builtins.list[WorkflowEvent]:
         """Who started, signalled, cancelled and resumed the workflow, and when, oldest

@@ -135,12 +135,18 @@ class Journal:
         return self.engine.clock.now_ms()
 
     def reserve(
-        self, kind: str, name: str, fingerprint: str | None = None
+        self,
+        kind: str,
+        name: str,
+        fingerprint: str | None = None,
+        *,
+        explain: Callable[[str, str | None], str] | None = None,
     ) -> tuple[int, Entry | None]:
         """Takes the next sequence number; returns it with the entry recorded there.
 
         Raises ``NondeterminismError`` (and blocks the run) when the recorded entry is of
-        another kind or name, or carries a fingerprint other than ``fingerprint``."""
+        another kind or name, or carries a fingerprint other than ``fingerprint``;
+        ``explain(recorded, fingerprint)`` then says what changed, for the message."""
         if self._blocked is not None:
             raise self._blocked
         if self._suspending:
@@ -153,15 +159,27 @@ class Journal:
             or entry.name != name
             or (entry.fingerprint is not None and entry.fingerprint != fingerprint)
         ):
-            raise self._mismatch(seq, entry, kind, name, fingerprint)
+            raise self._mismatch(seq, entry, kind, name, fingerprint, explain)
         if kind not in VALUE_KINDS:
             self._live += 1
         return seq, entry
 
     def _mismatch(
-        self, seq: int, entry: Entry, kind: str, name: str, fingerprint: str | None
+        self,
+        seq: int,
+        entry: Entry,
+        kind: str,
+        name: str,
+        fingerprint: str | None,
+        explain: Callable[[str, str | None], str] | None = None,
     ) -> NondeterminismError:
-        if entry.kind == kind and entry.name == name:
+        if entry.kind == kind and entry.name == name and explain is not None:
+            assert entry.fingerprint is not None
+            what = (
+                f"the journal recorded {kind} {name!r}, but the code now calls it with "
+                f"another request: {explain(entry.fingerprint, fingerprint)}"
+            )
+        elif entry.kind == kind and entry.name == name:
             what = (
                 f"the journal recorded {kind} {name!r} with fingerprint {entry.fingerprint!r}, "
                 f"but the code now calls it with fingerprint {fingerprint!r} (its request "

@@ -170,11 +170,41 @@ class _Held:
     engine: Engine
     holder: str
     renewal: asyncio.Task[None] | None
+    token_ms: int = 0  # the token-rate time reserved (a weighted acquire)
+    used: int | None = None  # the tokens actually used, once settled
+
+
+class Acquisition:
+    """A weighted acquire of a :class:`Limit` (``async with lim.acquire(tokens=n) as held``):
+    ``held.settle(real)`` records what the body really used; on leaving, the difference to
+    the reservation is given back (or charged) to the key's token rate."""
+
+    def __init__(self, limit: Limit, tokens: int, engine: Engine | None) -> None:
+        self.limit = limit
+        self.tokens = tokens
+        self._engine = engine
+        self._held: _Held | None = None
+
+    def settle(self, tokens: int) -> None:
+        """The body used ``tokens`` (e.g. the usage a model reported)."""
+        if self._held is not None:
+            self._held.used = max(0, int(tokens))
+
+    async def __aenter__(self) -> Acquisition:
+        engine = self._engine or self.limit.find_engine()
+        self._held = await self.limit.enter(engine, self.tokens)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            await self.limit.leave(held)
 
 
 class Limit:
-    """A keyed limiter; made by :func:`limit`, used with ``async with``. One object may be
-    entered by many tasks at once (e.g. a module-level ``OPENAI = plait.limit(...)``)."""
+    """A keyed limiter; made by :func:`limit`, used with ``async with`` (or
+    ``async with lim.acquire(tokens=n)`` for a weighted acquire). One object may be entered
+    by many tasks at once (e.g. a module-level ``OPENAI = plait.limit(...)``)."""
 
     def __init__(
         self,
@@ -184,20 +214,25 @@ class Limit:
         concurrency: int | None,
         lease: Duration,
         engine: Engine | None,
+        tokens: Rate | None = None,
     ) -> None:
         if not isinstance(key, str) or not key:
             raise ConfigurationError(f"a limit key must be a non-empty string, got {key!r}")
-        if rate is None and concurrency is None:
+        if rate is None and concurrency is None and tokens is None:
             raise ConfigurationError(
                 f"plait.limit({key!r}) needs a rate (per_second=, per_minute=, per_hour= or "
-                "rate=) or concurrency="
+                "rate=), tokens_per_minute= or concurrency="
             )
-        if rate is not None and not isinstance(rate, Rate):
-            raise ConfigurationError(f"plait.limit(rate=...) takes a plait.Rate, not {rate!r}")
+        for given, what in ((rate, "rate"), (tokens, "tokens")):
+            if given is not None and not isinstance(given, Rate):
+                raise ConfigurationError(
+                    f"plait.limit({what}=...) takes a plait.Rate, not {given!r}"
+                )
         if concurrency is not None:
             _positive_int(concurrency, f"plait.limit({key!r}, concurrency=...)")
         self.key = key
         self.rate = rate
+        self.tokens = tokens
         self.concurrency = concurrency
         self.lease_ms = duration_ms(lease, "plait.limit(lease=...)")
         if self.lease_ms < 300:
@@ -206,9 +241,13 @@ class Limit:
         self._held: dict[asyncio.Task[object] | None, list[_Held]] = {}
 
     def __repr__(self) -> str:
-        return f"<plait limit {self.key!r} rate={self.rate} concurrency={self.concurrency}>"
+        return (
+            f"<plait limit {self.key!r} rate={self.rate} tokens={self.tokens} "
+            f"concurrency={self.concurrency}>"
+        )
 
-    def _find_engine(self) -> Engine:
+    def find_engine(self) -> Engine:
+        """The engine this limiter works with: the one given, or the running step's."""
         if self._engine is not None:
             return self._engine
         if journal_var.get() is not None:
@@ -232,8 +271,35 @@ class Limit:
             return None
         return -(-(self.rate.per_ms + LATENESS_MS) // self.rate.limit)
 
+    @property
+    def tokens_key(self) -> str:
+        """The store key of the token rate (beside the request rate's ``key``)."""
+        return self.key + "#tokens"
+
+    def token_ms(self, tokens: int) -> int:
+        """The token-rate time ``tokens`` take: ``tokens * (per + lateness) / limit``."""
+        if self.tokens is None or tokens <= 0:
+            return 0
+        return -(-(tokens * (self.tokens.per_ms + LATENESS_MS)) // self.tokens.limit)
+
+    def acquire(self, tokens: int = 0, *, engine: Engine | None = None) -> Acquisition:
+        """A weighted acquire: besides a slot and a start (as ``async with lim``), reserves
+        ``tokens`` of the token rate (an estimate); ``settle(real)`` on the returned object
+        gives back or charges the difference when the body ends."""
+        if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
+            raise ConfigurationError(
+                f"acquire(tokens=...) must be a whole number >= 0, got {tokens!r}"
+            )
+        return Acquisition(self, tokens, engine)
+
     async def __aenter__(self) -> Limit:
-        engine = self._find_engine()
+        held = await self.enter(self.find_engine(), 0)
+        self._held.setdefault(asyncio.current_task(), []).append(held)
+        return self
+
+    async def enter(self, engine: Engine, tokens: int) -> _Held:
+        """Takes a slot (``concurrency``), a start (``rate``) and ``tokens`` of the token
+        rate, waiting as the limits say; ``leave`` gives them back."""
         holder = uuid.uuid4().hex
         renewal = None
         try:
@@ -241,15 +307,17 @@ class Limit:
                 await self._take_slot(engine, holder)
                 renewal = asyncio.create_task(self._renew(engine, holder))
             if self.rate is not None:
-                await self._take_start(engine, holder)
+                await self._take_start(engine, holder, self.key, self.interval_ms)
+            token_ms = self.token_ms(tokens)
+            if token_ms:
+                await self._take_start(engine, holder, self.tokens_key, token_ms)
         except BaseException:
             if renewal is not None:
                 renewal.cancel()
             if self.concurrency is not None:
                 await asyncio.shield(self._release(engine, holder))
             raise
-        self._held.setdefault(asyncio.current_task(), []).append(_Held(engine, holder, renewal))
-        return self
+        return _Held(engine, holder, renewal, token_ms)
 
     async def _take_slot(self, engine: Engine, holder: str) -> None:
         released = _release_beacon(engine, self.key)
@@ -266,11 +334,13 @@ class Limit:
             wait = _busy() if at <= now else min(engine.poll_interval, (at - now) / 1000)
             await released.wait(wait, since=mark)
 
-    async def _take_start(self, engine: Engine, holder: str) -> None:
+    async def _take_start(
+        self, engine: Engine, holder: str, key: str, interval_ms: int | None
+    ) -> None:
         clock = engine.clock
         while True:
             granted, start = await engine.store.acquire_limit(
-                self.key, holder, clock.now_ms(), self.interval_ms, None, self.lease_ms
+                key, holder, clock.now_ms(), interval_ms, None, self.lease_ms
             )
             if not granted:  # the key was busy
                 await asyncio.sleep(_busy())
@@ -290,10 +360,23 @@ class Limit:
         held = stack.pop()
         if not stack:
             del self._held[task]
+        await self.leave(held)
+
+    async def leave(self, held: _Held) -> None:
+        """Gives back what ``enter`` took, and settles the token rate with what was used."""
         if held.renewal is not None:
             held.renewal.cancel()
             with contextlib.suppress(BaseException):
                 await held.renewal
+        if held.used is not None and held.token_ms:
+            delta = self.token_ms(held.used) - held.token_ms
+            if delta:
+                try:
+                    await held.engine.store.settle_limit(
+                        self.tokens_key, delta, held.engine.clock.now_ms()
+                    )
+                except Exception:  # the reservation stands: the limiter errs on the safe side
+                    log.warning("could not settle tokens of limit %r", self.key, exc_info=True)
         if self.concurrency is not None:
             # shielded: a cancelled step still gives its slot back
             await asyncio.shield(self._release(held.engine, held.holder))
@@ -332,6 +415,8 @@ def limit(
     per_hour: int | None = None,
     rate: Rate | None = None,
     concurrency: int | None = None,
+    tokens_per_minute: int | None = None,
+    tokens: Rate | None = None,
     lease: Duration = timedelta(seconds=60),
     engine: Engine | None = None,
 ) -> Limit:
@@ -348,6 +433,11 @@ def limit(
     the engine is the one running it; elsewhere pass ``engine=``. Every user of a key
     should give the same limits: the key's state is shared, its limits are what each
     caller passes.
+
+    ``tokens_per_minute=`` (or ``tokens=plait.Rate(...)``) adds a token rate, spent by
+    weighted acquires: ``async with lim.acquire(tokens=estimate) as held: ...;
+    held.settle(real)`` reserves the estimate before the body starts and settles the real
+    count after it (a model call's tokens; ``plait.ai`` does this around every attempt).
     """
     given = [
         r
@@ -363,13 +453,18 @@ def limit(
         raise ConfigurationError(
             f"plait.limit({key!r}) takes one of per_second=, per_minute=, per_hour=, rate="
         )
+    if tokens_per_minute is not None and tokens is not None:
+        raise ConfigurationError(f"plait.limit({key!r}) takes tokens_per_minute= or tokens=")
+    if tokens_per_minute is not None:
+        tokens = Rate(tokens_per_minute, timedelta(minutes=1))
     return Limit(
         key,
         rate=given[0] if given else None,
         concurrency=concurrency,
         lease=lease,
         engine=engine,
+        tokens=tokens,
     )
 
 
-__all__ = ["Limit", "Queue", "Rate", "limit"]
+__all__ = ["Acquisition", "Limit", "Queue", "Rate", "limit"]

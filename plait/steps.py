@@ -22,7 +22,7 @@ import functools
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from plait.current import engine_var, journal_var
+from plait.current import engine_var, journal_var, step_var
 from plait.errors import StepFailed, _Released, traceback_text
 from plait.journal import Journal, mark
 from plait.store.records import Attempt, Entry
@@ -95,7 +95,7 @@ async def _execute(
         number += 1
         started = journal.now_ms()
         try:
-            value = await _invoke(journal, sd, args, kwargs)
+            value = await _invoke(journal, seq, sd, args, kwargs)
             output = codec.encode(value, what=f"step {sd.name!r}")
         except Exception as exc:
             ended = journal.now_ms()
@@ -155,12 +155,17 @@ async def _execute(
 
 
 async def _invoke(
-    journal: Journal, sd: StepDef[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    journal: Journal,
+    seq: int,
+    sd: StepDef[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> Any:
     # Inside a step, plait.step calls are plain calls: clear the current run.
     scope = contextvars.copy_context()
     scope.run(journal_var.set, None)
     scope.run(engine_var.set, journal.engine)
+    scope.run(step_var.set, (seq, sd.name))
     loop = asyncio.get_running_loop()
     if sd.is_async:
         task = loop.create_task(sd.fn(*args, **kwargs), context=scope)

@@ -23,7 +23,7 @@ import asyncio
 import dataclasses
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -85,13 +85,13 @@ class ImapCursor:
         return {"uid_validity": self.uid_validity, "last_uid": self.last_uid}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ImapCursor:
+    def from_dict(cls, data: Mapping[str, object]) -> ImapCursor:
         """The cursor :meth:`to_dict` wrote."""
         validity = data.get("uid_validity")
-        return cls(
-            uid_validity=int(validity) if validity is not None else None,
-            last_uid=int(data.get("last_uid", 0)),
-        )
+        last_uid = data.get("last_uid", 0)
+        if not (validity is None or isinstance(validity, int)) or not isinstance(last_uid, int):
+            raise ValueError(f"not an IMAP cursor: {dict(data)!r}")
+        return cls(uid_validity=validity, last_uid=last_uid)
 
 
 async def poll_once(

@@ -286,7 +286,11 @@ def strip_quoted(text: str) -> str:
     while kept and (not kept[-1].strip() or kept[-1].lstrip().startswith(">")):
         kept.pop()
     result = "\n".join(kept).strip()
-    return result or (latest or text).strip()
+    if result:
+        return result
+    fallback = (latest or text).strip()
+    written = [line for line in fallback.splitlines() if not line.lstrip().startswith(">")]
+    return fallback if any(line.strip() for line in written) else ""
 
 
 _OOO_SUBJECT = re.compile(

@@ -3,7 +3,12 @@
 See docs/ai.md.
 """
 
+from plait.ai import stream
+from plait.ai.budget import Price, Prices
+from plait.ai.call import ChatResult
+from plait.ai.chat import chat
 from plait.ai.classifier import Classification, aclassify, classify
+from plait.ai.config import resolve_model
 from plait.ai.errors import (
     BudgetExceeded,
     ModelAuthError,
@@ -15,16 +20,26 @@ from plait.ai.errors import (
     ModelTimeout,
     ModelUnavailable,
 )
+from plait.ai.fallback import Fallback
+from plait.ai.ledger import CostLine, Costs
 from plait.ai.model import Embedder, Model
 from plait.ai.offline import OfflineEmbedder, OfflineModelError
+from plait.ai.retrying import ModelRetry, call_with_retries
+from plait.ai.tools import MaxTurnsExceeded, ToolApproval, ToolRun, run_tools
+from plait.ai.toolspec import Tool, tool
 from plait.ai.types import ChatRequest, ChatResponse, Message, OnToken, ToolCall, ToolSpec, Usage
 
 __all__ = [
     "BudgetExceeded",
     "ChatRequest",
     "ChatResponse",
+    "ChatResult",
     "Classification",
+    "CostLine",
+    "Costs",
     "Embedder",
+    "Fallback",
+    "MaxTurnsExceeded",
     "Message",
     "Model",
     "ModelAuthError",
@@ -32,15 +47,27 @@ __all__ = [
     "ModelError",
     "ModelRateLimited",
     "ModelResponseInvalid",
+    "ModelRetry",
     "ModelServerError",
     "ModelTimeout",
     "ModelUnavailable",
     "OfflineEmbedder",
     "OfflineModelError",
     "OnToken",
+    "Price",
+    "Prices",
+    "Tool",
+    "ToolApproval",
     "ToolCall",
+    "ToolRun",
     "ToolSpec",
     "Usage",
     "aclassify",
+    "call_with_retries",
+    "chat",
     "classify",
+    "resolve_model",
+    "run_tools",
+    "stream",
+    "tool",
 ]

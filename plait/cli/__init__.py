@@ -15,11 +15,20 @@ allow); 3 not found (no workflow or
 human task with that id).
 """
 
-from plait.cli import tasks, worker_cmd, workflows
+from plait.cli import costs, tasks, worker_cmd, workflows
 from plait.cli.base import CommandError, exit_code, load_app, main
 from plait.server.commands import server_command, users_group
 
 main.add_command(server_command)
 main.add_command(users_group)
 
-__all__ = ["CommandError", "exit_code", "load_app", "main", "tasks", "worker_cmd", "workflows"]
+__all__ = [
+    "CommandError",
+    "costs",
+    "exit_code",
+    "load_app",
+    "main",
+    "tasks",
+    "worker_cmd",
+    "workflows",
+]

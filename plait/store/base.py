@@ -29,6 +29,8 @@ from plait.store.records import (
     Entry,
     Fence,
     FinishedRun,
+    LedgerRow,
+    LedgerTotal,
     ListFilter,
     NewTask,
     NewWorkflow,
@@ -260,6 +262,11 @@ class LimitStore(Connection, Protocol):
 
     async def release_limit(self, key: str, holder: str) -> None: ...
 
+    async def settle_limit(self, key: str, delta_ms: int, now: int) -> None:
+        """Moves the key's next start time by ``delta_ms`` (negative: gives back time a
+        weighted acquire reserved and did not use)."""
+        ...
+
 
 class EventStore(Connection, Protocol):
     """The per-workflow log of client actions (``plait/store/events.py``). Its rows are
@@ -366,6 +373,36 @@ class ErasureStore(Connection, Protocol):
         ...
 
 
+class LedgerStore(Connection, Protocol):
+    """The model-call ledger: a row per attempt (``plait/store/ledger.py``)."""
+
+    async def record_model(
+        self,
+        fence: Fence,
+        now: int,
+        pending: list[Entry],
+        entry: Entry,
+        rows: list[LedgerRow],
+        status: tuple[str | None, str | None] | None = None,
+    ) -> bool:
+        """Journals a model call's ``entry`` (after ``pending``) and its ledger ``rows`` in
+        one fenced transaction; returns whether cancellation was requested."""
+        ...
+
+    async def add_ledger(self, fence: Fence | None, now: int, rows: list[LedgerRow]) -> None:
+        """Adds ledger rows: fenced for a running workflow's own calls (failed attempts,
+        re-asks); without a fence for calls made inside its steps."""
+        ...
+
+    async def ledger(self, workflow_id: str) -> list[LedgerRow]: ...
+
+    async def ledger_spent(self, workflow_id: str) -> float: ...
+
+    async def ledger_totals(self, workflow_id: str | None, by: str) -> list[LedgerTotal]:
+        """Rows summed by ``by`` (one of ``LEDGER_GROUPS``), most expensive first."""
+        ...
+
+
 class Store(
     ClientStore,
     RunStore,
@@ -377,6 +414,7 @@ class Store(
     ViewStore,
     ContinuationStore,
     ErasureStore,
+    LedgerStore,
     Protocol,
 ):
     """The whole contract: what a backend implements and the engine holds."""
@@ -390,6 +428,7 @@ __all__ = [
     "ErasureStore",
     "EventStore",
     "HumanTaskStore",
+    "LedgerStore",
     "LimitStore",
     "RecordStore",
     "RunStore",

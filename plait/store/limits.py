@@ -335,3 +335,14 @@ class SQLLimits(SQLBase):
                 c, "DELETE FROM limit_slots WHERE key = ? AND holder = ?", (key, holder)
             )
         )
+
+    async def settle_limit(self, key: str, delta_ms: int, now: int) -> None:
+        """Moves the key's next start time by ``delta_ms``: a weighted acquire that reserved
+        more (or less) than it used settles the difference."""
+        await self._run(
+            lambda c: self._x(
+                c,
+                "UPDATE limits SET tat = tat + ?, updated_at = ? WHERE key = ?",
+                (delta_ms, now, key),
+            )
+        )

@@ -352,3 +352,43 @@ class FinishedRun:
     ended_at: int
     journal: list[StepRecord]
     attempts: list[AttemptRecord]
+
+
+# -- the model-call ledger (plait/store/ledger.py) ------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class LedgerRow:
+    """One attempt of a model call: who was asked, who answered, tokens, cost, how it went.
+
+    ``outcome`` is ``"ok"``, ``"invalid_output"`` (answered, but not in the asked-for shape:
+    a re-ask follows) or the error's class name (``"ModelRateLimited"``, ...). ``reask`` is
+    0 for the first request of a call, then 1, 2, ... ``seq`` is the call's journal position
+    (``None`` for a call made outside workflow code)."""
+
+    workflow_id: str
+    seq: int | None
+    step: str
+    model: str
+    answered_by: str | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    outcome: str
+    reask: int
+    latency_ms: float
+    at: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerTotal:
+    """Ledger rows summed under one key (a model, a workflow id or a step name)."""
+
+    key: str
+    attempts: int
+    failed: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+LEDGER_GROUPS = ("model", "workflow", "step")
+"""What ``ledger_totals`` may group by."""

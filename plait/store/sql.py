@@ -14,6 +14,7 @@ from plait.store.clients import SQLClients
 from plait.store.continuation import SQLContinuation
 from plait.store.erasure import SQLErasure
 from plait.store.events import SQLEvents
+from plait.store.ledger import SQLLedger
 from plait.store.limits import SQLLimits
 from plait.store.runs import SQLRuns
 from plait.store.tasks import SQLTasks
@@ -31,6 +32,7 @@ class SQLStore(
     SQLViews,
     SQLContinuation,
     SQLErasure,
+    SQLLedger,
 ):
     """A :class:`~plait.store.base.Store` over any SQL database a ``Dialect`` covers:
 
@@ -44,6 +46,7 @@ class SQLStore(
     - :class:`~plait.store.blobs.SQLBlobs`: blobs and their references;
     - :class:`~plait.store.views.SQLViews`: the server's reads, and the change hints;
     - :class:`~plait.store.erasure.SQLErasure`: erasure of one person's data.
+    - :class:`~plait.store.ledger.SQLLedger`: the model-call ledger.
     """
 
     url: str

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
@@ -31,9 +30,9 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def imap_port():
     port = free_port()
-    pymap = Path(sys.executable).with_name("pymap")
     process = subprocess.Popen(
-        [str(pymap), "--host", "127.0.0.1", "--port", str(port), "--no-tls", "dict"],
+        [sys.executable, "-c", "from pymap.main import main; main()"]
+        + ["--host", "127.0.0.1", "--port", str(port), "--no-tls", "dict"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

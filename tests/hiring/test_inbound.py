@@ -49,6 +49,8 @@ def raw(
         ),
         ("Yes, Thursday is fine.\n\nSent from my iPhone\n", "Yes, Thursday is fine."),
         ("Interested!\n\n> Hi Sam\n> would you like to talk?\n", "Interested!"),
+        ("> Hi Sam\n> would you like to talk?\n", ""),  # nothing written but the quote
+        ("Yes.\n> When could you talk?\nThursday.\n", "Yes.\n> When could you talk?\nThursday."),
     ],
 )
 def test_quoted_history_and_signatures_are_removed(text, expected):

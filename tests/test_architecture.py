@@ -269,6 +269,72 @@ def test_no_import_cycle_at_run_time() -> None:
     assert not described, "import cycles among plait's modules:\n" + "\n".join(described)
 
 
+# -- (e) the server uses only plait's public API -------------------------------------------------
+PUBLIC_MODULES = ("plait", "plait.testing", "plait.ai")  # what the layers above may import
+
+
+def _public_names(module: str) -> set[str]:
+    """The names ``module`` exports: its ``__all__`` (else its top-level names without an
+    underscore), and its dunders (``__version__``)."""
+    body = TREES[module].body
+    for node in body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            names = {e.value for e in ast.walk(node.value) if isinstance(e, ast.Constant)}
+            break
+    else:
+        names = {getattr(node, "name", "") for node in body} | {
+            t.id for node in body if isinstance(node, ast.Assign) for t in node.targets
+            if isinstance(t, ast.Name)
+        }  # fmt: skip
+    dunders = {
+        t.id
+        for node in body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name) and t.id.startswith("__")
+    }
+    return {n for n in names if n and not _is_private(n)} | dunders
+
+
+def layer_violations(module: str, tree: ast.Module, own: str) -> list[str]:
+    """What ``module`` (of the layer ``own``, e.g. ``plait.server``) uses of plait beyond the
+    public names of ``plait``, ``plait.testing`` and ``plait.ai``."""
+    found = []
+    for node, source, name in _imports(module, tree):
+        if source.split(".")[0] != "plait" or source == own or source.startswith(own + "."):
+            continue
+        where = f"{module}:{node.lineno}"
+        if source not in PUBLIC_MODULES:
+            found.append(f"{where}: imports {source} (only {', '.join(PUBLIC_MODULES)})")
+        elif name is not None and name not in _public_names(source):
+            found.append(f"{where}: imports {name} from {source}, which does not export it")
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "plait"
+            and node.attr not in _public_names("plait")
+        ):
+            found.append(
+                f"{module}:{node.lineno}: uses plait.{node.attr}, which plait does not export"
+            )
+    return found
+
+
+def test_the_server_uses_only_plaits_public_api() -> None:
+    violations = [
+        v
+        for module, tree in TREES.items()
+        if module == "plait.server" or module.startswith("plait.server.")
+        for v in layer_violations(module, tree, "plait.server")
+    ]
+    assert not violations, "plait/server/ reaches past plait's public API:\n" + "\n".join(
+        violations
+    )
+
+
 # -- the checks themselves --------------------------------------------------------------------
 def test_the_checks_catch_what_they_are_for() -> None:
     tree = ast.parse("def f(journal):\n    return journal._entries\n")
@@ -289,3 +355,15 @@ def test_the_checks_catch_what_they_are_for() -> None:
         a.name for n in _runtime_statements(body) if isinstance(n, ast.Import) for a in n.names
     ]
     assert imported == ["plait.worker", "plait.clock"]
+    layer = ast.parse(
+        "import plait\nfrom plait import Engine, Directory\nfrom plait.engine import Engine\n"
+        "from plait import _private\nfrom plait.server.auth import User\nplait.store\n"
+        "plait.Engine\nfrom plait.testing import TestEngine\n"
+    )
+    assert [
+        v.split(": ", 1)[1] for v in layer_violations("plait.server.x", layer, "plait.server")
+    ] == [
+        "imports plait.engine (only plait, plait.testing, plait.ai)",
+        "imports _private from plait, which does not export it",
+        "uses plait.store, which plait does not export",
+    ]

@@ -67,6 +67,8 @@ def create_app(
         version=plait.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load scripts from the internet: none of that here
+        redoc_url=None,
     )
     app.state.engine = engine
     app.state.settings = settings

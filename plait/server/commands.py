@@ -13,11 +13,14 @@ no users file, a bad ``module:engine``), never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -202,6 +205,19 @@ async def _serve(engine: plait.Engine, app: FastAPI, sock: socket.socket, *, wor
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             app.state.stopping.set()  # live streams end, so their connections close
             await super().shutdown(sockets)
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # SIGTERM and Ctrl-C stop the server gracefully and it exits 0 (uvicorn's own
+            # handler would raise the signal again at the end: exit -15).
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.handle_exit, sig, None)
+            try:
+                yield
+            finally:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
 
     config = uvicorn.Config(
         app,

@@ -93,6 +93,8 @@ class ApiError(Exception):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
+        if errors is None and field is not None:
+            errors = [FieldError(field=field, message=message)]
         self.status = status
         self.body = ErrorBody(
             error=code or CODES.get(status, "error"),
@@ -204,6 +206,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:  # a body FastAPI could not parse (not UTF-8, ...)
+            error = ApiError(422, f"bad request body: {exc.detail}", field="body")
+            return _answer(request, error)
         if exc.status_code == 404:
             message = f"nothing at {request.url.path}; the API is described at /openapi.json"
         elif exc.status_code == 405:

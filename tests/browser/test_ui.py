@@ -181,3 +181,49 @@ def test_viewer_sees_no_actions_and_csrf_is_required(browser, live_server, shots
     expect(olga.locator(".facts .badge").first).to_have_text("waiting")
     olga.context.close()
     page.context.close()
+
+
+def test_without_javascript_the_review_is_a_page_and_without_sse_the_page_polls(
+    browser, live_server, shots
+):
+    from playwright.sync_api import expect
+
+    from tests.browser.conftest import PASSWORDS
+
+    def sign_in(page, target):
+        page.goto(live_server.url + "/login?next=" + target)
+        page.fill("#name", "rita")
+        page.fill("#password", PASSWORDS["rita"])
+        page.click("button[type=submit]")
+
+    offer2 = live_server.ids["offer2"]
+    # A page with JavaScript but without EventSource, open while the workflow waits.
+    poller = browser.new_context(viewport={"width": 1360, "height": 860})
+    poller.add_init_script("delete window.EventSource;")
+    watching = poller.new_page()
+    sign_in(watching, f"/workflows/{offer2}")
+    expect(watching.locator(".facts .badge").first).to_have_text("waiting")
+    watching.evaluate("window.__notReloaded = true")
+    assert watching.evaluate("typeof window.EventSource") == "undefined"
+
+    # Without JavaScript, the review of the answer is a page of its own.
+    context = browser.new_context(
+        viewport={"width": 1360, "height": 860}, java_script_enabled=False
+    )
+    page = context.new_page()
+    sign_in(page, "/inbox")
+    page.click("a:has-text('Approve offer for Grace Hopper')")
+    page.fill("#f-salary", "58000")
+    page.click("button:has-text('Review changes')")
+    expect(page).to_have_url(re.compile(r"/tasks/.+/review$"))
+    expect(page.locator("tr[data-change='salary'] td.after")).to_have_text("58000")
+    shots(page, "task-review-no-js")
+    page.click("#submit-answer")
+    expect(page).to_have_url(re.compile(f"/workflows/{offer2}"))
+    expect(page.locator(".flash")).to_contain_text("Answer recorded")
+    context.close()
+
+    # The polling page follows the workflow to its end without a reload.
+    expect(watching.locator(".facts .badge").first).to_have_text("completed", timeout=20_000)
+    assert watching.evaluate("window.__notReloaded") is True
+    poller.close()

@@ -99,8 +99,18 @@ async def test_pages_show_and_act(site):
     )
     assert r.status_code == 200 and 'data-change="salary"' in r.text
     answer = re.search(r'name="answer" value="([^"]+)"', r.text).group(1).replace("&#34;", '"')
+    back = await rita.post(
+        f"/tasks/{task_id}/review", data={"csrf_token": token, "answer": answer, "_edit": "1"}
+    )
+    assert 'name="f.salary" value="61000"' in back.text  # back to the form, edits kept
     r = await rita.post(f"/tasks/{task_id}/complete", data={"answer": answer})
     assert r.status_code == 403  # no CSRF token
+    # The engine's own check (InvalidAnswer) puts its errors next to the fields too.
+    r = await rita.post(
+        f"/tasks/{task_id}/complete", data={"csrf_token": token, "answer": '{"salary": 5}'}
+    )
+    assert r.status_code == 422
+    assert re.search(r'id="f-salary-err"[^>]*>[^<]*greater than or equal to 1000', r.text)
     r = await rita.post(f"/tasks/{task_id}/complete", data={"csrf_token": token, "answer": answer})
     assert r.status_code == 303 and r.headers["location"] == f"/workflows/{h.id}?done=answered"
     await engine.run_until_idle(within=timedelta(hours=1))

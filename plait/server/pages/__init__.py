@@ -5,8 +5,11 @@ script in ``static/plait.js`` adds live updates, inline confirmations and the in
 :func:`install_pages` (called last by ``create_app``) builds the template environment —
 plait's templates first, then each extension's folder, so an extension's page may extend
 ``base.html`` — with the globals ``nav``, ``local_mode`` and ``csrf_token``; serves
-``/static``; and adds the page routes. Pages use only the engine's public API and srv's
-auth dependencies (``page_user``, ``verify_csrf``, ``check_sign_in``, ``sign_in``).
+``/static``; and adds the page routes. An extension's page handler renders its template with
+``await render_page(request, "its.html", user, {...})`` (``user`` from ``page_user``) to get
+plait's layout: the navigation, the signed-in person and the inbox count. Pages use only
+the engine's public API and the server's auth dependencies (``page_user``, ``verify_csrf``,
+``check_sign_in``, ``sign_in``).
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from fastapi.templating import Jinja2Templates
 from plait.server.auth import csrf_token
 from plait.server.extensions import Extension, NavItem
 from plait.server.pages.common import error_page
+from plait.server.pages.common import render as render_page
 from plait.server.pages.render import install_filters
 from plait.server.pages.timeline import NOTHING
 
 HERE = Path(__file__).resolve().parent.parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
+__all__ = ["install_pages", "render_page"]
+
 NAV = (
     NavItem("Workflows", "/workflows"),
     NavItem("Inbox", "/inbox"),

@@ -62,6 +62,7 @@ class Field:
     children: list[Field] = dataclasses.field(default_factory=list)
     item: Field | None = None  # a list's template for a new item (its path ends in "__i__")
     error: str | None = None
+    in_list: bool = False  # an item of a list: its label is for screen readers only
 
     @property
     def input_name(self) -> str:
@@ -259,10 +260,11 @@ def _field(
                 sub_prop,
                 required=True,
             )
-            child.label = f"{_label(resolve(root, items), field.label)} {i + 1}"
+            child.label, child.in_list = f"{field.label} {i + 1}", True
             field.children.append(child)
         template_path = f"{path}.__i__" if path else "__i__"
         field.item = _field(root, items, template_path, "__i__", MISSING, MISSING, required=True)
+        field.item.label, field.item.in_list = f"{field.label} (new)", True
         _copy(node, field.attrs, {"minItems": "data-min", "maxItems": "data-max"})
     return field
 

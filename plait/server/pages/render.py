@@ -88,7 +88,10 @@ def time_tag(when: datetime | None, now: datetime, *, mode: str = "relative") ->
     page's JavaScript rewrites both in the viewer's time zone."""
     if when is None:
         return markupsafe.Markup('<span class="muted">—</span>')
-    text = relative(when, now) if mode == "relative" else absolute(when)
+    if mode == "seconds":
+        text = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    else:
+        text = relative(when, now) if mode == "relative" else absolute(when)
     return markupsafe.Markup(
         '<time datetime="{iso}" title="{abs}" data-mode="{mode}">{text}</time>'
     ).format(iso=iso(when), abs=absolute(when), mode=mode, text=text)

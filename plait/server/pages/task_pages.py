@@ -162,8 +162,13 @@ async def review(request: Request, task_id: str, user: User = Depends(page_user)
         return task
     _check_may_answer(user, task)
     posted = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
-    answer, errors = parse_form(task.form_schema, posted)
     buttons = dict(posted)
+    if "_edit" in buttons:  # "back to the form" from the review, with the answer kept
+        with contextlib.suppress(ValueError):
+            return await _task_page(
+                request, user, task, value=json.loads(buttons.get("answer", ""))
+            )
+    answer, errors = parse_form(task.form_schema, posted)
     if "_add" in buttons or "_remove" in buttons:
         _edit_list(answer, buttons.get("_add") or buttons.get("_remove", ""), add="_add" in buttons)
         return await _task_page(request, user, task, value=answer)

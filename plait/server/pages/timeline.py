@@ -195,11 +195,14 @@ def _human(row: Row, entry: StepRecord, task: HumanTask | None) -> None:
     outcome = out.get("outcome")
     if task is not None:
         row.link = ("open task", f"/tasks/{task.id}")
-        row.deadline, row.deadline_word = task.due_at, "due"
+        if entry.status == "waiting":
+            row.deadline, row.deadline_word = task.due_at, "due"
         if task.assignee:
             row.notes.append(f"assigned to {task.assignee}")
         if task.completed_by:
             row.by = task.completed_by
+        if task.comment:
+            row.notes.append(f"comment: {task.comment}")
     if outcome == "default":
         row.notes.append("deadline passed: the default answer was used")
     elif outcome == "expired":

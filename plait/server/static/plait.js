@@ -5,8 +5,9 @@
 
   // Times: the server writes UTC; show them in the viewer's time zone, the absolute time on hover.
   function pad(n) { return n < 10 ? "0" + n : "" + n; }
-  function fmt(d, withZone) {
+  function fmt(d, withZone, seconds) {
     var opts = { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false };
+    if (seconds) opts.second = "2-digit";
     if (tz) opts.timeZone = tz;
     if (withZone) opts.timeZoneName = "short";
     try { return new Intl.DateTimeFormat(undefined, opts).format(d); }
@@ -27,7 +28,8 @@
       var d = new Date(el.getAttribute("datetime"));
       if (isNaN(d)) return;
       el.title = fmt(d, true);
-      if (el.getAttribute("data-mode") === "absolute") { el.textContent = fmt(d, false); return; }
+      var mode = el.getAttribute("data-mode");
+      if (mode === "absolute" || mode === "seconds") { el.textContent = fmt(d, false, mode === "seconds"); return; }
       var diff = (d.getTime() - now) / 1000;
       el.textContent = Math.abs(diff) < 5 ? "just now" : diff > 0 ? "in " + span(diff) : span(diff) + " ago";
     });

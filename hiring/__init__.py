@@ -9,4 +9,13 @@ from hiring.scoring.redaction import Redacted, redact
 from hiring.scoring.scorer import MatchedSkill, Part, Score, score
 from hiring.scoring.skills import Skill, extract_skills
 
-__all__ = ["MatchedSkill", "Part", "Redacted", "Score", "Skill", "extract_skills", "redact", "score"]
+__all__ = [
+    "MatchedSkill",
+    "Part",
+    "Redacted",
+    "Score",
+    "Skill",
+    "extract_skills",
+    "redact",
+    "score",
+]

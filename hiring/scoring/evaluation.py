@@ -47,7 +47,15 @@ def load_pools(directory: str | Path) -> list[Pool]:
         resumes = tuple(
             Resume(r["id"], int(r["label"]), r.get("note", ""), r["text"]) for r in data["resume"]
         )
-        pools.append(Pool(path.stem, data.get("field", path.stem), data.get("split", "dev"), data["job"]["text"], resumes))
+        pools.append(
+            Pool(
+                path.stem,
+                data.get("field", path.stem),
+                data.get("split", "dev"),
+                data["job"]["text"],
+                resumes,
+            )
+        )
     return pools
 
 
@@ -73,7 +81,9 @@ def ndcg(labels: Sequence[int], scores: Sequence[float], k: int) -> float:
     order = sorted(range(len(labels)), key=lambda i: (-scores[i], labels[i]))
 
     def dcg(indices: Sequence[int]) -> float:
-        return sum((2 ** labels[i] - 1) / math.log2(rank + 2) for rank, i in enumerate(indices[:k]))
+        return float(
+            sum((2 ** labels[i] - 1) / math.log2(rank + 2) for rank, i in enumerate(indices[:k]))
+        )
 
     ideal = dcg(sorted(range(len(labels)), key=lambda i: -labels[i]))
     return dcg(order) / ideal if ideal else 1.0
@@ -84,4 +94,9 @@ def evaluate(pool: Pool, scorer: Callable[[str, str], float]) -> dict[str, float
     labels = [r.label for r in pool.resumes]
     scores = [scorer(pool.job, r.text) for r in pool.resumes]
     accuracy, pairs = pairwise_accuracy(labels, scores)
-    return {"pairwise": accuracy, "pairs": pairs, "ndcg@3": ndcg(labels, scores, 3), "ndcg@8": ndcg(labels, scores, 8)}
+    return {
+        "pairwise": accuracy,
+        "pairs": pairs,
+        "ndcg@3": ndcg(labels, scores, 3),
+        "ndcg@8": ndcg(labels, scores, 8),
+    }

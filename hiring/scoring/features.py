@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -32,7 +33,18 @@ from hiring.scoring.resume import (
 )
 from hiring.scoring.skills import Skill, Vocabulary, extract_skills, is_heading, sentences
 
-__all__ = ["Job", "SkillEvidence", "TitleMatch", "load_job", "role_part", "seniority_part", "skill_part", "task_part"]
+__all__ = [
+    "Job",
+    "SkillEvidence",
+    "TitleMatch",
+    "evidence_units",
+    "load_job",
+    "role_part",
+    "seniority_part",
+    "skill_part",
+    "task_part",
+    "title_entries",
+]
 
 
 def sim01(cos: float, low: float = 0.2, high: float = 0.75) -> float:
@@ -88,7 +100,7 @@ def _groups(job_text: str, skills: list[Skill], vocab: Vocabulary) -> tuple[tupl
         for sentence in sentences(line):
             mentions = [m for m in vocab.mentions(sentence) if m.name in wanted]
             run: list[str] = []
-            for prev, cur in zip(mentions, mentions[1:], strict=False):
+            for prev, cur in itertools.pairwise(mentions):
                 between = sentence[prev.end : cur.start]
                 if re.fullmatch(r"\s*(?:,|,?\s*or|/)\s*", between) and (
                     " or " in sentence[prev.start : cur.end + 40] or "/" in between
@@ -153,15 +165,63 @@ class TitleMatch:
     level: int
 
 
-def role_part(job: Job, resume: ParsedResume, vocab: Vocabulary) -> list[TitleMatch]:
-    """Every title the person held or claims, matched against the job's title, best first."""
-    entries: list[tuple[str, float, bool]] = [(r.title, r.years, r.current) for r in resume.roles]
-    entries += [(h, 0.0, True) for h in resume.headlines]
+def title_entries(resume: ParsedResume, limit: int = 6) -> list[tuple[str, float, bool]]:
+    """(title, years, current) for the roles held and headline titles, each title once.
+
+    A title held twice (promoted in place, or repeated as the headline) adds its years and
+    is current if either is. At most ``limit`` titles, the first ones (résumés list the most
+    recent first); an older role counts as current only if it is still going on.
+    """
+    most_recent = max((r.start or 0) for r in resume.roles) if resume.roles else None
+    order: list[str] = []
+    merged: dict[str, tuple[str, float, bool]] = {}
+    items = [(r.title, r.years, r.current or r.start == most_recent) for r in resume.roles]
+    items += [(h, 0.0, True) for h in resume.headlines]
+    for title, years, current in items:
+        key = " ".join(title.lower().split())
+        if key in merged:
+            old = merged[key]
+            merged[key] = (old[0], old[1] + years, old[2] or current)
+        elif len(order) < limit:
+            order.append(key)
+            merged[key] = (title, years, current)
+    return [merged[k] for k in order]
+
+
+def evidence_units(
+    lines: tuple[Line, ...], vocab: Vocabulary, limit: int = 10, words: int = 20
+) -> list[tuple[str, float]]:
+    """(text, evidence weight) of the lines that describe work: experience, training, summary.
+
+    At most ``limit`` lines of at most ``words`` words each: embedding cost grows with
+    tokens, and a job's fit shows in its first lines (the most recent roles).
+    """
+    units: list[tuple[str, float]] = []
+    for line in lines:
+        if line.kind == "heading" or line.section in {
+            "skills",
+            "credentials",
+            "education",
+            "header",
+        }:
+            continue
+        weight = evidence_weight(line, vocab)
+        if weight > 0.0:
+            units.append((" ".join(line.text.split()[:words]), weight))
+    return units[:limit]
+
+
+def role_part(
+    job: Job, resume: ParsedResume, vectors: Vectors, vocab: Vocabulary
+) -> list[TitleMatch]:
+    """Every title the person held or claims, matched against the job's title, best first.
+
+    ``vectors``: one row per ``title_entries(resume)`` entry.
+    """
+    entries = title_entries(resume)
     if not entries:
         return []
-    vectors = embed([vocab.expand(t) for t, _, _ in entries])
     cos = vectors @ job.title_vector
-    most_recent = max((r.start or 0) for r in resume.roles) if resume.roles else None
     out = []
     for (title, years, current), c in zip(entries, cos, strict=True):
         family = meta_family(title, vocab)
@@ -169,10 +229,7 @@ def role_part(job: Job, resume: ParsedResume, vocab: Vocabulary) -> list[TitleMa
         value = similarity
         if family is not None and family != job.meta_family:
             value *= 0.25
-        recent = current or years == 0.0 or any(
-            r.title == title and r.start == most_recent for r in resume.roles
-        )
-        if not recent:
+        if not current:
             value *= 0.9
         out.append(TitleMatch(title, similarity, family, value, years, level_of(title, vocab)))
     out.sort(key=lambda m: m.value, reverse=True)
@@ -211,7 +268,10 @@ def skill_part(job: Job, lines: tuple[Line, ...], vocab: Vocabulary) -> list[Ski
 
 
 def coverage(job: Job, evidence: list[SkillEvidence]) -> float:
-    """Weighted share of the job's skills shown (required 1, nice-to-have 0.4; alternatives once)."""
+    """Weighted share of the job's skills shown (required 1, nice-to-have 0.4).
+
+    Skills named as alternatives of each other count once, by the best of them.
+    """
     strength = {e.skill.name: e.strength for e in evidence}
     required = {e.skill.name: e.skill.required for e in evidence}
     seen: set[str] = set()
@@ -228,29 +288,29 @@ def coverage(job: Job, evidence: list[SkillEvidence]) -> float:
     return got / total if total else 0.0
 
 
-def task_part(job: Job, lines: tuple[Line, ...], vocab: Vocabulary) -> tuple[float, list[tuple[str, str, float]]]:
-    """Mean over the job's requirement sentences of the best evidence-weighted résumé line."""
-    units: list[tuple[Line, str, float]] = []
-    for line in lines:
-        if line.kind == "heading" or line.section in {"skills", "credentials", "education", "header"}:
-            continue
-        weight = evidence_weight(line, vocab)
-        if weight <= 0.0:
-            continue
-        units.append((line, line.text, weight))
+def task_part(
+    job: Job, units: list[tuple[str, float]], vectors: Vectors
+) -> tuple[float, list[tuple[str, str, float]]]:
+    """Mean over the job's requirement sentences of the best evidence-weighted résumé line.
+
+    ``vectors``: one row per unit of ``evidence_units``.
+    """
     if not units or not len(job.tasks):
         return 0.0, []
-    vectors = embed([vocab.expand(u[1]) for u in units])
     cos = job.task_vectors @ vectors.T  # tasks x units
-    weights = np.array([u[2] for u in units], dtype=np.float32)
+    weights = np.array([u[1] for u in units], dtype=np.float32)
     scaled = np.clip((cos - 0.2) / 0.5, 0.0, 1.0) * weights[None, :]
     best = scaled.argmax(axis=1)
     values = scaled.max(axis=1)
-    pairs = [(job.tasks[i], units[int(best[i])][1], float(values[i])) for i in range(len(job.tasks))]
+    pairs = [
+        (job.tasks[i], units[int(best[i])][0], float(values[i])) for i in range(len(job.tasks))
+    ]
     return float(values.mean()), pairs
 
 
-def seniority_part(job: Job, titles: list[TitleMatch], resume: ParsedResume) -> tuple[float, float, int]:
+def seniority_part(
+    job: Job, titles: list[TitleMatch], resume: ParsedResume
+) -> tuple[float, float, int]:
     """(value, years in matching roles, level of the best-matching title)."""
     relevant = sum(t.years * t.value for t in titles if t.value >= 0.35 and t.years > 0)
     if relevant == 0.0 and resume.claimed_years and titles:

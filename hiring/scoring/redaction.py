@@ -52,32 +52,63 @@ _CUES: dict[str, list[re.Pattern[str]]] = {
         re.compile(r"\b(?:date\s+of\s+birth|d\.?o\.?b\.?|birth\s*date|birthday)\b", _I),
         re.compile(r"\bborn\b", _I),
         re.compile(r"\bb\.\s*(?:19|20)\d\d\b", _I),
-        re.compile(r"\b(?:in\s+(?:my|her|his|their)\s+)(?:twenties|thirties|forties|fifties|sixties)\b", _I),
+        re.compile(
+            r"\b(?:in\s+(?:my|her|his|their)\s+)(?:twenties|thirties|forties|fifties|sixties)\b", _I
+        ),
     ],
     "family": [
-        re.compile(r"\b(?:married|unmarried|divorced|widow(?:ed|er)?|single\s+(?:mother|father|parent|mom|dad)|engaged\s+to)\b", _I),
+        re.compile(
+            r"\b(?:married|unmarried|divorced|widow(?:ed|er)?|single\s+(?:mother|father|parent|mom|dad)|engaged\s+to)\b",
+            _I,
+        ),
         re.compile(r"\b(?:marital|civil)\s+status\b", _I),
-        re.compile(r"\b(?:mother|father|mom|dad|mum|parent|grandmother|grandfather)\s+(?:of|to)\s+(?:one|two|three|four|five|six|\d+|a\b|an\b|twins)", _I),
-        re.compile(r"\b(?:one|two|three|four|five|\d+)\s+(?:young\s+)?(?:children|kids|sons|daughters|dependants|dependents)\b", _I),
-        re.compile(r"\b(?:my|our)\s+(?:husband|wife|spouse|partner|children|kids|son|daughter|family|baby)\b", _I),
-        re.compile(r"\b(?:pregnan(?:t|cy)|maternity\s+leave|paternity\s+leave|parental\s+leave|stay-at-home)\b", _I),
+        re.compile(
+            r"\b(?:mother|father|mom|dad|mum|parent|grandmother|grandfather)\s+(?:of|to)\s+(?:one|two|three|four|five|six|\d+|a\b|an\b|twins)",
+            _I,
+        ),
+        re.compile(
+            r"\b(?:one|two|three|four|five|\d+)\s+(?:young\s+)?(?:children|kids|sons|daughters|dependants|dependents)\b",
+            _I,
+        ),
+        re.compile(
+            r"\b(?:my|our)\s+(?:husband|wife|spouse|partner|children|kids|son|daughter|family|baby)\b",
+            _I,
+        ),
+        re.compile(
+            r"\b(?:pregnan(?:t|cy)|maternity\s+leave|paternity\s+leave|parental\s+leave|stay-at-home)\b",
+            _I,
+        ),
         re.compile(r"\b(?:children|dependants|dependents)\s*:", _I),
     ],
     "disability": [
         re.compile(r"\bwheel\s*chair\b", _I),
         re.compile(r"\b(?:disabled|disability|disabilities|handicap(?:ped)?)\b", _I),
-        re.compile(r"\b(?:deaf|hard\s+of\s+hearing|hearing[\s-]impaired|blind|visually[\s-]impaired|low\s+vision)\b", _I),
+        re.compile(
+            r"\b(?:deaf|hard\s+of\s+hearing|hearing[\s-]impaired|blind|visually[\s-]impaired|low\s+vision)\b",
+            _I,
+        ),
         re.compile(r"\b(?:autistic|autism|adhd|dyslexi[ac]|neurodivergent|asperger'?s?)\b", _I),
-        re.compile(r"\b(?:chronic\s+(?:illness|pain|condition)|diabetic|epilep(?:sy|tic)|cancer\s+survivor|amputee|prosthe(?:sis|tic)\s+(?:leg|arm|limb)|multiple\s+sclerosis|cerebral\s+palsy|ptsd|hiv|mental\s+health\s+condition|medical\s+condition|health\s+condition)\b", _I),
+        re.compile(
+            r"\b(?:chronic\s+(?:illness|pain|condition)|diabetic|epilep(?:sy|tic)|cancer\s+survivor|amputee|prosthe(?:sis|tic)\s+(?:leg|arm|limb)|multiple\s+sclerosis|cerebral\s+palsy|ptsd|hiv|mental\s+health\s+condition|medical\s+condition|health\s+condition)\b",
+            _I,
+        ),
         re.compile(r"\b(?:living\s+with|diagnosed\s+with|in\s+recovery\s+from)\b", _I),
         re.compile(r"\b(?:health|medical\s+history)\s*:", _I),
     ],
     "nationality": [
-        re.compile(r"\b(?:nationality|citizenship|citizen\s+of|ethnicity|race\s*:|religion|national\s+origin|visa\s+status|immigration\s+status)\b", _I),
-        re.compile(r"\b(?:christian|muslim|jewish|hindu|buddhist|sikh|catholic|protestant|atheist)\b", _I),
+        re.compile(
+            r"\b(?:nationality|citizenship|citizen\s+of|ethnicity|race\s*:|religion|national\s+origin|visa\s+status|immigration\s+status)\b",
+            _I,
+        ),
+        re.compile(
+            r"\b(?:christian|muslim|jewish|hindu|buddhist|sikh|catholic|protestant|atheist)\b", _I
+        ),
     ],
     "address": [
-        re.compile(r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s+){1,3}(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|court|ct|way|place|pl|terrace)\b\.?", _I),
+        re.compile(
+            r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s+){1,3}(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|court|ct|way|place|pl|terrace)\b\.?",
+            _I,
+        ),
         re.compile(r"\b(?:home\s+)?address\s*:", _I),
         re.compile(r"\b(?:zip|postal|post)\s*code\b", _I),
     ],
@@ -117,28 +148,34 @@ _INTRO_NAME = re.compile(r"\b(?:my\s+name\s+is|i\s+am\s+called|name\s*:)\s*", _I
 _NOT_NAME_WORDS = frozenset(
     """
     summary profile objective experience work history employment education skills
-    certifications certification licenses licences license licence projects research references
-    professional career clinical rotations training courses languages awards publications
-    volunteer activities interests contact details information personal core competencies
-    tools software technical qualifications highlights achievements accomplishments about
-    nurse nursing engineer engineering accountant accounting manager director specialist
-    representative agent associate analyst consultant coordinator assistant technician operator
-    clerk teacher educator instructor tutor designer drafter machinist electrician apprentice
-    intern lead supervisor officer executive recruiter sourcer chef cook paralegal secretary
-    receptionist administrator scientist researcher owner founder counselor therapist
-    pharmacist physician aide worker driver mechanic planner buyer auditor bookkeeper
-    controller writer editor architect programmer developer head president partner student
-    advisor adviser sales marketing support customer service success product project
-    operations finance legal care critical registered certified senior junior staff
-    principal chief vice team sr jr mgr eng acct supv mech lit para ii iii iv wireman journeyman
-    creator content cashier barista nanny caregiver carer dispatcher courier guard cleaner
-    janitor custodian electrical mechanical civil software data hardware quality safety
-    maintenance warehouse shift floor store retail restaurant kitchen inc llc ltd corp co company group hospital clinic school
-    university college institute center centre systems solutions services partners
-    associates labs health medical bank district academy studio agency foundation
+    certifications certification licenses licences license licence projects research
+    references professional career clinical rotations training courses languages awards
+    publications volunteer activities interests contact details information personal
+    core competencies tools software technical qualifications highlights achievements
+    accomplishments about nurse nursing engineer engineering accountant accounting
+    manager director specialist representative agent associate analyst consultant
+    coordinator assistant technician operator clerk teacher educator instructor tutor
+    designer drafter machinist electrician apprentice intern lead supervisor officer
+    executive recruiter sourcer chef cook paralegal secretary receptionist administrator
+    scientist researcher owner founder counselor therapist pharmacist physician aide
+    worker driver mechanic planner buyer auditor bookkeeper controller writer editor
+    architect programmer developer head president partner student advisor adviser sales
+    marketing support customer service success product project operations finance legal
+    care critical registered certified senior junior staff principal chief vice team sr
+    jr mgr eng acct supv mech lit para ii iii iv wireman journeyman creator content
+    cashier barista nanny caregiver carer dispatcher courier guard cleaner janitor
+    custodian electrical mechanical civil software data hardware quality safety
+    maintenance warehouse shift floor store retail restaurant kitchen inc llc ltd corp
+    co company group hospital clinic school university college institute center centre
+    systems solutions services partners associates labs health medical bank district
+    academy studio agency foundation
     """.split()
 )
-_PARTICLES = frozenset("van von de da del der di la le al bin ibn el du dos das ter ten".split())
+_PARTICLES = frozenset(
+    """
+    van von de da del der di la le al bin ibn el du dos das ter ten
+    """.split()
+)
 
 
 def _is_name_token(token: str) -> bool:
@@ -149,6 +186,8 @@ def _is_name_token(token: str) -> bool:
     if not core or not core[0].isupper():
         return False
     return all(ch.isalpha() or ch in "-'’" for ch in core)
+
+
 _SPLIT = re.compile(r"(\s*[;,]\s+|(?<=[.!?])\s+(?=[^\W_])|\s+[–—|]\s+|\s+-\s+)")
 _HONORIFIC = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+(?=[A-Z])")
 _PAREN = re.compile(r"\s*[(\[][^()\[\]]*[)\]]")
@@ -160,12 +199,12 @@ def _cue_kind(clause: str) -> str | None:
     for kind, patterns in _CUES.items():
         for pattern in patterns:
             if pattern.search(clause):
-                if kind == "disability" and _ABOUT_OTHERS.search(clause):
+                # a patient's diabetes or a student's "her IEP" is about them, not the person
+                about_others = kind == "disability" or pattern.pattern.startswith(
+                    r"\b(?:she|he|her"
+                )
+                if about_others and _ABOUT_OTHERS.search(clause):
                     continue
-                if kind == "pronoun" and pattern.pattern.startswith(r"\b(?:she|he|her"):
-                    # a student's or patient's "her"/"his" inside a job clause is about them
-                    if _ABOUT_OTHERS.search(clause):
-                        continue
                 return kind
     return None
 
@@ -300,8 +339,14 @@ def redact(text: str) -> Redacted:
             continue
         if in_block:
             stripped = line.strip()
-            is_heading = bool(_HEADING_WORD.match(stripped)) and len(stripped.split()) <= 3 and (
-                stripped.isupper() or stripped.endswith(":") or stripped.lower() in _NOT_NAME_WORDS
+            is_heading = (
+                bool(_HEADING_WORD.match(stripped))
+                and len(stripped.split()) <= 3
+                and (
+                    stripped.isupper()
+                    or stripped.endswith(":")
+                    or stripped.lower() in _NOT_NAME_WORDS
+                )
             )
             if not is_heading and (
                 _PERSONAL_KEYS.match(line)
@@ -316,10 +361,12 @@ def redact(text: str) -> Redacted:
             removed.append(("personal", line.strip()))
             continue
         sign_off = _SIGN_OFF.match(line)
-        if sign_off and (not sign_off.group("rest") or _looks_like_name(sign_off.group("rest"))):
-            if len(line.split()) <= 6:
-                removed.append(("name", line.strip()))
-                continue
+        signed = sign_off and (
+            not sign_off.group("rest") or _looks_like_name(sign_off.group("rest"))
+        )
+        if signed and len(line.split()) <= 6:
+            removed.append(("name", line.strip()))
+            continue
         intro = _INTRO_NAME.search(line)
         if intro:
             end = re.search(r"[.;]\s|$", line[intro.end() :])

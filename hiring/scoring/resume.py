@@ -28,47 +28,86 @@ _RANGE = re.compile(
     rf"(?P<start>{_DATE})\s*(?:-|–|—|to|until|→)+\s*(?P<end>{_DATE}|present|current|now|today|date)",
     re.IGNORECASE,
 )
-_SEASON = re.compile(rf"\b(?:summer|spring|fall|autumn|winter)\s+(?P<year>{_YEAR})\b", re.IGNORECASE)
+_SEASON = re.compile(
+    rf"\b(?:summer|spring|fall|autumn|winter)\s+(?P<year>{_YEAR})\b", re.IGNORECASE
+)
 _TRAILING_YEAR = re.compile(rf"(?:,|\(|\s)\s*(?P<year>{_YEAR})\s*\)?\s*$")
 
 _SECTIONS = {
-    "summary": "summary", "profile": "summary", "objective": "summary", "about": "summary",
-    "about me": "summary", "professional summary": "summary", "career summary": "summary",
-    "overview": "summary", "highlights": "summary", "career objective": "summary",
-    "experience": "experience", "work experience": "experience", "work history": "experience",
-    "employment": "experience", "employment history": "experience", "work": "experience",
-    "professional experience": "experience", "career history": "experience",
-    "relevant experience": "experience", "career": "experience", "positions": "experience",
-    "clinical rotations": "training", "clinical experience": "training", "research": "training",
-    "projects": "training", "student teaching": "training", "internships": "training",
-    "volunteer": "training", "volunteering": "training", "training": "training",
-    "education": "education", "education and training": "education", "qualifications": "education",
+    "summary": "summary",
+    "profile": "summary",
+    "objective": "summary",
+    "about": "summary",
+    "about me": "summary",
+    "professional summary": "summary",
+    "career summary": "summary",
+    "overview": "summary",
+    "highlights": "summary",
+    "career objective": "summary",
+    "experience": "experience",
+    "work experience": "experience",
+    "work history": "experience",
+    "employment": "experience",
+    "employment history": "experience",
+    "work": "experience",
+    "professional experience": "experience",
+    "career history": "experience",
+    "relevant experience": "experience",
+    "career": "experience",
+    "positions": "experience",
+    "clinical rotations": "training",
+    "clinical experience": "training",
+    "research": "training",
+    "projects": "training",
+    "student teaching": "training",
+    "internships": "training",
+    "volunteer": "training",
+    "volunteering": "training",
+    "training": "training",
+    "education": "education",
+    "education and training": "education",
+    "qualifications": "education",
     "academic background": "education",
-    "skills": "skills", "core skills": "skills", "key skills": "skills", "technical skills": "skills",
-    "core competencies": "skills", "competencies": "skills", "tools": "skills",
-    "software": "skills", "expertise": "skills", "areas of expertise": "skills",
-    "technologies": "skills", "skills and tools": "skills",
-    "certifications": "credentials", "certification": "credentials", "licenses": "credentials",
-    "licences": "credentials", "license": "credentials", "licence": "credentials",
-    "credentials": "credentials", "licenses and certifications": "credentials",
-    "certifications and licenses": "credentials", "licensure": "credentials",
+    "skills": "skills",
+    "core skills": "skills",
+    "key skills": "skills",
+    "technical skills": "skills",
+    "core competencies": "skills",
+    "competencies": "skills",
+    "tools": "skills",
+    "software": "skills",
+    "expertise": "skills",
+    "areas of expertise": "skills",
+    "technologies": "skills",
+    "skills and tools": "skills",
+    "certifications": "credentials",
+    "certification": "credentials",
+    "licenses": "credentials",
+    "licences": "credentials",
+    "license": "credentials",
+    "licence": "credentials",
+    "credentials": "credentials",
+    "licenses and certifications": "credentials",
+    "certifications and licenses": "credentials",
+    "licensure": "credentials",
 }
 _INLINE_KEY = re.compile(r"^\s*(?P<key>[A-Za-z][A-Za-z &/]{1,30}?)\s*:\s*(?P<rest>\S.*)$")
 
 # Words that make a segment of a role line a job title.
 _ROLE_NOUNS = frozenset(
     """
-    nurse rn lpn lvn np cna aide technician tech engineer eng engineer's designer drafter
-    accountant acct bookkeeper controller auditor analyst manager mgr director head lead
-    supervisor supv specialist representative rep agent associate officer executive
-    consultant coordinator assistant administrator admin clerk teacher educator instructor
-    tutor professor lecturer counselor therapist pharmacist physician doctor surgeon
-    paramedic emt electrician wireman journeyman apprentice plumber carpenter welder machinist
-    mechanic operator driver chef cook baker server bartender barista cashier paralegal para
-    lawyer attorney counsel secretary receptionist recruiter sourcer scientist researcher
-    developer programmer architect owner founder partner president vp intern student trainee
-    writer editor creator planner buyer worker hygienist dietitian caregiver nanny guard
-    mle swe sde pm apm ae csr csm sdr bdr
+    nurse rn lpn lvn np cna aide technician tech engineer eng engineer's designer
+    drafter accountant acct bookkeeper controller auditor analyst manager mgr director
+    head lead supervisor supv specialist representative rep agent associate officer
+    executive consultant coordinator assistant administrator admin clerk teacher
+    educator instructor tutor professor lecturer counselor therapist pharmacist
+    physician doctor surgeon paramedic emt electrician wireman journeyman apprentice
+    plumber carpenter welder machinist mechanic operator driver chef cook baker server
+    bartender barista cashier paralegal para lawyer attorney counsel secretary
+    receptionist recruiter sourcer scientist researcher developer programmer architect
+    owner founder partner president vp intern student trainee writer editor creator
+    planner buyer worker hygienist dietitian caregiver nanny guard mle swe sde pm apm ae
+    csr csm sdr bdr
     """.split()
 )
 
@@ -153,8 +192,20 @@ def _years(match: re.Match[str], today: date) -> tuple[float, int | None, bool]:
 
 
 _NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
 }
 _CLAIM = re.compile(
     r"\b(?P<n>\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty)"
@@ -167,7 +218,9 @@ def _number(raw: str) -> float:
     return float(_NUMBER_WORDS.get(raw.lower(), 0) or int(raw))
 
 
-def parse_resume(lines: list[tuple[str, str]], vocab: Vocabulary, today: date | None = None) -> ParsedResume:
+def parse_resume(
+    lines: list[tuple[str, str]], vocab: Vocabulary, today: date | None = None
+) -> ParsedResume:
     """Read redacted ``(text, source)`` lines into sections, roles and headline titles."""
     today = today or date.today()
     section = "header"
@@ -208,14 +261,24 @@ def parse_resume(lines: list[tuple[str, str]], vocab: Vocabulary, today: date | 
             roles.append(Role(_title_of(text, match, vocab), years, start, text, current))
             if section in {"header", "summary", "other"}:
                 section = "experience"
-            out.append(Line(text, source, "training" if section == "training" else "experience", "role"))
+            out.append(
+                Line(text, source, "training" if section == "training" else "experience", "role")
+            )
             continue
         if section == "header":
-            if len(text.split()) <= 9 and _has_role_noun(text, vocab) and not text.rstrip().endswith("."):
+            if (
+                len(text.split()) <= 9
+                and _has_role_noun(text, vocab)
+                and not text.rstrip().endswith(".")
+            ):
                 headlines.append(_title_of(text, None, vocab))
             for sentence in sentences(text):
                 claim = _CLAIM.search(sentence)
-                if claim and claimed is None and re.search(r"experience|years (?:of|in|as)", sentence, re.I):
+                if (
+                    claim
+                    and claimed is None
+                    and re.search(r"experience|years (?:of|in|as)", sentence, re.I)
+                ):
                     claimed = _number(claim.group("n"))
         elif section == "summary":
             claim = _CLAIM.search(text)
@@ -291,6 +354,11 @@ def required_years(job_text: str) -> float:
     best = 0.0
     for m in _REQ_YEARS.finditer(job_text):
         context = job_text[m.end() : m.end() + 60].lower()
-        if "experience" in context or " as " in context or " in " in context or "supervis" in context:
+        if (
+            "experience" in context
+            or " as " in context
+            or " in " in context
+            or "supervis" in context
+        ):
             best = max(best, _number(m.group("n")))
     return best

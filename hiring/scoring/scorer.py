@@ -15,12 +15,14 @@ import numpy as np
 from hiring.scoring.embedding import embed
 from hiring.scoring.features import (
     coverage,
+    evidence_units,
     load_job,
     role_part,
     seniority_part,
     sim01,
     skill_part,
     task_part,
+    title_entries,
 )
 from hiring.scoring.redaction import redact
 from hiring.scoring.resume import parse_resume
@@ -74,9 +76,10 @@ class Score:
 
     def explain(self) -> str:
         """The explanation as plain text: the parts and weights, matched and missing skills."""
-        lines = [f"score {self.value:.3f} = " + " + ".join(
-            f"{p.weight:.2f}×{p.name} {p.value:.2f}" for p in self.parts
-        )]
+        lines = [
+            f"score {self.value:.3f} = "
+            + " + ".join(f"{p.weight:.2f}×{p.name} {p.value:.2f}" for p in self.parts)
+        ]
         lines += [f"  {p.name}: {p.detail}" for p in self.parts]
         for m in self.matched:
             kind = "required" if m.required else "nice-to-have"
@@ -102,9 +105,9 @@ def score(job_text: str, resume_text: str) -> Score:
     The job's parts and vectors are cached by the job text's hash, so scoring many résumés
     against one job embeds the job once.
     """
-    for name, value in (("job_text", job_text), ("resume_text", resume_text)):
-        if not isinstance(value, str):
-            raise TypeError(f"score(): {name} must be a str, not {type(value).__name__}")
+    for name, given in (("job_text", job_text), ("resume_text", resume_text)):
+        if not isinstance(given, str):
+            raise TypeError(f"score(): {name} must be a str, not {type(given).__name__}")
     if not job_text.strip():
         raise ValueError("score(): job_text is empty; pass the job description's text")
     vocab = vocabulary()
@@ -113,13 +116,23 @@ def score(job_text: str, resume_text: str) -> Score:
     pairs = list(zip(redacted.text.splitlines(), redacted.sources, strict=True))
     resume = parse_resume(pairs, vocab)
 
-    titles = role_part(job, resume, vocab)
+    # One embedding call per résumé: its titles and the lines that describe its work. The
+    # document vector is their mean, so no long text is embedded per call.
+    entries = title_entries(resume)
+    units = evidence_units(resume.lines, vocab)
+    vectors = embed([vocab.expand(t) for t, _, _ in entries] + [vocab.expand(u) for u, _ in units])
+    title_vectors, unit_vectors = vectors[: len(entries)], vectors[len(entries) :]
+    titles = role_part(job, resume, title_vectors, vocab)
     if titles:
         role = titles[0].value
         best = titles[0]
         role_detail = (
             f"best title “{best.title}” vs “{job.title}”: similarity {best.similarity:.2f}"
-            + (f", a {best.meta_family} title (counts ¼)" if best.meta_family and best.meta_family != job.meta_family else "")
+            + (
+                f", a {best.meta_family} title (counts ¼)"
+                if best.meta_family and best.meta_family != job.meta_family
+                else ""
+            )
         )
     else:
         role = 0.0
@@ -127,34 +140,53 @@ def score(job_text: str, resume_text: str) -> Score:
 
     evidence = skill_part(job, resume.lines, vocab)
     skills = coverage(job, evidence)
-    tasks, task_pairs = task_part(job, resume.lines, vocab)
+    tasks, task_pairs = task_part(job, units, unit_vectors)
     seniority, years, level = seniority_part(job, titles, resume)
 
-    body = "\n".join(line.text for line in resume.lines if line.kind != "heading")
-    doc_vector = embed([vocab.expand(body)])[0] if body.strip() else np.zeros(384, np.float32)
-    document = sim01(float(doc_vector @ job.doc_vector), 0.1, 0.7)
+    document = 0.0
+    if len(vectors):
+        mean = vectors.mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        if norm > 0:
+            document = sim01(float(mean @ job.doc_vector) / norm, 0.1, 0.7)
 
-    values = {"role": role, "skills": skills, "tasks": tasks, "seniority": seniority, "document": document}
+    values = {
+        "role": role,
+        "skills": skills,
+        "tasks": tasks,
+        "seniority": seniority,
+        "document": document,
+    }
     n_required = sum(1 for e in evidence if e.skill.required)
     shown = sum(1 for e in evidence if e.skill.required and e.strength > 0)
     details = {
         "role": role_detail,
-        "skills": f"{shown}/{n_required} required skills shown, weighted by evidence (action in experience 1.0, role line 0.6, summary 0.4, skills list 0.3, sales/recruiting line 0.2)",
+        "skills": (
+            f"{shown}/{n_required} required skills shown, weighted by evidence (action in "
+            "experience 1.0, role line 0.6, summary 0.4, skills list 0.3, sales/recruiting 0.2)"
+        ),
         "tasks": f"{len(task_pairs)} job sentences matched to experience lines by embedding",
-        "seniority": f"{years:.1f} years in matching roles (job asks {job.years:g}), title level {level} vs job {job.level}",
+        "seniority": (
+            f"{years:.1f} years in matching roles (job asks {job.years:g}), "
+            f"title level {level} vs job {job.level}"
+        ),
         "document": "redacted résumé vs job description, embedding similarity",
     }
     parts = tuple(Part(n, round(values[n], 4), WEIGHTS[n], details[n]) for n in WEIGHTS)
     value = sum(values[n] * WEIGHTS[n] for n in WEIGHTS)
 
-    matched = []
-    missing = []
-    missing_optional = []
+    matched: list[MatchedSkill] = []
+    missing: list[str] = []
+    missing_optional: list[str] = []
     for e in evidence:
         if e.strength > 0 and e.line is not None:
             quote = _quote(e.sentence, e.line.source, resume_text)
             if quote:
-                matched.append(MatchedSkill(e.skill.name, e.skill.required, quote, round(e.strength, 2), e.line.section))
+                matched.append(
+                    MatchedSkill(
+                        e.skill.name, e.skill.required, quote, round(e.strength, 2), e.line.section
+                    )
+                )
                 continue
         (missing if e.skill.required else missing_optional).append(e.skill.name)
     return Score(
@@ -166,5 +198,3 @@ def score(job_text: str, resume_text: str) -> Score:
         titles=tuple(t.title for t in titles),
         redacted=tuple(redacted.removed),
     )
-
-

@@ -89,7 +89,7 @@ def _singulars(key: str) -> list[str]:
 
 def _is_exact(alias: str) -> bool:
     letters = re.sub(r"[^A-Za-z]", "", alias)
-    return len(alias) <= 5 and letters.isupper() or alias in {"PEMs", "JEs", "RNs", "CVCs"}
+    return (len(alias) <= 5 and letters.isupper()) or alias in {"PEMs", "JEs", "RNs", "CVCs"}
 
 
 _EDGE_L = r"(?<![A-Za-z0-9])"
@@ -166,7 +166,9 @@ def is_heading(line: str) -> bool:
         return False
     words = text.rstrip(":").split()
     return (text.endswith(":") and len(words) <= 6) or (
-        len(words) <= 4 and not re.search(r"[.,;]$", text) and text[0].isupper()
+        len(words) <= 4
+        and not re.search(r"[.,;]$", text)
+        and text[0].isupper()
         and not re.search(r"\d", text)
     )
 
@@ -185,7 +187,9 @@ def extract_skills(job_text: str) -> list[Skill]:
     asked for both as required and as optional is required.
     """
     if not isinstance(job_text, str):
-        raise TypeError(f"extract_skills() takes the job text as a str, not {type(job_text).__name__}")
+        raise TypeError(
+            f"extract_skills() takes the job text as a str, not {type(job_text).__name__}"
+        )
     vocab = vocabulary()
     found: dict[str, Skill] = {}
     optional_section = False

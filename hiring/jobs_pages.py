@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 import plait
-from hiring import book, report
+from hiring import book, intake, jobs, report
+from hiring.jobs import workflow_id as job_workflow
 from hiring.web import (
     ENDS,
     FLOW,
@@ -23,10 +24,7 @@ from hiring.web import (
     done,
     engine_of,
     form_of,
-    intake_module,
     job_config,
-    job_workflow,
-    jobs_module,
     page,
     refused,
 )
@@ -36,7 +34,7 @@ from plait.server.pages.common import show_error
 
 router = APIRouter()
 
-DOCUMENT_TYPES = (".txt", ".md", ".markdown", ".pdf", ".docx")
+DOCUMENT_TYPES = intake.DOCUMENT_SUFFIXES
 
 
 @router.get("/hiring", include_in_schema=False)
@@ -135,6 +133,10 @@ def _config_from(values: dict[str, str]) -> dict[str, Any]:
     return config
 
 
+# The routes that take files check the CSRF token inside the handler, on the handler's own
+# request, so the multipart form (and its uploads' temporary files) is parsed once and
+# closed when the handler ends. As a route dependency, ``verify_csrf`` parses the body on
+# the dependency's request object, whose uploaded files nobody closes.
 async def _upload(form: Any, name: str) -> tuple[str, bytes] | None:
     item = form.get(name)
     if isinstance(item, UploadFile) and item.filename:
@@ -142,23 +144,25 @@ async def _upload(form: Any, name: str) -> tuple[str, bytes] | None:
     return None
 
 
-@router.post("/hiring/jobs/new", dependencies=[Depends(verify_csrf)])
+@router.post("/hiring/jobs/new")
 async def create_job(request: Request, user: User = Depends(page_user)) -> Response:
     """Creates the job from its description and configuration (form fields or job.toml) and
     starts its pipeline with the résumés uploaded alongside (if any)."""
-    why = refused(user, Role.OPERATOR, "create jobs")
-    if why:
-        return await show_error(request, user, 403, why, back="/hiring/jobs")
+    form = await request.form()
+    try:
+        await verify_csrf(request)  # here, not as a dependency: see _upload
+        why = refused(user, Role.OPERATOR, "create jobs")
+        if why:
+            return await show_error(request, user, 403, why, back="/hiring/jobs")
+        return await _create_job(request, user, form)
+    finally:
+        await form.close()  # the uploads' temporary files
+
+
+async def _create_job(request: Request, user: User, form: Any) -> Response:
     import tomli_w
 
-    try:
-        intake = intake_module()
-        jobs = jobs_module()
-    except ImportError as exc:
-        return await show_error(request, user, 503, f"Job intake is not available: {exc}")
-
     engine = engine_of(request)
-    form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     errors: dict[str, str] = {}
     description = await _upload(form, "description")
@@ -189,6 +193,15 @@ async def create_job(request: Request, user: User = Depends(page_user)) -> Respo
                 except ValueError:
                     errors["shortlist_size"] = "A whole number, e.g. 5."
             (folder / "job.toml").write_text(tomli_w.dumps(config))
+        calendars = [
+            (f.filename, await f.read())
+            for f in form.getlist("calendars")
+            if isinstance(f, UploadFile) and f.filename
+        ]
+        if calendars:
+            (folder / "calendars").mkdir()
+            for name, data in calendars:
+                (folder / "calendars" / Path(name).name).write_bytes(data)
         if resumes:
             (folder / "candidates").mkdir()
             for name, data in resumes:
@@ -198,7 +211,7 @@ async def create_job(request: Request, user: User = Depends(page_user)) -> Respo
         try:
             files = intake.load_job_folder(folder)
             found = intake.load_candidates(folder / "candidates") if resumes else []
-        except (intake.IntakeError, ValueError) as exc:
+        except ValueError as exc:  # IntakeError: every problem, each naming file and field
             errors["config"] = str(exc)
             return await _new_job_again(request, user, errors, values)
     job_id = files.config.id
@@ -237,34 +250,40 @@ async def _new_job_again(
 
 
 # -- add candidates --------------------------------------------------------------------------
-@router.post("/hiring/jobs/{job_id}/candidates", dependencies=[Depends(verify_csrf)])
+@router.post("/hiring/jobs/{job_id}/candidates")
 async def add_candidates(
     request: Request, job_id: str, user: User = Depends(page_user)
 ) -> Response:
     """One résumé with the person's name and e-mail, or a CSV of candidates."""
     back = f"/hiring/jobs/{job_id}"
-    why = refused(user, Role.OPERATOR, "add candidates")
-    if why:
-        return await show_error(request, user, 403, why, back=back)
-    try:
-        intake = intake_module()
-        jobs = jobs_module()
-    except ImportError as exc:
-        return await show_error(request, user, 503, f"Job intake is not available: {exc}")
-
-    engine = engine_of(request)
     form = await request.form()
+    try:
+        await verify_csrf(request)  # here, not as a dependency: see _upload
+        why = refused(user, Role.OPERATOR, "add candidates")
+        if why:
+            return await show_error(request, user, 403, why, back=back)
+        return await _add_candidates(request, user, job_id, form)
+    finally:
+        await form.close()
+
+
+async def _add_candidates(request: Request, user: User, job_id: str, form: Any) -> Response:
+    back = f"/hiring/jobs/{job_id}"
+    engine = engine_of(request)
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     resume = await _upload(form, "resume")
     table = await _upload(form, "csv")
     found: list[Any] = []
     try:
         if table is not None:
+            _check_csv(table[1])
             with tempfile.TemporaryDirectory(prefix="hiring-cands-") as tmp:
-                path = Path(tmp) / "candidates.csv"
-                path.write_bytes(table[1])
-                _check_csv(table[1])
-                found = intake.load_candidates(path)
+                folder = Path(tmp)
+                (folder / "candidates.csv").write_bytes(table[1])
+                for f in form.getlist("files"):
+                    if isinstance(f, UploadFile) and f.filename:
+                        (folder / Path(f.filename).name).write_bytes(await f.read())
+                found = intake.load_candidates(folder)
         elif resume is not None:
             name = values.get("name", "").strip()
             email = values.get("email", "").strip()
@@ -285,7 +304,7 @@ async def add_candidates(
         else:
             raise ValueError("upload a résumé (with name and e-mail) or a CSV of candidates")
         await jobs.add_candidates(engine, job_id, found, by=user.name)
-    except (intake.IntakeError, ValueError, plait.PlaitError) as exc:
+    except (ValueError, plait.PlaitError) as exc:  # IntakeError is both
         return await show_error(request, user, 422, f"No candidate was added: {exc}", back=back)
     return done(back, "candidates-added")
 

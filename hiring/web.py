@@ -167,25 +167,6 @@ def as_time(value: object) -> datetime | None:
     return None
 
 
-def job_workflow(job_id: str) -> str:
-    """The id of the job's workflow (as :func:`hiring.jobs.workflow_id` makes it)."""
-    return f"job-{job_id}"
-
-
-def intake_module() -> Any:
-    """``hiring.intake`` (reading job folders, résumés and CSVs), imported when a form needs
-    it; ``hiring.jobs`` imports it too."""
-    import importlib
-
-    return importlib.import_module("hiring.intake")
-
-
-def jobs_module() -> Any:
-    import importlib
-
-    return importlib.import_module("hiring.jobs")
-
-
 def candidate_url(candidate_id: str) -> str:
     return f"/hiring/candidates/{quote(candidate_id, safe='')}"
 

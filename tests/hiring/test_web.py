@@ -418,3 +418,97 @@ def outreach_mail(cid: str, to: str) -> bytes:
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content("Dear Ada,\n\nWould you like to talk about the role?\n\nMiriam\n")
     return bytes(message)
+
+
+@pytest.fixture
+async def empty_site(tmp_path, monkeypatch, users_file):
+    """The real pipeline's workflows registered (nothing is run: the job stays pending)."""
+    from hiring.pipeline import candidate_journey, decline, job_pipeline, screening
+
+    monkeypatch.setenv("HIRING_SECRET", SECRET)
+    settings.cache_clear()
+    (tmp_path / "users.toml").write_bytes(users_file.read_bytes())
+    server = ServerSettings(users_file=tmp_path / "users.toml", secret_key="k" * 32)
+    flows = [job_pipeline, screening, decline, candidate_journey]
+    async with TestEngine(workflows=flows) as engine:
+        yield engine, httpx.ASGITransport(app=create_app(engine, server, [extension(engine)]))
+    settings.cache_clear()
+
+
+async def test_new_job_form_creates_the_job_and_adds_candidates(empty_site):
+    engine, transport = empty_site
+    olga = await signed_in(transport, "olga", "olga-pass-123")
+    token = csrf((await olga.get("/hiring/jobs/new")).text)
+    fields = {
+        "csrf_token": token,
+        "id": "data-analyst",
+        "title": "Data Analyst",
+        "time_zone": "Europe/Berlin",
+        "sender_name": "Miriam Vogt",
+        "sender_email": "talent@example.com",
+        "sender_company": "Lindenwerk",
+        "panel0_name": "Jana Petersen",
+        "panel0_email": "not-an-address",
+        "panel0_zone": "Europe/Berlin",
+        "panel0_hours": "09:00-17:00",
+    }
+    description = ("description.md", b"# Data Analyst\n\nYou will write SQL.\n", "text/markdown")
+    resumes = [
+        ("resumes", ("kim.txt", b"Kim Park\nkim@example.net\nSQL analyst.\n", "text/plain")),
+        ("resumes", ("lee.md", b"Lee Wong\nlee@example.net\nDashboards.\n", "text/markdown")),
+    ]
+    forged = await olga.post(
+        "/hiring/jobs/new", data={**fields, "csrf_token": "x"}, files=[("description", description)]
+    )
+    assert forged.status_code == 403
+    bad = await olga.post(
+        "/hiring/jobs/new", data=fields, files=[("description", description), *resumes]
+    )
+    assert bad.status_code == 422 and "panel.0.email" in bad.text
+    assert 'value="Data Analyst"' in bad.text  # what was typed is kept
+    missing = await olga.post("/hiring/jobs/new", data=fields, files=resumes)
+    assert missing.status_code == 422 and "Upload the job description" in missing.text
+    fields["panel0_email"] = "jana@example.com"
+    r = await olga.post(
+        "/hiring/jobs/new", data=fields, files=[("description", description), *resumes]
+    )
+    assert r.status_code == 303, r.text[:600]
+    assert r.headers["location"] == "/hiring/jobs/data-analyst?done=job-created"
+    info = await engine.get("job-data-analyst")
+    assert info.name == "hiring.job" and not info.status.finished
+    cands = await engine.records.list(book.CANDIDATE, prefix="data-analyst-")
+    assert sorted(c.value["name"] for c in cands) == ["Kim Park", "Lee Wong"]
+    board = await olga.get(r.headers["location"])
+    assert board.status_code == 200 and "Kim Park" in board.text and "Job created" in board.text
+    again = await olga.post(
+        "/hiring/jobs/new", data=fields, files=[("description", description), *resumes]
+    )
+    assert again.status_code == 422 and "exists already" in again.text
+
+    token = csrf(board.text)
+    r = await olga.post(
+        "/hiring/jobs/data-analyst/candidates",
+        data={"csrf_token": token, "name": "Sam Doe", "email": "sam@example.net"},
+        files={"resume": ("sam.txt", b"Sam Doe\nSQL and Python.\n", "text/plain")},
+    )
+    assert r.status_code == 303 and r.headers["location"].endswith("done=candidates-added")
+    listing = b"name,email,file\nAl Roe,al@example.net,al.txt\n"
+    r = await olga.post(
+        "/hiring/jobs/data-analyst/candidates",
+        data={"csrf_token": token},
+        files=[
+            ("csv", ("list.csv", listing, "text/csv")),
+            ("files", ("al.txt", b"Al Roe\nSQL.\n", "text/plain")),
+        ],
+    )
+    assert r.status_code == 303
+    names = {c.value["name"] for c in await engine.records.list(book.CANDIDATE)}
+    assert {"Sam Doe", "Al Roe"} <= names
+    events = [e for e in await engine.events("job-data-analyst") if e.kind == "signalled"]
+    assert [e.details.get("name") for e in events] == ["add_candidates", "add_candidates"]
+    r = await olga.post(
+        "/hiring/jobs/data-analyst/candidates",
+        data={"csrf_token": token},
+        files=[("csv", ("list.csv", b"name,email,file\nX,x@example.net,nope.txt\n", "text/csv"))],
+    )
+    assert r.status_code == 422 and "nope.txt" in r.text

@@ -512,3 +512,143 @@ async def test_new_job_form_creates_the_job_and_adds_candidates(empty_site):
         files=[("csv", ("list.csv", b"name,email,file\nX,x@example.net,nope.txt\n", "text/csv"))],
     )
     assert r.status_code == 422 and "nope.txt" in r.text
+
+
+def composed(cid: str, *, text: str, calendar: bytes | None = None, key: str = "k1") -> bytes:
+    """A message as the pipeline sends it (hiring.mail.outbound.compose)."""
+    from hiring.mail.outbound import Draft, MessageKind, Sender, compose
+
+    sender = Sender(
+        name="Miriam Vogt",
+        address="talent@example.com",
+        reply_domain="hiring.localhost",
+        unsubscribe_url="http://127.0.0.1:8765/hiring/unsubscribe",
+    )
+    draft = Draft(
+        kind=MessageKind.INVITE if calendar else MessageKind.FOLLOW_UP,
+        to="ada@example.org",
+        to_name="Ada Lovelace",
+        subject="Interview times",
+        text=text,
+        idempotency_key=key,
+        recipient_id=cid,
+        calendar=calendar,
+    )
+    return bytes(compose(draft, sender, SECRET))
+
+
+async def test_a_received_invite_reads_as_an_event_in_the_viewers_zone(site):
+    from hiring.scheduling.invites import Attendee, Interview, invite
+
+    engine, transport = site
+    interview = Interview(
+        uid="iv-1@example.com",
+        start=datetime(2026, 12, 10, 13, 0, tzinfo=UTC),
+        end=datetime(2026, 12, 10, 13, 45, tzinfo=UTC),
+        summary="Interview: Backend Engineer",
+        organizer=Attendee("Miriam Vogt", "talent@example.com"),
+        attendees=(Attendee("Ada Lovelace", "ada@example.org"),),
+        timezone="Europe/Berlin",
+    )
+    slot = make_token("slot", f"{ADA}.1", SECRET)
+    raw = composed(
+        ADA,
+        text=f"Pick a time:\n  1. Thu 10 Dec 14:00  http://127.0.0.1:8765/hiring/slot/{slot}\n",
+        calendar=invite(interview),
+    )
+    received = ReceivedMail(
+        "talent@example.com", ("ada@example.org",), raw, datetime(2026, 12, 6, 9, 5, tzinfo=UTC)
+    )
+    key = await mailbox.store_received(engine, received)
+    vic = await signed_in(transport, "vic", "vic-pass-1234")
+    page = (await vic.get(mailbox.mailbox_url(key))).text
+    assert "Interview: Backend Engineer" in page and "Thu 10 Dec 2026, 13:00" in page  # UTC viewer
+    assert "sequence 0" in page and "REQUEST" in page
+    assert f'action="/hiring/slot/{slot}"' in page and "Pick slot 1" in page
+    assert "Click the unsubscribe link" in page
+    listing = (await vic.get("/hiring/mailbox")).text
+    assert "invite" in listing and "Ada Lovelace" in listing
+
+
+async def test_candidate_page_lists_messages_in_order_and_interview_actions(site):
+    engine, transport = site
+    for i, (direction, text) in enumerate([("sent", "First outreach"), ("received", "Yes!")]):
+        await engine.records.put(
+            book.MESSAGE,
+            f"{ADA}/2026120{6 + i}T090000.000000/<m{i}@x>",
+            {
+                "message_id": f"<m{i}@x>",
+                "subject": "Backend",
+                "text": text,
+                "direction": direction,
+                "at": datetime(2026, 12, 6 + i, 9, tzinfo=UTC),
+            },
+            subject=ADA,
+        )
+    olga = await signed_in(transport, "olga", "olga-pass-123")
+    page = (await olga.get(f"/hiring/candidates/{ADA}")).text
+    assert page.index("First outreach") < page.index("Yes!")
+    assert "Reschedule" not in page  # no interview booked
+    r = await olga.post(
+        f"/hiring/candidates/{ADA}/interview",
+        data={"csrf_token": csrf(page), "action": "cancel"},
+    )
+    assert r.status_code == 409 and "No interview is booked" in r.text
+
+
+@plait.workflow(name="hiring.candidate")
+async def booked(ctx: plait.Context, job_id: str, cid: str) -> Any:
+    ctx.set_status(
+        "interview at 2026-12-10T13:00:00+00:00", stage="interviewing", job=job_id, candidate=cid
+    )
+    name, payload = await ctx.wait_for_signal(["reschedule", "cancel_interview"])
+    return {"signal": name, "payload": payload}
+
+
+async def test_reschedule_and_cancel_a_booked_interview(tmp_path, monkeypatch, users_file):
+    monkeypatch.setenv("HIRING_SECRET", SECRET)
+    settings.cache_clear()
+    (tmp_path / "users.toml").write_bytes(users_file.read_bytes())
+    server = ServerSettings(users_file=tmp_path / "users.toml", secret_key="k" * 32)
+    async with TestEngine(workflows=[fake_job, fake_screening, booked]) as engine:
+        await seed_booked(engine)
+        transport = httpx.ASGITransport(app=create_app(engine, server, [extension(engine)]))
+        olga = await signed_in(transport, "olga", "olga-pass-123")
+        page = (await olga.get(f"/hiring/candidates/{ADA}")).text
+        assert "Reschedule" in page and "Cancel the interview" in page
+        form = {
+            "csrf_token": csrf(page),
+            "action": "reschedule",
+            "start": "2026-12-11T15:30",
+            "zone": "Europe/Berlin",
+            "minutes": "45",
+        }
+        bad = await olga.post(
+            f"/hiring/candidates/{ADA}/interview", data={**form, "start": "tomorrow"}
+        )
+        assert bad.status_code == 422 and "2026-12-10T14:00" in bad.text
+        ask = await olga.post(f"/hiring/candidates/{ADA}/interview", data=form)
+        assert ask.status_code == 200 and "Move the interview to Fri 11 Dec 2026, 15:30" in ask.text
+        r = await olga.post(f"/hiring/candidates/{ADA}/interview", data={**form, "confirmed": "1"})
+        assert r.status_code == 303 and r.headers["location"].endswith("done=rescheduled")
+        await engine.run_until_idle(within=timedelta(minutes=1))
+        got = (await engine.get(f"journey-{ADA}")).output
+        assert got["signal"] == "reschedule"
+        assert got["payload"] == {
+            "start": "2026-12-11T15:30:00+01:00",
+            "end": "2026-12-11T16:15:00+01:00",
+        }
+    settings.cache_clear()
+
+
+async def seed_booked(engine: plait.Engine) -> None:
+    blob = await engine.put_blob(b"Ada\n", content_type="text/plain", subject=ADA)
+    await engine.records.put(
+        book.CANDIDATE,
+        ADA,
+        book.Profile(id=ADA, job_id=JOB, name="Ada Lovelace", email="ada@example.org", resume=blob),
+        subject=ADA,
+    )
+    await engine.records.put(book.JOB, JOB, {"config": {"id": JOB}, "workflow": f"job-{JOB}"})
+    await engine.start(booked, JOB, ADA, id=f"journey-{ADA}", subject=ADA)
+    await engine.run_until_idle(within=timedelta(minutes=1))

@@ -16,6 +16,7 @@ and the records described in :mod:`hiring.book`.
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -191,9 +192,9 @@ async def _score_card(engine: plait.Engine, cid: str) -> dict[str, Any] | None:
     return None
 
 
-async def _resume_text(engine: plait.Engine, profile: book.Profile) -> tuple[str, str]:
-    """The résumé as the scorer read it (redacted: the evidence quotes this text), and a
-    note if it could not be read."""
+async def _resume_texts(engine: plait.Engine, profile: book.Profile) -> tuple[str, str, str]:
+    """The résumé's text, the same text redacted as the scorer reads it, and a note if it
+    could not be read."""
     from hiring.documents import read_document
     from hiring.scoring.redaction import redact
 
@@ -201,33 +202,45 @@ async def _resume_text(engine: plait.Engine, profile: book.Profile) -> tuple[str
         blob = await engine.get_blob(profile.resume)
         text = read_document(blob.data, profile.resume_name, blob.content_type).text
     except Exception as exc:  # a missing blob (erased) or an unreadable file: say so
-        return "", f"the résumé could not be read: {exc}"
-    return redact(text).text, ""
+        return "", "", f"the résumé could not be read: {exc}"
+    return text, redact(text).text, ""
+
+
+def _find(text: str, sentence: str) -> tuple[int, int] | None:
+    """Where ``sentence`` stands in ``text``, line breaks and spacing aside."""
+    words = sentence.split()
+    if not words:
+        return None
+    at = text.find(sentence.strip())
+    if at >= 0:
+        return at, at + len(sentence.strip())
+    found = re.search(r"\s+".join(re.escape(w) for w in words), text)
+    return (found.start(), found.end()) if found else None
 
 
 def highlight(text: str, sentences: list[tuple[str, str]]) -> list[tuple[str, str | None]]:
-    """``text`` cut into pieces, each with the skill whose evidence it quotes (or None):
-    the page marks those pieces. Sentences not found verbatim are left out."""
-    spans: list[tuple[int, int, str]] = []
+    """``text`` cut into pieces, each with the skills whose evidence it quotes (or None):
+    the page marks those pieces. A sentence not found in the text is left out; one that
+    overlaps an earlier mark is added to that mark's skills."""
+    spans: list[list[Any]] = []  # [start, end, skills]
     for skill, sentence in sentences:
-        needle = sentence.strip()
-        if not needle:
+        where = _find(text, sentence)
+        if where is None:
             continue
-        at = text.find(needle)
-        if at < 0:
+        at, end = where
+        overlapping = next((sp for sp in spans if sp[0] < end and at < sp[1]), None)
+        if overlapping is not None:
+            if skill not in overlapping[2]:
+                overlapping[2] = f"{overlapping[2]}, {skill}"
             continue
-        end = at + len(needle)
-        if any(a < end and at < b for a, b, _ in spans):
-            spans = [(a, b, f"{s}, {skill}" if (a, b) == (at, end) else s) for a, b, s in spans]
-            continue
-        spans.append((at, end, skill))
+        spans.append([at, end, skill])
     pieces: list[tuple[str, str | None]] = []
     position = 0
-    for a, b, skill in sorted(spans):
-        if a > position:
-            pieces.append((text[position:a], None))
-        pieces.append((text[a:b], skill))
-        position = b
+    for at, end, skill in sorted(spans):
+        if at > position:
+            pieces.append((text[position:at], None))
+        pieces.append((text[at:end], skill))
+        position = end
     if position < len(text):
         pieces.append((text[position:], None))
     return pieces
@@ -267,11 +280,17 @@ async def candidate_page(
             request, "hiring_candidate_erased.html", user, {"cid": candidate_id, "trail": trail}
         )
     card = await _score_card(engine, candidate_id)
-    resume, resume_note = await _resume_text(engine, profile)
+    original, redacted, resume_note = await _resume_texts(engine, profile)
     matched = card.get("matched", []) if card else []
     evidence = [(str(m.get("skill", "")), str(m.get("sentence", ""))) for m in matched]
-    pieces = highlight(resume, evidence)
-    found = {skill for _, skill in pieces if skill}
+    # The evidence quotes the résumé as the scorer read it; that is the original text
+    # wherever nothing personal was removed. Show the version that holds more of it.
+    pieces = highlight(original, evidence)
+    scorer_view = highlight(redacted, evidence)
+    shown_redacted = sum(1 for _, k in scorer_view if k) > sum(1 for _, k in pieces if k)
+    if shown_redacted:
+        pieces = scorer_view
+    found = {k.strip() for _, ks in pieces if ks for k in ks.split(",")}
     messages = [
         {**r.value, "at": as_time(r.value.get("at")) or r.created_at}
         for r in await engine.records.list(book.MESSAGE, prefix=f"{candidate_id}/")
@@ -299,6 +318,7 @@ async def candidate_page(
             "card": card,
             "pieces": pieces,
             "resume_note": resume_note,
+            "shown_redacted": shown_redacted,
             "unquoted": [s for s, _ in evidence if s not in found],
             "messages": sorted(messages, key=lambda m: m["at"]),
             "flows": flows,

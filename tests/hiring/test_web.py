@@ -652,3 +652,20 @@ async def seed_booked(engine: plait.Engine) -> None:
     await engine.records.put(book.JOB, JOB, {"config": {"id": JOB}, "workflow": f"job-{JOB}"})
     await engine.start(booked, JOB, ADA, id=f"journey-{ADA}", subject=ADA)
     await engine.run_until_idle(within=timedelta(minutes=1))
+
+
+def test_highlight_finds_quotes_across_line_breaks_and_merges_overlaps():
+    from hiring.web import highlight
+
+    text = "Summary.\nLed the  migration of\nbilling to PostgreSQL.\nOther."
+    pieces = highlight(
+        text,
+        [
+            ("PostgreSQL", "Led the migration of billing to PostgreSQL."),
+            ("Migrations", "the migration of billing"),
+            ("Kubernetes", "Ran Kubernetes."),
+        ],
+    )
+    marked = [(t, k) for t, k in pieces if k]
+    assert marked == [("Led the  migration of\nbilling to PostgreSQL.", "PostgreSQL, Migrations")]
+    assert "".join(t for t, _ in pieces) == text

@@ -196,11 +196,29 @@ class Refused(Exception):
         self.message = message
 
 
-async def deliver(engine: plait.Engine, mail: InboundMail) -> dict[str, str | None]:
+async def deliver(
+    engine: plait.Engine, mail: InboundMail, *, trusted: bool = False
+) -> dict[str, str | None]:
     """Routes one inbound message (the webhook and the demo mailbox's reply): an unsubscribe
     to the List-Unsubscribe address is honoured at once; a reply token must verify (else
-    :class:`Refused` 403); then :func:`hiring.routing.route` finds the workflow."""
+    :class:`Refused` 403); then :func:`hiring.routing.route` finds the workflow.
+
+    A bounce carries no token of ours, so unless the sender is ``trusted`` (the webhook
+    secret was given, or a signed-in person in the mailbox) it is accepted only when it
+    quotes the Message-ID of a message we sent: otherwise anyone could mark any address
+    undeliverable."""
     secret = settings().secret
+    if mail.is_bounce and not trusted:
+        known = mail.original_message_id and await engine.records.get(
+            routing.MESSAGE_ID, mail.original_message_id
+        )
+        if not known:
+            raise Refused(
+                403,
+                "unverified_bounce",
+                "a bounce is accepted with the webhook secret, or when its returned message "
+                "part carries the Message-ID of a message this application sent",
+            )
     if mail.unsubscribe_token:
         try:
             cid = await routing.unsubscribe(engine, mail.unsubscribe_token)
@@ -241,6 +259,7 @@ def _error(status: int, error: str, message: str) -> JSONResponse:
 )
 async def inbound(request: Request) -> Response:
     expected = os.environ.get("HIRING_WEBHOOK_SECRET", "")
+    trusted = False
     if expected:
         given = request.headers.get(WEBHOOK_SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), expected.encode()):
@@ -249,6 +268,7 @@ async def inbound(request: Request) -> Response:
                 "unauthenticated",
                 f"send the webhook secret in the {WEBHOOK_SECRET_HEADER} header",
             )
+        trusted = True
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await request.body()
     if len(body) > MAX_INBOUND_BYTES:
@@ -272,7 +292,7 @@ async def inbound(request: Request) -> Response:
     except Exception as exc:  # a parser failing on odd bytes: say what, not a traceback
         return _error(422, "invalid", f"the message could not be read: {type(exc).__name__}")
     try:
-        result = await deliver(engine_of(request), mail)
+        result = await deliver(engine_of(request), mail, trusted=trusted)
     except Refused as exc:
         return _error(exc.status, exc.error, exc.message)
     return JSONResponse(result)

@@ -276,7 +276,21 @@ async def test_webhook_refuses_bad_tokens_secrets_and_payloads(site, monkeypatch
     assert r.status_code == 422 and "'from'" in r.json()["message"]
     r = await hook.post("/hiring/inbound", content=b"hello", headers={"content-type": "text/html"})
     assert r.status_code == 415
+    bounce = {
+        "from": "MAILER-DAEMON@mx.example.org",
+        "to": "talent@example.com",
+        "subject": "Undelivered Mail Returned to Sender",
+        "text": "The mail to bo@example.org could not be delivered.",
+        "headers": {"X-Failed-Recipients": "bo@example.org"},
+    }
+    r = await hook.post("/hiring/inbound", json=bounce)  # no token, quotes nothing we sent
+    assert r.status_code == 403 and r.json()["error"] == "unverified_bounce"
+    assert (await engine.get(f"journey-{BO}")).status == plait.WorkflowStatus.WAITING
     monkeypatch.setenv("HIRING_WEBHOOK_SECRET", "hook-secret")
+    r = await hook.post(
+        "/hiring/inbound", json=bounce, headers={"X-Hiring-Webhook-Secret": "hook-secret"}
+    )
+    assert r.status_code == 200 and r.json()["outcome"] == "bounce"
     good = {"from": "a@example.org", "to": reply_address(ADA), "text": "hi", "message_id": "<x@y>"}
     r = await hook.post("/hiring/inbound", json=good, headers={"X-Hiring-Webhook-Secret": "nope"})
     assert r.status_code == 401

@@ -257,6 +257,15 @@ async def test_webhook_routes_json_and_raw_replies_once(site):
         "candidate_id": BO,
         "workflow_id": f"journey-{BO}",
     }
+    mailto = {
+        "from": "bo@example.org",
+        "to": f"unsubscribe+{make_token('unsubscribe', BO, SECRET)}@hiring.localhost",
+        "subject": "unsubscribe",
+        "text": "unsubscribe",
+    }
+    r = await hook.post("/hiring/inbound", json=mailto)
+    assert r.json() == {"outcome": "unsubscribed", "candidate_id": BO, "workflow_id": None}
+    assert await engine.records.get(book.SUPPRESSED, book.address_key("bo@example.org"))
     await engine.run_until_idle(within=timedelta(minutes=1))
     ada = await engine.get(f"journey-{ADA}")
     bo = await engine.get(f"journey-{BO}")
@@ -350,6 +359,13 @@ async def test_erasure_needs_an_admin_and_a_confirmation(site):
     assert r.status_code == 403 and "admin" in r.text
     no_csrf = await olga.post(f"/hiring/candidates/{BO}/erase", data={})
     assert no_csrf.status_code == 403
+    mail = ReceivedMail(
+        "talent@example.com",
+        ("bo@example.org",),
+        outreach_mail(BO, "bo@example.org"),
+        datetime(2026, 12, 6, 9, 0, tzinfo=UTC),
+    )
+    key = await mailbox.store_received(engine, mail)
     ada = await signed_in(transport, "ada", "ada-pass-1234")
     page = (await ada.get(f"/hiring/candidates/{BO}")).text
     token = csrf(page)
@@ -361,6 +377,7 @@ async def test_erasure_needs_an_admin_and_a_confirmation(site):
     )
     assert r.status_code == 303 and r.headers["location"].endswith("?done=erased")
     assert await engine.records.get(book.CANDIDATE, BO) is None
+    assert await engine.records.get(mailbox.MAILBOX, key) is None  # the demo mailbox too
     after = await ada.get(r.headers["location"])
     assert (
         after.status_code == 200

@@ -16,8 +16,10 @@ from hiring.pipeline import job_pipeline
 
 
 def candidate_id(job_id: str, email: str) -> str:
-    """A candidate's id for one job: stable, and no personal data in it."""
-    return f"{job_id}-{hashlib.sha256(email.strip().lower().encode()).hexdigest()[:8]}"
+    """A candidate's id for one job: stable, short (it rides in reply and unsubscribe
+    addresses, at most 64 characters before the @), and no personal data in it."""
+    key = f"{job_id}\n{email.strip().lower()}".encode()
+    return "c" + hashlib.sha256(key).hexdigest()[:11]
 
 
 def workflow_id(job_id: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import plait
 from hiring import steps
@@ -53,14 +54,15 @@ async def job_pipeline(
 
     status.set("proposing the skills to look for", "skills")
     proposed = await steps.propose_skills(job, config.ai)
-    skills = await ctx.ask_human(
+    skills = await _until_answered(
+        ctx,
         f"Confirm the skills for {job.title}",
         form=SkillReview,
         proposal=proposed,
         context={"job": job.title, "description": job.text[:4000], "proposed_by": config.ai},
         assignee=config.recruiters,
         due=config.cadence.skills_review_due,
-        on_timeout=plait.Escalate(to=config.hiring_managers, due=timedelta(days=1)),
+        escalate_to=config.hiring_managers,
     )
     await steps.audit_decision(ctx.workflow_id, "skills confirmed", None, ctx.idempotency_key)
 
@@ -239,6 +241,7 @@ async def candidate_journey(
     thread.append(
         await steps.send_slot_options(config, candidate_id, slots, thread, ctx.idempotency_key)
     )
+    status.set("waiting for the candidate to pick an interview time", "scheduling")
     chosen = await _await_slot(ctx, config, slots)
     if chosen is None:
         status.set("no slot chosen in time", "no response")
@@ -273,19 +276,55 @@ async def candidate_journey(
         )
 
     status.set("waiting for the decision", "interviewing")
-    decision = await ctx.ask_human(
+    decision = await _until_answered(
+        ctx,
         "Record the hiring decision",
         form=Decision,
+        proposal=None,
         context=await steps.candidate_context(candidate_id),
         assignee=config.hiring_managers,
         due=config.cadence.decision_due,
-        remind=timedelta(days=1),
+        escalate_to=config.recruiters,
     )
     await steps.audit_decision(
         ctx.workflow_id, f"decision: {decision.outcome}", candidate_id, ctx.idempotency_key
     )
     status.set(f"decided: {decision.outcome}", "decided", outcome=decision.outcome)
     return decision.outcome
+
+
+T = TypeVar("T")
+
+
+async def _until_answered(
+    ctx: plait.Context,
+    title: str,
+    *,
+    form: type[T],
+    proposal: T | None,
+    context: dict[str, Any],
+    assignee: str,
+    due: timedelta,
+    escalate_to: str,
+) -> T:
+    """Asks ``assignee`` by ``due``; past it the task goes to ``escalate_to`` for as long
+    again; past that it is asked of ``escalate_to`` once more, with no deadline (overdue
+    tasks head the inbox): a decision is never skipped or taken by default."""
+    try:
+        return await ctx.ask_human(
+            title,
+            form=form,
+            proposal=proposal,
+            context=context,
+            assignee=assignee,
+            due=due,
+            on_timeout=plait.Escalate(to=escalate_to, due=due),
+        )
+    except plait.WaitTimeout:
+        ctx.logger.warning("%r was not answered in time: asked again without a deadline", title)
+    return await ctx.ask_human(
+        f"{title} (overdue)", form=form, proposal=proposal, context=context, assignee=escalate_to
+    )
 
 
 async def _await_reply(

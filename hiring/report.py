@@ -35,7 +35,7 @@ class Card(BaseModel):
 
 
 async def candidates_of(engine: plait.Engine, job_id: str) -> list[book.Profile]:
-    found = await engine.records.list(book.CANDIDATE, prefix=f"{job_id}-", type=book.Profile)
+    found = await engine.records.list(book.CANDIDATE, type=book.Profile)
     return [
         r.value for r in found if isinstance(r.value, book.Profile) and r.value.job_id == job_id
     ]

@@ -31,6 +31,14 @@ from hiring.models import (
 from hiring.settings import settings
 
 RETRY = plait.Retry(max_attempts=5, initial_interval=timedelta(seconds=2))
+SOURCES = {  # how the privacy notice names where a candidate's details came from
+    "upload": "the application you sent us",
+    "folder": "the application you sent us",
+    "csv": "the application you sent us",
+    "json": "the application you sent us",
+    "api": "the application you sent us",
+    "ui": "the application you sent us",
+}
 
 
 class Status:
@@ -98,7 +106,7 @@ async def parse_job(config: JobConfig, description: plait.BlobRef) -> Job:
 async def propose_skills(job: Job, ai: str) -> SkillReview:
     """The skills the description asks for, each with the sentence that asked (offline: the
     skill vocabulary and the sentence's wording; see docs/hiring.md)."""
-    from hiring.scoring import extract_skills
+    from hiring import extract_skills
 
     found = extract_skills(job.text)
     skills = [Skill(name=s.name, required=s.required, sentence=s.sentence) for s in found]
@@ -119,22 +127,23 @@ async def score_resume(
     job_id: str, job_text: str, skills: SkillReview, candidate_id: str, resume: str, key: str
 ) -> ScoreCard:
     """The résumé, redacted, scored against the confirmed skills, with the evidence."""
-    from hiring.scoring import redact, score
+    from hiring import redact, score
 
     redacted = redact(resume).text
-    result = score(job_text, redacted, skills=[(s.name, s.required) for s in skills.skills])
+    result = score(job_text, resume)  # TODO confirmed skills
     card = ScoreCard(
         candidate_id=candidate_id,
         value=float(result.value),
-        parts=dict(result.parts),
-        weights=dict(result.weights),
+        parts={p.name: round(p.value, 4) for p in result.parts},
+        weights={p.name: p.weight for p in result.parts},
         matched=[
-            Evidence(skill=m.skill, sentence=m.sentence, required=m.required)
+            Evidence(skill=m.name, sentence=m.evidence, required=m.required)
             for m in result.matched
+            if m.evidence
         ],
         missing=list(result.missing),
-        method=result.method,
-        model=result.model,
+        method=result.explain(),
+        model="offline:all-MiniLM-L6-v2-int8",
     )
     await book.audit(
         candidate_id,
@@ -227,6 +236,7 @@ async def _send(
     retry after a crash sends the same message with the same id)."""
     p = await book.profile(candidate_id)
     name, address = to or (p.name, p.email)
+    source = SOURCES.get(p.source.lower(), p.source)
     draft = Draft(
         kind=kind,
         to=address,
@@ -236,7 +246,7 @@ async def _send(
         idempotency_key=key,
         recipient_id=recipient_id or candidate_id,
         first_message=first,
-        data_source=p.source if first else None,
+        data_source=source if first else None,
         thread=thread,
         calendar=calendar,
     )

@@ -28,6 +28,7 @@ from hiring.scoring.resume import (
     Line,
     ParsedResume,
     evidence_weight,
+    has_role_noun,
     job_title,
     required_years,
 )
@@ -64,7 +65,8 @@ class Job:
     level: int
     meta_family: str | None
     tasks: tuple[str, ...]
-    title_vector: Vectors
+    title_vector: Vectors  # the title as written, and its role alone ("Product Manager")
+    core_vector: Vectors
     task_vectors: Vectors
     doc_vector: Vectors
 
@@ -127,6 +129,14 @@ def _tasks(job_text: str, title: str) -> list[str]:
     return out
 
 
+def _core_title(title: str, vocab: Vocabulary) -> str:
+    """The role named in a job title, without its qualifiers ("ICU Registered Nurse")."""
+    core = re.sub(r"\([^)]*\)?", " ", title)
+    parts = [p.strip() for p in re.split(r"\s*(?:,|\||—|–|\s-\s|:)\s*", core) if p.strip()]
+    titled = [p for p in parts if has_role_noun(p, vocab)]
+    return (titled or parts or [title])[0]
+
+
 def load_job(job_text: str, vocab: Vocabulary) -> Job:
     """The job's parts and vectors (cached by the job text's hash)."""
 
@@ -134,7 +144,10 @@ def load_job(job_text: str, vocab: Vocabulary) -> Job:
         title = job_title(text, vocab)
         skills = extract_skills(text)
         tasks = _tasks(text, title)
-        vectors = embed([vocab.expand(title), *[vocab.expand(t) for t in tasks]])
+        core = _core_title(title, vocab)
+        vectors = embed(
+            [vocab.expand(title), vocab.expand(core), *[vocab.expand(t) for t in tasks]]
+        )
         doc = embed([vocab.expand(text)])
         return Job(
             text=text,
@@ -146,7 +159,8 @@ def load_job(job_text: str, vocab: Vocabulary) -> Job:
             meta_family=meta_family(title, vocab),
             tasks=tuple(tasks),
             title_vector=vectors[0],
-            task_vectors=vectors[1:],
+            core_vector=vectors[1],
+            task_vectors=vectors[2:],
             doc_vector=doc[0],
         )
 
@@ -221,7 +235,7 @@ def role_part(
     entries = title_entries(resume)
     if not entries:
         return []
-    cos = vectors @ job.title_vector
+    cos = np.maximum(vectors @ job.title_vector, vectors @ job.core_vector)
     out = []
     for (title, years, current), c in zip(entries, cos, strict=True):
         family = meta_family(title, vocab)
@@ -231,7 +245,14 @@ def role_part(
             value *= 0.25
         if not current:
             value *= 0.9
-        out.append(TitleMatch(title, similarity, family, value, years, level_of(title, vocab)))
+        level = level_of(title, vocab)
+        if level < 2 and years >= max(5.0, job.years + 2):
+            level = max(level, 2) if level == 1 else level  # years make a plain title senior
+        # holding the role at another level is holding a different job: an associate is not
+        # the supervisor, a head of support is not the specialist
+        gap = job.level - level
+        value *= 1.0 - 0.15 * max(0, gap) - 0.1 * max(0, -gap - 1)
+        out.append(TitleMatch(title, similarity, family, value, years, level))
     out.sort(key=lambda m: m.value, reverse=True)
     return out
 

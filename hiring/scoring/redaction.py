@@ -189,6 +189,9 @@ def _is_name_token(token: str) -> bool:
 
 
 _SPLIT = re.compile(r"(\s*[;,]\s+|(?<=[.!?])\s+(?=[^\W_])|\s+[–—|]\s+|\s+-\s+)")
+_PLACE = re.compile(
+    r"^\s*(?:[A-Z][\w.'-]*|\d{4,6}(?:-\d{4})?)(?:\s+(?:[A-Z][\w.'-]*|\d{4,6}(?:-\d{4})?)){0,3}\s*$"
+)
 _HONORIFIC = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+(?=[A-Z])")
 _PAREN = re.compile(r"\s*[(\[][^()\[\]]*[)\]]")
 _HEADING_WORD = re.compile(r"^[A-Z][A-Za-z &/]+:?$")
@@ -274,8 +277,12 @@ def _strip_clauses(line: str, removed: list[tuple[str, str]]) -> str:
     texts = parts[0::2]  # parts alternate clause, separator, clause, ...
     seps = parts[1::2]
     keep = [True] * len(texts)
+    after_address = False
     for i, text in enumerate(texts):
         kind = _clause_cue(text) if text.strip() else None
+        if kind is None and after_address and _PLACE.match(text):
+            kind = "address"  # the town, state or postcode after a street address
+        after_address = kind == "address"
         if kind is not None and (kind != "name" or len(texts) > 1):
             removed.append((kind, text.strip()))
             keep[i] = False
@@ -313,6 +320,9 @@ def _clean_inline(line: str, removed: list[tuple[str, str]]) -> str:
                 continue
             removed.append((kind, match.strip()))
             line = line.replace(match, " ")
+            # separators left between removed contact items ("a@b.c | +1 555 | x.com")
+            line = re.sub(r"(?:\s*[|•·,;/]\s*){2,}", " | ", line)
+            line = re.sub(r"^[\s|•·,;/]+|[\s|•·,;/]+$", "", line)
     return line
 
 

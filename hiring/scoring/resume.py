@@ -19,7 +19,15 @@ from datetime import date
 
 from hiring.scoring.skills import Vocabulary, sentences
 
-__all__ = ["Line", "ParsedResume", "Role", "job_title", "parse_resume", "required_years"]
+__all__ = [
+    "Line",
+    "ParsedResume",
+    "Role",
+    "has_role_noun",
+    "job_title",
+    "parse_resume",
+    "required_years",
+]
 
 _YEAR = r"(?:19|20)\d\d"
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
@@ -143,44 +151,95 @@ class ParsedResume:
     claimed_years: float | None
 
 
-def _heading_section(line: str) -> str | None:
-    text = re.sub(r"^[\W_]+|[\W_]+$", "", line).strip().lower()
+_HEADING_WORDS = (
+    ("experience", "experience"),
+    ("employment", "experience"),
+    ("work history", "experience"),
+    ("career history", "experience"),
+    ("skills", "skills"),
+    ("competencies", "skills"),
+    ("technologies", "skills"),
+    ("tools", "skills"),
+    ("education", "education"),
+    ("certifications", "credentials"),
+    ("licenses", "credentials"),
+    ("licences", "credentials"),
+    ("credentials", "credentials"),
+    ("summary", "summary"),
+    ("profile", "summary"),
+    ("objective", "summary"),
+    ("projects", "training"),
+    ("rotations", "training"),
+    ("volunteer", "training"),
+    ("research", "training"),
+)
+
+
+def _heading_section(line: str, vocab: Vocabulary | None = None) -> str | None:
+    """The section a heading line opens ("PROFESSIONAL EXPERIENCE", "Skills & Tools:")."""
+    stripped = line.strip()
+    text = re.sub(r"^[\W_]+|[\W_]+$", "", stripped).strip().lower()
     text = re.sub(r"\s+", " ", text)
-    if text in _SECTIONS and len(line.strip()) <= 40:
+    if text in _SECTIONS and len(stripped) <= 40:
         return _SECTIONS[text]
+    words = text.split()
+    if not words or len(words) > 5 or re.search(r"\d", text) or stripped.endswith("."):
+        return None
+    # "Relevant Work Experience", "TECHNICAL SKILLS & TOOLS", but not "Customer Experience
+    # Specialist" (a title: it names a role)
+    if vocab is not None and has_role_noun(stripped, vocab):
+        return None
+    if not (stripped.isupper() or stripped.endswith(":") or stripped.istitle()):
+        return None
+    for word, section in _HEADING_WORDS:
+        if word in text:
+            return section
     return None
 
 
-def _has_role_noun(text: str, vocab: Vocabulary) -> bool:
+def has_role_noun(text: str, vocab: Vocabulary) -> bool:
     words = re.findall(r"[A-Za-z']+", vocab.expand(text).lower())
     return any(w in _ROLE_NOUNS for w in words)
 
 
-def _title_of(line: str, match: re.Match[str] | None, vocab: Vocabulary) -> str:
+def _titles_of(line: str, match: re.Match[str] | None, vocab: Vocabulary) -> list[str]:
+    """The job titles a role line names ("Product Owner → Sr. PM" names two)."""
     text = line
     if match is not None:
         text = text[: match.start()] + " " + text[match.end() :]
     text = _SEASON.sub(" ", text)
     text = _TRAILING_YEAR.sub(" ", text)
-    text = re.sub(r"\(\s*\)|\(\s*[-–]?\s*\)", " ", text)
+    text = re.sub(r"\([^)]*\)?|\[[^\]]*\]?", " ", text)  # "(B2B SaaS)", "(2019 - present"
     text = re.sub(r"[:].*$", "", text)  # "Title, Org, 2023 - 2025: what I did"
     text = re.sub(r"^\s*(?:[-•*·]\s+)", "", text)
     segments = [
         s.strip(" ()[]|.,")
-        for s in re.split(r"\s*(?:,|\||—|–|@|\bat\b|\s-\s|/|→)\s*", text)
-        if s.strip(" ()[]|.,")
+        for s in re.split(r"\s*(?:,|\||—|–|@|\bat\b|\s-\s|/|→|->|>)\s*", text)
+        if re.search(r"[A-Za-z]{2}", s)
     ]
-    titled = [s for s in segments if _has_role_noun(s, vocab)]
+    titled = [s for s in segments if has_role_noun(s, vocab)]
     if not titled:
-        return segments[0] if segments else text.strip()
-    title = titled[0]
-    index = segments.index(title)
-    # a unit or specialty right after the title ("Staff RN, MICU") belongs to it
-    if index + 1 < len(segments):
-        nxt = segments[index + 1]
-        if len(nxt.split()) <= 4 and (nxt.isupper() or vocab.mentions(nxt)):
-            title = f"{title}, {nxt}"
-    return title
+        return segments[:1]
+    first = segments.index(titled[0])
+    titles = []
+    for title in titled[:2]:
+        index = segments.index(title)
+        # a unit or specialty right after the title ("Staff RN, MICU") belongs to it
+        if index + 1 < len(segments) and index == first:
+            nxt = segments[index + 1]
+            if (
+                len(nxt.split()) <= 3
+                and nxt not in titled
+                and (nxt.isupper() or vocab.mentions(nxt))
+            ):
+                title = f"{title}, {nxt}"
+        titles.append(title)
+    return titles
+
+
+def _title_of(line: str, match: re.Match[str] | None, vocab: Vocabulary) -> str:
+    titles = _titles_of(line, match, vocab)
+    return titles[0] if titles else ""
 
 
 def _years(match: re.Match[str], today: date) -> tuple[float, int | None, bool]:
@@ -231,7 +290,7 @@ def parse_resume(
     for text, source in lines:
         if not text.strip():
             continue
-        heading = _heading_section(text)
+        heading = _heading_section(text, vocab)
         if heading is not None:
             section = heading
             out.append(Line(text, source, section, "heading"))
@@ -248,8 +307,8 @@ def parse_resume(
         is_role = False
         if section not in {"education", "skills", "credentials"}:
             if match or season:
-                is_role = _has_role_noun(text, vocab) or section in {"experience", "header"}
-            elif trailing and section == "experience" and _has_role_noun(text, vocab):
+                is_role = has_role_noun(text, vocab) or section in {"experience", "header"}
+            elif trailing and section == "experience" and has_role_noun(text, vocab):
                 is_role = len(text.split()) <= 12
         if is_role:
             if match:
@@ -258,7 +317,21 @@ def parse_resume(
                 found = season or trailing
                 assert found is not None
                 start, years, current = int(found.group("year")), 0.25, False
-            roles.append(Role(_title_of(text, match, vocab), years, start, text, current))
+            titles = _titles_of(text, match, vocab)
+            if not titles:
+                # "Staff Nurse, Mercy Hospital" on one line, "June 2018 – Present" on the next
+                for back in (1, 2):
+                    if len(out) < back or out[-back].kind != "content":
+                        break
+                    prev = out[-back]
+                    if len(prev.text.split()) <= 12 and has_role_noun(prev.text, vocab):
+                        titles = _titles_of(prev.text, None, vocab)
+                        out[-back] = Line(prev.text, prev.source, "experience", "role")
+                        if headlines and headlines[-1] in titles:
+                            headlines.pop()
+                        break
+            for title in titles:
+                roles.append(Role(title, years, start, text, current))
             if section in {"header", "summary", "other"}:
                 section = "experience"
             out.append(
@@ -268,7 +341,7 @@ def parse_resume(
         if section == "header":
             if (
                 len(text.split()) <= 9
-                and _has_role_noun(text, vocab)
+                and has_role_noun(text, vocab)
                 and not text.rstrip().endswith(".")
             ):
                 headlines.append(_title_of(text, None, vocab))
@@ -284,7 +357,7 @@ def parse_resume(
             claim = _CLAIM.search(text)
             if claim and claimed is None:
                 claimed = _number(claim.group("n"))
-            if not headlines and _has_role_noun(text, vocab):
+            if not headlines and has_role_noun(text, vocab):
                 first = re.split(r"\s+with\s+|\s+who\s+|[.,;]", text, maxsplit=1)[0]
                 if len(first.split()) <= 6:
                     headlines.append(first.strip())
@@ -337,7 +410,7 @@ def job_title(job_text: str, vocab: Vocabulary) -> str:
         if key and key.group("key").lower() in {"job title", "title", "position", "role"}:
             return key.group("rest").strip()
     for ln in lines[:5]:
-        if len(ln.split()) <= 10 and _has_role_noun(ln, vocab):
+        if len(ln.split()) <= 10 and has_role_noun(ln, vocab):
             return ln
     return lines[0] if lines else ""
 

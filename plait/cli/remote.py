@@ -103,7 +103,22 @@ class RemoteSource:
 
     async def workflow(self, workflow_id: str) -> Json:
         detail = await self._call("GET", f"/api/workflows/{workflow_id}")
-        return dict(detail)
+        # The API nests each step's attempts in its journal entry; the CLI's shape (the
+        # engine's records) has them apart, and "attempts" counting them.
+        journal, attempts = [], []
+        for entry in detail["journal"]:
+            for a in entry.get("attempts") or []:
+                attempts.append({**a, "seq": entry["seq"]})
+            journal.append({**entry, "attempts": entry.get("attempt_count", 1)})
+        return {
+            "workflow": detail["info"],
+            "journal": journal,
+            "attempts": attempts,
+            "events": detail.get("events", []),
+            "children": detail.get("children", []),
+            "tasks": detail.get("tasks", []),
+            "runs": detail.get("runs", []),
+        }
 
     async def start(
         self, name: str, args: builtins.list[Any], *, id: str | None, queue: str | None, by: str
@@ -141,7 +156,9 @@ class RemoteSource:
         overdue: bool | None,
         limit: int,
     ) -> builtins.list[Json]:
-        scope = "all" if (assignee or for_user) is None else "mine"
+        # The server knows who asks (the token): --for is "mine"; otherwise every task the
+        # token's user may see.
+        scope = "mine" if for_user else "all"
         params: list[tuple[str, str | int]] = [("scope", scope), ("limit", limit)]
         params += [("status", s) for s in status]
         if overdue is not None:

@@ -135,7 +135,7 @@ def _app_of(request: Request | None) -> FastAPI:
         return current_app.get()
     except LookupError:
         raise RuntimeError(
-            "sign_in/sign_out are called while a plait server request is served"
+            "sign_in/sign_out work only while the server answers a request (or pass request=)"
         ) from None
 
 

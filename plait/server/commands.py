@@ -173,7 +173,7 @@ def server_command(
             local_mode=no_auth,
             has_app=app is not None,
             secure_cookies=https_cookies,
-            base_url=base_url or f"http://{host}:{port}",
+            base_url=base_url or f"http://{f'[{host}]' if ':' in host else host}:{port}",
         )
     except plait.ConfigurationError as exc:
         raise Failure(str(exc)) from None

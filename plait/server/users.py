@@ -114,10 +114,26 @@ def token_digest(token: str) -> str:
 
 
 def check_name(name: str, what: str = "a user name") -> str:
-    """``name`` if it is a usable user or group name, else a ConfigurationError."""
-    if not name or not set(name) <= _NAME_CHARS or len(name) > 64:
+    """``name`` if it is a usable user name, else a ConfigurationError."""
+    if not isinstance(name, str) or not name or not set(name) <= _NAME_CHARS or len(name) > 64:
         raise ConfigurationError(
             f"{what} must be 1-64 letters, digits, '.', '_', '-' or '@', not {name!r}"
+        )
+    return name
+
+
+def check_group(name: str) -> str:
+    """``name`` if it is a usable group name (what workflows assign tasks to, so any
+    printable text: "hiring managers"), else a ConfigurationError."""
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or name != name.strip()
+        or len(name) > 100
+        or not name.isprintable()
+    ):
+        raise ConfigurationError(
+            f"a group name must be 1-100 printable characters without spaces around, not {name!r}"
         )
     return name
 
@@ -227,7 +243,7 @@ class Users:
         (shown once: only its digest is written)."""
         check_name(name)
         role_set = sorted({_role(r) for r in roles})
-        group_set = sorted({check_name(g, "a group name") for g in groups})
+        group_set = sorted({check_group(g) for g in groups})
         with self._lock:
             data = _read_toml(self.path) if self.path.exists() else {}
             users = data.setdefault("users", {})
@@ -321,7 +337,7 @@ def _parse_users(users: dict[str, Any], path: Path) -> dict[str, _Entry]:
                 name=name,
                 display_name=_text(raw.get("display_name"), f"{where}: display_name") or name,
                 email=_text(raw.get("email"), f"{where}: email"),
-                groups=frozenset(check_name(g, "a group name") for g in groups),
+                groups=frozenset(check_group(g) for g in groups),
                 roles=frozenset(roles),
                 time_zone=_text(raw.get("time_zone"), f"{where}: time_zone"),
             )

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from apifixtures are redefined as arguments)
 """The live change stream of a real ``plait server`` (subprocess, with a worker): a client
 sees a workflow's changes as server-sent events while it runs; a client that goes away
 leaves nothing behind; the server stopping ends open streams, and the server exits 0."""
@@ -12,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.apifixtures import tokens, users_file, users_template  # noqa: F401
 from tests.server.running import running_server
 
 

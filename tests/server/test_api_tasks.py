@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from apifixtures are redefined as arguments)
 """The REST API's human tasks, in process, on SQLite and PostgreSQL: inbox scopes and
 filters, the detail with form and audit trail, claiming, reassigning and completing, with
 the roles and groups each needs (a viewer cannot answer, an approver of another group
@@ -8,15 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.server.apifixtures import (  # noqa: F401
-    Api,
-    api,
-    make_app,
-    server_engine,
-    tokens,
-    users_file,
-    users_template,
-)
+from tests.server.apifixtures import Api
 from tests.server.test_api import error_of
 
 

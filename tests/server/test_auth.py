@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from apifixtures are redefined as arguments)
 """Who may use the server: the users file (argon2 passwords, hashed tokens, re-read when it
 changes), roles, sessions in signed cookies, slowing down failed sign-ins, local mode,
 pages redirecting to sign in, and the extension point's public and private routes."""
@@ -306,3 +305,12 @@ def test_extensions_are_checked(users_file: Path) -> None:
             ServerSettings(users_file=users_file, secret_key=KEY),
             [Extension(name="x", router=router), Extension(name="x", router=router)],
         )
+
+
+def test_group_names_are_what_workflows_assign_to(tmp_path: Path) -> None:
+    users = Users(tmp_path / "users.toml")
+    users.add("lin", roles=["approver"], groups=["hiring managers", "Legal (EU)"])
+    assert users.directory().groups_of("lin") == {"hiring managers", "Legal (EU)"}
+    for bad in ["", " padded", "tab\there"]:
+        with pytest.raises(plait.ConfigurationError, match="group name"):
+            users.add("lin", groups=[bad])

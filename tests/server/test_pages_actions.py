@@ -17,7 +17,7 @@ from plait.server.auth import User, page_user
 from plait.server.pages import render_page, workflow_pages
 from plait.server.users import Users
 from plait.testing import TestEngine
-from tests.server.test_pages_routes import csrf
+from tests.server.test_pages_routes import csrf, post_login
 
 
 class Offer(pydantic.BaseModel):
@@ -77,7 +77,7 @@ async def admin_site(tmp_path):
     async with TestEngine(workflows=WORKFLOWS) as engine:
         app = create_app(engine, settings, [ext])
         c = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
-        r = await c.post("/login", data={"name": "admin1", "password": "admin-pass-123"})
+        r = await post_login(c, name="admin1", password="admin-pass-123")
         assert r.status_code == 303
         yield engine, c
 
@@ -188,3 +188,13 @@ async def test_local_mode_says_so_on_every_page(tmp_path):
             r = await c.get(path)
             assert r.status_code == 200 and "Local mode: no sign-in" in r.text
         assert (await c.get("/login")).headers["location"] == "/workflows"
+
+
+async def test_workers_show_what_they_hold_and_when_they_went_quiet(admin_site):
+    engine, c = admin_site
+    async with engine.worker(concurrency=2):
+        page = (await c.get("/workers")).text
+        assert "alive" in page and "stale" not in page.split("<tbody>")[1]
+        engine.clock.advance(timedelta(minutes=10))  # no heartbeat for ten minutes
+        page = (await c.get("/workers")).text
+        assert 'class="badge s-failed">stale' in page

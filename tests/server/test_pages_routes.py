@@ -53,11 +53,18 @@ async def site(tmp_path):
         yield engine, transport
 
 
+async def post_login(c, **data):
+    """Posts the sign-in form as a browser does: with the token of the form it was shown."""
+    form = (await c.get("/login")).text
+    token = re.search(r'name="login_token" value="([^"]+)"', form).group(1)
+    return await c.post("/login", data={"login_token": token, **data})
+
+
 async def client_for(transport, name, password):
     c = httpx.AsyncClient(
         transport=transport, base_url="http://127.0.0.1", headers={"accept": "text/html"}
     )
-    r = await c.post("/login", data={"name": name, "password": password, "next": "/inbox"})
+    r = await post_login(c, name=name, password=password, next="/inbox")
     assert r.status_code == 303 and r.headers["location"] == "/inbox"
     return c
 
@@ -117,6 +124,9 @@ async def test_pages_show_and_act(site):
     assert await h.result() == "Ada: 61000"
     done = (await rita.get(f"/workflows/{h.id}?done=answered")).text
     assert "Answer recorded" in done and "by rita" in done
+    answered = (await rita.get(f"/tasks/{task_id}")).text
+    assert "Answered by <b>rita</b>" in answered and 'class="after">61000<' in answered
+    assert "completed" in answered and 'id="task-form"' not in answered
 
     vic = await client_for(transport, "vic", "vic-pass-1234")
     vic_page = (await vic.get(f"/workflows/{n.id}")).text
@@ -146,14 +156,13 @@ async def test_pages_show_and_act(site):
 async def test_wrong_password_is_refused_on_the_page(site):
     _, transport = site
     c = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
-    r = await c.post("/login", data={"name": "rita", "password": "wrong"})
-    assert (
-        r.status_code == 401
-        and "do not match" in r.text
-        and "plait_session" not in r.headers.get("set-cookie", "")
-    )
-    r = await c.post(
-        "/login",
-        data={"name": "rita", "password": "rita-pass-123", "next": "https://evil.example/"},
-    )
-    assert r.headers["location"] == "/workflows"
+    r = await post_login(c, name="rita", password="wrong")
+    assert r.status_code == 401 and "do not match" in r.text
+    assert "plait_session" not in r.headers.get("set-cookie", "")
+    # A sign-in posted from elsewhere (without the form's token) is refused: no session.
+    r = await c.post("/login", data={"name": "rita", "password": "rita-pass-123"})
+    assert r.status_code == 403 and "had expired" in r.text
+    assert "plait_session" not in r.headers.get("set-cookie", "")
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example/", "javascript:x"):
+        r = await post_login(c, name="rita", password="rita-pass-123", next=target)
+        assert r.status_code == 303 and r.headers["location"] == "/workflows"

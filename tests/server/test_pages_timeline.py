@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pydantic
 
 import plait
-from plait.server.pages.render import relative, span, time_tag
+from plait.server.pages.render import relative, short_id, span, time_tag
 from plait.server.pages.timeline import build_timeline, waiting_on
 from plait.testing import TestEngine
 
@@ -122,3 +122,9 @@ def test_durations_and_times_read_well():
     assert relative(now + timedelta(days=2), now) == "in 2 d"
     tag = time_tag(now, now, mode="absolute")
     assert 'datetime="2030-01-01T00:00:00Z"' in tag and "2030-01-01 00:00 UTC" in tag
+
+
+def test_long_ids_are_shortened_but_siblings_stay_apart():
+    assert short_id("job-42") == "job-42"
+    assert short_id("b7c9e17b45af4e1c9d:3") == "b7c9e17b\N{HORIZONTAL ELLIPSIS}:3"
+    assert short_id("0123456789abcdef0123") == "0123456789ab\N{HORIZONTAL ELLIPSIS}"

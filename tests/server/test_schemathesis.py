@@ -22,10 +22,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from tests.conftest import PostgresServer
 from tests.server.running import RunningServer, running_server
 
-EXAMPLES = 12  # per operation and generation mode: 16 operations, ~30 s per backend
+EXAMPLES = 10  # per operation and generation mode: 16 operations, ~25 s per backend
 
 
 class Live:
@@ -85,20 +84,8 @@ def live(
             for secret in live.tokens.values():
                 assert secret not in log
     finally:
-        if isinstance(pg, PostgresServer):
+        if pg is not None:
             pg.release(db_url)
-
-
-@pytest.fixture(scope="module")
-def users_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    from plait.server.users import Users
-    from tests.server.apifixtures import PASSWORDS, PEOPLE
-
-    path = tmp_path_factory.mktemp("users") / "plait-users.toml"
-    users, tokens = Users(path), {}
-    for name, spec in PEOPLE.items():
-        tokens[name] = users.add(name, password=PASSWORDS.get(name), token=True, **spec)
-    return path, tokens
 
 
 @pytest.fixture(scope="module")

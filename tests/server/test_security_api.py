@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from apifixtures are redefined as arguments)
 """Security of the API: another person's session cannot answer my task; a browser session
 cannot act without its CSRF token (an API token needs none); passwords, tokens, hashes
 and the secret key never appear in responses or logs."""

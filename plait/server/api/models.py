@@ -8,14 +8,34 @@ appear as such. Times are ISO 8601 in UTC.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 import plait
 
-JSON = Any  # a plain JSON value
 NO_NUL = r"^[^\x00]*$"  # text the databases can store (PostgreSQL refuses NUL in text)
+
+
+def _storable(value: Any) -> Any:
+    """``value`` if no string in it (key or value) holds a NUL character, which PostgreSQL
+    cannot store in text: refused here, at the edge, rather than failing a workflow later."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("text must not contain NUL characters (\\u0000)")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+JSON = Any  # a plain JSON value
+Storable = Annotated[Any, AfterValidator(_storable)]  # JSON a request gives: no NUL in text
 
 
 class Strict(BaseModel):
@@ -194,7 +214,7 @@ class StartRequest(Strict):
     """Start a workflow of the server's application code."""
 
     workflow: str = Field(min_length=1, pattern=NO_NUL, description="the workflow's name")
-    args: list[JSON] = Field(default_factory=list, description="its arguments, as JSON")
+    args: list[Storable] = Field(default_factory=list, description="its arguments, as JSON")
     id: str | None = Field(
         default=None, min_length=1, max_length=500, pattern=NO_NUL, description="idempotency key"
     )
@@ -210,7 +230,7 @@ class SignalRequest(Strict):
     """A signal for the workflow's mailbox."""
 
     name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
-    payload: JSON = None
+    payload: Storable = None
     dedup_key: str | None = Field(default=None, min_length=1, max_length=500, pattern=NO_NUL)
 
 
@@ -238,7 +258,7 @@ class CompleteRequest(Strict):
     """The answer to a human task: an object with the form's fields (for an approval,
     ``{"approved": true, "comment": "..."}``)."""
 
-    answer: JSON
+    answer: Storable
     comment: str | None = Field(default=None, max_length=10_000, pattern=NO_NUL)
 
 

@@ -89,8 +89,8 @@ def error_page(request: Request, status: int, body: ErrorBody) -> Response | Non
     """The server's errors on page routes (a refused CSRF token, a missing role, an unknown
     page) as a page instead of JSON. The nav is drawn without the person (this runs outside
     the route, where the sign-in is not known)."""
-    if "text/html" not in request.headers.get("accept", "") and request.method == "GET":
-        return None  # a script or API client: keep the JSON
+    if "text/html" not in request.headers.get("accept", ""):
+        return None  # a script or API client (or an extension's webhook): keep the JSON
     title = ERROR_TITLES.get(status, "Something went wrong")
     if body.error == "csrf":
         title = "The form had expired"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -13,6 +15,7 @@ from plait.server.errors import ApiError
 from plait.server.pages.common import engine_of, now_of, render
 
 router = APIRouter()
+LOGIN_COOKIE = "plait_login"  # a random value the sign-in form must echo (login CSRF)
 
 
 def safe_next(target: str | None) -> str:
@@ -20,7 +23,7 @@ def safe_next(target: str | None) -> str:
     if not target:
         return "/workflows"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc or not target.startswith("/") or target[1:2] in ("/", "\\"):
         return "/workflows"
     return target
 
@@ -29,7 +32,27 @@ def safe_next(target: str | None) -> str:
 async def login_page(request: Request, next: str = "") -> Response:
     if request.app.state.settings.local_mode:
         return RedirectResponse(safe_next(next), status_code=303)
-    return await render(request, "login.html", None, {"next": safe_next(next), "name": ""})
+    return await _login_form(request, safe_next(next), "", None, 200)
+
+
+async def _login_form(
+    request: Request, target: str, name: str, error: str | None, status: int
+) -> HTMLResponse:
+    """The sign-in form, with a fresh value in a cookie and a hidden field: a sign-in posted
+    from another site (which cannot read the cookie) is refused."""
+    value = secrets.token_urlsafe(16)
+    context = {"next": target, "name": name, "error": error, "login_token": value}
+    page = await render(request, "login.html", None, context, status=status)
+    page.set_cookie(
+        LOGIN_COOKIE,
+        value,
+        max_age=3600,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.secure_cookies,
+        path="/login",
+    )
+    return page
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -40,24 +63,24 @@ async def login(request: Request) -> Response:
     name = str(form.get("name") or "").strip()
     password = str(form.get("password") or "")
     target = safe_next(str(form.get("next") or ""))
+    echoed = str(form.get("login_token") or "")
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(echoed, expected):
+        message = "The sign-in form had expired (or came from another site). Sign in again."
+        return await _login_form(request, target, name, message, 403)
     try:
         user = await check_sign_in(request, name, password)
     except ApiError as exc:
         message = exc.body.message
         if exc.status == 401:
             message = "That name and password do not match a user. Check both and try again."
-        page = await render(
-            request,
-            "login.html",
-            None,
-            {"next": target, "name": name, "error": message},
-            status=exc.status,
-        )
+        page = await _login_form(request, target, name, message, exc.status)
         if exc.headers:
             page.headers.update(exc.headers)
         return page
     response = RedirectResponse(target, status_code=303)
     sign_in(response, user, request)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
 

@@ -142,7 +142,14 @@ def humanize(key: object) -> str:
 
 
 def short_id(workflow_id: str) -> str:
-    return workflow_id if len(workflow_id) <= 14 else workflow_id[:12] + "…"
+    """A long id shortened for a table (the full id is in the link's title); a child's
+    ``parent:seq`` keeps its ``:seq``, which tells siblings apart."""
+    if len(workflow_id) <= 14:
+        return workflow_id
+    head, sep, tail = workflow_id.rpartition(":")
+    if sep and head and len(tail) <= 6:
+        return f"{head[:8]}\N{HORIZONTAL ELLIPSIS}:{tail}"
+    return workflow_id[:12] + "\N{HORIZONTAL ELLIPSIS}"
 
 
 def install_filters(env: jinja2.Environment) -> None:

@@ -161,11 +161,17 @@ async def workflows(
     )
 
 
-async def _children(engine: plait.Engine, parent: str, depth: int) -> list[dict[str, Any]]:
+async def _children(
+    engine: plait.Engine, parent: str, depth: int, budget: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """The tree of children, ``depth`` levels deep, reading at most 30 lists in all."""
+    budget = [30] if budget is None else budget
+    budget[0] -= 1
     page = await engine.page(parent_id=parent, limit=100)
     out = []
     for child in reversed(page.items):  # oldest first, as they were started
-        grand = await _children(engine, child.id, depth - 1) if depth > 1 else []
+        deeper = depth > 1 and budget[0] > 0
+        grand = await _children(engine, child.id, depth - 1, budget) if deeper else []
         out.append({"info": child, "children": grand})
     return out
 

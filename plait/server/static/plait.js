@@ -132,7 +132,11 @@
       if (live.querySelector("details.signal[open], .confirm")) { setTimeout(refresh, 1500); return; }
       busy = true;
       fetch(live.getAttribute("data-fragment"), { credentials: "same-origin", headers: { "X-Requested-With": "plait" } })
-        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (r) {
+          if (r.redirected) { stop(); window.location.reload(); throw new Error("signed out"); }
+          if (!r.ok) throw new Error(r.status);
+          return r.text();
+        })
         .then(function (html) {
           live.innerHTML = html; localise(live);
           if (!isOpen()) stop();

@@ -210,6 +210,7 @@ def _titles_of(line: str, match: re.Match[str] | None, vocab: Vocabulary) -> lis
     text = _SEASON.sub(" ", text)
     text = _TRAILING_YEAR.sub(" ", text)
     text = re.sub(r"\([^)]*\)?|\[[^\]]*\]?", " ", text)  # "(B2B SaaS)", "(2019 - present"
+    text = re.sub(r"^[\s:,;|–—-]+", "", text)  # "2018 - present: Staff RN" left ": Staff RN"
     text = re.sub(r"[:].*$", "", text)  # "Title, Org, 2023 - 2025: what I did"
     text = re.sub(r"^\s*(?:[-•*·]\s+)", "", text)
     segments = [

@@ -223,7 +223,7 @@ def _label_line(text: str) -> bool:
 
 
 def evidence_units(
-    lines: tuple[Line, ...], vocab: Vocabulary, limit: int = 10, words: int = 20
+    lines: tuple[Line, ...], vocab: Vocabulary, limit: int = 10, words: int = 18
 ) -> list[tuple[str, float]]:
     """(text, evidence weight) of the lines that describe work: experience, training, summary.
 
@@ -243,8 +243,11 @@ def evidence_units(
             continue  # a company, a heading or a stray name: not a description of work
         weight = evidence_weight(line, vocab)
         if weight > 0.0:
-            units.append((" ".join(line.text.split()[:words]), weight))
-    return units[:limit]
+            units.append((" ".join(line.text.split()[:words]), weight, line.section))
+    # experience first (most recent first, as written), then training, then the summary
+    order = {"experience": 0, "training": 1}
+    ranked = sorted(range(len(units)), key=lambda i: (order.get(units[i][2], 2), i))[:limit]
+    return [(units[i][0], units[i][1]) for i in sorted(ranked)]
 
 
 def role_part(

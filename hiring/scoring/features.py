@@ -230,7 +230,7 @@ def evidence_units(
     At most ``limit`` lines of at most ``words`` words each: embedding cost grows with
     tokens, and a job's fit shows in its first lines (the most recent roles).
     """
-    units: list[tuple[str, float]] = []
+    units: list[tuple[str, float, str]] = []
     for line in lines:
         if line.kind == "heading" or line.section in {
             "skills",

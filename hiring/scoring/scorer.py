@@ -174,7 +174,7 @@ def score(job_text: str, resume_text: str) -> Score:
             f"{years:.1f} years in matching roles (job asks {job.years:g}), "
             f"title level {level} vs job {job.level}"
         ),
-        "document": "redacted résumé vs job description, embedding similarity",
+        "document": "the redacted résumé's work lines and titles (mean vector) vs the job text",
     }
     # The vocabulary knows some fields better than others: with few of the job's skills in it
     # (a field it was not written for), the skill part's weight moves to the task part.

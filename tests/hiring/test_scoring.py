@@ -25,6 +25,7 @@ def scored() -> dict[str, list[tuple[hiring.Score, int, str]]]:
 def test_the_labelled_set_is_what_the_docs_say() -> None:
     assert len(POOLS) >= 8
     assert sum(1 for p in POOLS if p.split == "holdout") == 3
+    assert sum(1 for p in POOLS if p.split == "fresh") == 2
     for pool in POOLS:
         labels = [r.label for r in pool.resumes]
         assert len(labels) == 8 and set(labels) >= {0, 3}, pool.name

@@ -259,6 +259,21 @@ async def _interview(engine: plait.Engine, cid: str) -> plait.WorkflowInfo | Non
     return None
 
 
+def _booked_at(flow: plait.WorkflowInfo | None, zone: str) -> str:
+    """The booked interview's start (from the journey's status) in the viewer's zone."""
+    from zoneinfo import ZoneInfo
+
+    found = re.search(r"interview at (\S+)", flow.status_text or "") if flow else None
+    when = as_time(found.group(1)) if found else None
+    if when is None:
+        return ""
+    try:
+        local = when.astimezone(ZoneInfo(zone))
+    except (ValueError, KeyError):
+        local, zone = when, "UTC"
+    return f"{local:%A %d %B %Y, %H:%M} ({zone})"
+
+
 @pages.get("/hiring/candidates/{candidate_id}", response_class=HTMLResponse)
 async def candidate_page(
     request: Request, candidate_id: str, user: User = Depends(page_user)
@@ -306,6 +321,7 @@ async def candidate_page(
             stage = str(w.attributes.get("stage", stage))
             break
     config = await job_config(engine, profile.job_id) or {}
+    interview = await _interview(engine, candidate_id)
     return await page(
         request,
         "hiring_candidate.html",
@@ -324,7 +340,8 @@ async def candidate_page(
             "flows": flows,
             "tasks": tasks,
             "trail": trail,
-            "interview": await _interview(engine, candidate_id),
+            "interview": interview,
+            "interview_at": _booked_at(interview, user.time_zone or "UTC"),
             "interview_minutes": int(config.get("interview_minutes", 45)),
             "can_erase": user.can(Role.ADMIN),
             "can_operate": user.can(Role.OPERATOR),

@@ -612,6 +612,16 @@ async def test_a_received_invite_reads_as_an_event_in_the_viewers_zone(site):
     assert "Click the unsubscribe link" in page
     listing = (await vic.get("/hiring/mailbox")).text
     assert "invite" in listing and "Ada Lovelace" in listing
+    panel = ReceivedMail(
+        "talent@example.com",
+        ("jana@example.com",),
+        raw.replace(b"ada@example.org", b"jana@example.com").replace(b"Reply-To", b"X-Was"),
+        datetime(2026, 12, 6, 9, 6, tzinfo=UTC),
+    )
+    panel_key = await mailbox.store_received(engine, panel)
+    assert (await engine.records.record(mailbox.MAILBOX, panel_key)).subject is None
+    page = (await vic.get(mailbox.mailbox_url(panel_key))).text
+    assert "Not a candidate" in page and "Send the reply" not in page
 
 
 async def test_candidate_page_lists_messages_in_order_and_interview_actions(site):
@@ -660,6 +670,7 @@ async def test_reschedule_and_cancel_a_booked_interview(tmp_path, monkeypatch, u
         olga = await signed_in(transport, "olga", "olga-pass-123")
         page = (await olga.get(f"/hiring/candidates/{ADA}")).text
         assert "Reschedule" in page and "Cancel the interview" in page
+        assert "Booked for <b>Thursday 10 December 2026, 13:00 (UTC)</b>" in page
         form = {
             "csrf_token": csrf(page),
             "action": "reschedule",

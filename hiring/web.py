@@ -486,7 +486,8 @@ async def change_interview(
                 "minutes": str(minutes),
             },
         )
-    payload = {"start": start.isoformat(), "end": end.isoformat()}
+    # A Slot is in UTC (hiring.models.Slot): each reader shows it in their own zone.
+    payload = {"start": start.astimezone(UTC).isoformat(), "end": end.astimezone(UTC).isoformat()}
     await engine.signal(
         flow.id,
         "reschedule",

@@ -690,8 +690,8 @@ async def test_reschedule_and_cancel_a_booked_interview(tmp_path, monkeypatch, u
         got = (await engine.get(f"journey-{ADA}")).output
         assert got["signal"] == "reschedule"
         assert got["payload"] == {
-            "start": "2026-12-11T15:30:00+01:00",
-            "end": "2026-12-11T16:15:00+01:00",
+            "start": "2026-12-11T14:30:00+00:00",
+            "end": "2026-12-11T15:15:00+00:00",
         }
     settings.cache_clear()
 

@@ -223,22 +223,25 @@ def _label_line(text: str) -> bool:
 
 
 def evidence_units(
-    lines: tuple[Line, ...], vocab: Vocabulary, limit: int = 10, words: int = 18
+    lines: tuple[Line, ...],
+    vocab: Vocabulary,
+    limit: int = 10,
+    words: int = 18,
+    *,
+    prose: bool = False,
 ) -> list[tuple[str, float]]:
     """(text, evidence weight) of the lines that describe work: experience, training, summary.
 
     At most ``limit`` lines of at most ``words`` words each: embedding cost grows with
-    tokens, and a job's fit shows in its first lines (the most recent roles).
+    tokens, and a job's fit shows in its first lines (the most recent roles). ``prose``: the
+    résumé names no dated role, so its opening sentences are all there is to read.
     """
     units: list[tuple[str, float, str]] = []
     for line in lines:
-        if line.kind == "heading" or line.section in {
-            "skills",
-            "credentials",
-            "education",
-            "header",
-        }:
+        if line.kind == "heading" or line.section in {"skills", "credentials", "education"}:
             continue
+        if line.section == "header" and (not prose or len(line.text.split()) < 6):
+            continue  # before the first role: contact, headline, profile claims
         if _label_line(line.text):
             continue  # a company, a heading or a stray name: not a description of work
         weight = evidence_weight(line, vocab)

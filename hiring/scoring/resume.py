@@ -374,7 +374,28 @@ def parse_resume(
                 if len(first.split()) <= 6:
                     headlines.append(first.strip())
         out.append(Line(text, source, line_section, "content"))
+    if not roles and not headlines:
+        # a résumé in prose: "I have worked as an ICU nurse for six years at ..."
+        for line in out:
+            if line.section in {"skills", "education", "credentials"}:
+                continue
+            for match in _WORKED_AS.finditer(line.text):
+                title = match.group("title").strip()
+                if has_role_noun(title, vocab) and title not in headlines:
+                    headlines.append(title)
+                    claim = _CLAIM.search(line.text[match.end() : match.end() + 40])
+                    if claim and claimed is None:
+                        claimed = _number(claim.group("n"))
     return ParsedResume(tuple(out), tuple(_with_work_family(roles, out)), tuple(headlines), claimed)
+
+
+_WORKED_AS = re.compile(
+    r"\b(?:I\s+am|I'm|I\s+work(?:ed)?\s+as|I\s+have\s+(?:been\s+)?work(?:ed|ing)\s+as|"
+    r"I\s+have\s+been|worked\s+as|working\s+as|employed\s+as|served\s+as|experience\s+as)"
+    r"\s+(?:an?\s+|the\s+)?(?P<title>[A-Za-z][\w/&\s-]{2,50}?)"
+    r"(?=\s+(?:at|for|in|with|since|from|and|who|on|over)\b|\s*[.,;(]|\s*$)",
+    re.IGNORECASE,
+)
 
 
 # stricter than _META_VERBS: only what says the role itself is selling or recruiting
@@ -447,8 +468,14 @@ def evidence_weight(line: Line, vocab: Vocabulary, credential: bool = False) -> 
         return 0.3
     if line.section == "education":
         return 0.35
-    # header lines and anything unlabelled: a claim, not evidence
-    return 0.15 if meta else 0.35
+    # header lines and anything unlabelled: a claim, unless it tells what the person did
+    # ("I cared for ventilated patients ..." in a résumé written as prose)
+    if meta:
+        return 0.15
+    return 0.8 if _I_DID.search(line.text) and len(line.text.split()) >= 6 else 0.35
+
+
+_I_DID = re.compile(r"(?:^|[.;]\s+)I\s+(?:have\s+|had\s+)?[a-z]+(?:ed|t|d)?\b")
 
 
 def job_title(job_text: str, vocab: Vocabulary) -> str:

@@ -123,7 +123,7 @@ def score(job_text: str, resume_text: str) -> Score:
     # One embedding call per résumé: its titles and the lines that describe its work. The
     # document vector is their mean, so no long text is embedded per call.
     entries = title_entries(resume)
-    units = evidence_units(resume.lines, vocab)
+    units = evidence_units(resume.lines, vocab, prose=not resume.roles)
     vectors = embed([vocab.expand(t) for t, _, _ in entries] + [vocab.expand(u) for u, _ in units])
     title_vectors, unit_vectors = vectors[: len(entries)], vectors[len(entries) :]
     titles = role_part(job, resume, title_vectors, vocab)

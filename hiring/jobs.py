@@ -10,8 +10,9 @@ from datetime import timedelta
 
 import plait
 from hiring import book
+from hiring.ai_tasks import default_ai
 from hiring.intake import CandidateFile, JobFiles
-from hiring.models import Cadence, JobConfig
+from hiring.models import Cadence, JobConfig, ai_setting
 from hiring.pipeline import job_pipeline
 
 
@@ -67,6 +68,8 @@ async def create_job(
         for path, data in files.calendars.items()
     }
     config = files.with_calendars(refs)
+    if "ai" not in config.model_fields_set:  # chosen once, here: it rides in the input
+        config = config.model_copy(update={"ai": ai_setting(default_ai())})
     if demo_cadence:
         config = config.model_copy(update={"cadence": demo(config)})
     ids = [await add_candidate(engine, config.id, c) for c in candidates]

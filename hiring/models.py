@@ -105,6 +105,26 @@ class JobConfig(BaseModel):
         description="'offline' (embeddings and rules) or a model such as 'openai:gpt-4o-mini'",
     )
 
+    @field_validator("ai")
+    @classmethod
+    def _ai(cls, value: str) -> str:
+        try:
+            return ai_setting(value)
+        except plait.ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+
+
+def ai_setting(value: str) -> str:
+    """A job's ``ai``: ``offline``, or a model spec that plait can read (checked now, so a
+    typo fails when the job is created rather than halfway through its pipeline)."""
+    from plait.ai.config import is_offline, resolve_model
+
+    value = value.strip()
+    if not value or is_offline(value):
+        return "offline"
+    resolve_model(value)  # ConfigurationError naming what is wrong
+    return value
+
 
 class Job(BaseModel):
     """A job description, parsed: what the scorer and the drafts work from."""

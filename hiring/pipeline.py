@@ -24,7 +24,8 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import plait
-from hiring import steps
+from hiring import ai_tasks, steps
+from hiring.ai_tasks import OutreachBrief
 from hiring.models import (
     Decision,
     Job,
@@ -53,13 +54,20 @@ async def job_pipeline(
     job = await steps.parse_job(config, description)
 
     status.set("proposing the skills to look for", "skills")
-    proposed = await steps.propose_skills(job, config.ai)
+    proposed = await ai_tasks.propose_skills(job, config.ai)
+    context: dict[str, Any] = {
+        "job": job.title,
+        "description": job.text[:4000],
+        "proposed_by": proposed.model,
+    }
+    if proposed.notes:
+        context["notes"] = proposed.notes
     skills = await _until_answered(
         ctx,
         f"Confirm the skills for {job.title}",
         form=SkillReview,
-        proposal=proposed,
-        context={"job": job.title, "description": job.text[:4000], "proposed_by": config.ai},
+        proposal=proposed.review,
+        context=context,
         assignee=config.recruiters,
         due=config.cadence.skills_review_due,
         escalate_to=config.hiring_managers,
@@ -71,9 +79,11 @@ async def job_pipeline(
     while True:
         if pending:
             chosen = await _round(ctx, config, job, skills, pending, status)
-            for cid in chosen:
+            for card in chosen:
+                cid = card.candidate_id
+                brief = ai_tasks.brief_for(config, job, [m.skill for m in card.matched])
                 journeys[cid] = await ctx.start_child(
-                    candidate_journey, config, job.title, cid, subject=cid
+                    candidate_journey, config, job.title, cid, brief, subject=cid
                 )
             status.set(
                 f"following {len(journeys)} shortlisted candidates; open for more",
@@ -105,9 +115,9 @@ async def _round(
     skills: SkillReview,
     candidates: list[str],
     status: steps.Status,
-) -> list[str]:
+) -> list[ScoreCard]:
     """Screens ``candidates``, has the shortlist approved and the declines confirmed;
-    returns the shortlisted ids."""
+    returns the shortlisted candidates' score cards."""
     status.set(f"scoring {len(candidates)} candidates", "screening", candidates=len(candidates))
     cards: list[ScoreCard] = list(
         await asyncio.gather(
@@ -151,7 +161,8 @@ async def _round(
             await asyncio.gather(
                 *(ctx.child(decline, config, job.title, cid, subject=cid) for cid in others)
             )
-    return chosen
+    by_id = {c.candidate_id: c for c in cards}
+    return [by_id[cid] for cid in chosen]
 
 
 @plait.workflow(name="hiring.screening")
@@ -180,16 +191,21 @@ async def decline(ctx: plait.Context, config: JobConfig, job_title: str, candida
 
 @plait.workflow(name="hiring.candidate")
 async def candidate_journey(
-    ctx: plait.Context, config: JobConfig, job_title: str, candidate_id: str
+    ctx: plait.Context,
+    config: JobConfig,
+    job_title: str,
+    candidate_id: str,
+    brief: OutreachBrief | None = None,
 ) -> str:
-    """A shortlisted candidate: outreach, replies, interview scheduling, the decision."""
+    """A shortlisted candidate: outreach, replies, interview scheduling, the decision.
+    ``brief`` is what a drafting model may know (the job, the skills matched)."""
     status = steps.Status(ctx, job=config.id, candidate=candidate_id)
     if await steps.is_suppressed(candidate_id):
         status.set("on the suppression list: not contacted", "unsubscribed")
         return "unsubscribed"
 
     status.set("drafting the outreach", "shortlisted")
-    draft = await steps.draft_outreach(config, job_title, candidate_id)
+    draft = await ai_tasks.draft_outreach(ctx, config, job_title, candidate_id, brief)
     message = await ctx.ask_human(
         "Approve the outreach e-mail",
         form=Outreach,
@@ -242,7 +258,7 @@ async def candidate_journey(
         await steps.send_slot_options(config, candidate_id, slots, thread, ctx.idempotency_key)
     )
     status.set("waiting for the candidate to pick an interview time", "scheduling")
-    chosen = await _await_slot(ctx, config, slots)
+    chosen = await _await_slot(ctx, config, candidate_id, slots)
     if chosen is None:
         status.set("no slot chosen in time", "no response")
         return "no response"
@@ -365,8 +381,8 @@ async def _await_reply(
             await steps.suppress(candidate_id)
             status.set("unsubscribed", "unsubscribed")
             return "unsubscribed"
-        reply: Reply = await steps.classify_reply(
-            config, candidate_id, Reply.model_validate(payload), ctx.idempotency_key
+        reply = await ai_tasks.classify_reply(
+            ctx, config, candidate_id, Reply.model_validate(payload)
         )
         if reply.label == "unsubscribe":
             await steps.suppress(candidate_id)
@@ -377,7 +393,9 @@ async def _await_reply(
     return "no response"  # pragma: no cover - the last deadline always returns
 
 
-async def _await_slot(ctx: plait.Context, config: JobConfig, slots: list[Slot]) -> Slot | None:
+async def _await_slot(
+    ctx: plait.Context, config: JobConfig, candidate_id: str, slots: list[Slot]
+) -> Slot | None:
     """The slot the candidate picked (a signed link, or a reply naming it), or None."""
     deadline = ctx.now() + config.cadence.slot_choice_within
     while True:
@@ -389,7 +407,10 @@ async def _await_slot(ctx: plait.Context, config: JobConfig, slots: list[Slot]) 
             return None
         if name == "slot" and isinstance(payload, int) and 1 <= payload <= len(slots):
             return slots[payload - 1]
-        if name == "reply":
-            choice = Reply.model_validate(payload).slot
+        if name == "reply":  # which slot it names: by rule offline, or by the job's model
+            reply = await ai_tasks.classify_reply(
+                ctx, config, candidate_id, Reply.model_validate(payload)
+            )
+            choice = reply.slot
             if choice is not None and 1 <= choice <= len(slots):
                 return slots[choice - 1]

@@ -68,10 +68,16 @@ def pick_slot(text: str) -> int | None:
     return _ORDINALS[m.group("o").lower()]
 
 
+def wants_to_stop(text: str) -> bool:
+    """Whether the reply asks in so many words not to be contacted again (a rule that no
+    model overrules: it is honoured at once)."""
+    return bool(_STOP.search(text))
+
+
 def classify(text: str) -> tuple[str, int | None]:
     """The reply's label and the slot it names (if any)."""
     slot = pick_slot(text)
-    if _STOP.search(text):
+    if wants_to_stop(text):
         return "unsubscribe", slot
     if slot is not None:
         return "interested", slot

@@ -339,7 +339,16 @@ async def draft_outreach(config: JobConfig, job_title: str, candidate_id: str) -
         "to this e-mail and I will send you a few times to choose from.\n\n"
         f"Best regards,\n{config.sender.name}"
     )
-    return Outreach(subject=f"{job_title} at {config.sender.company}", body=body)
+    draft = Outreach(subject=f"{job_title} at {config.sender.company}", body=body)
+    await book.audit(
+        candidate_id,
+        actor="model:template",
+        kind="ai.draft outreach",
+        key="draft-outreach",
+        inputs={"job_title": job_title, "company": config.sender.company},
+        output={"subject": draft.subject, "body": draft.body},
+    )
+    return draft
 
 
 @plait.step(retry=RETRY)
@@ -398,6 +407,13 @@ async def classify_reply(config: JobConfig, candidate_id: str, reply: Reply, key
     from hiring.replies import classify
 
     label, slot = classify(reply.text)
+    await keep_reply(candidate_id, reply, label, "model:offline", key)
+    return reply.model_copy(update={"label": label, "slot": slot})
+
+
+async def keep_reply(candidate_id: str, reply: Reply, label: str, actor: str, key: str) -> None:
+    """The classified reply on the candidate's page, and who classified it in their audit
+    trail (in a step: offline here, a model's answer in ``hiring.ai_tasks``)."""
     await book.log_message(
         candidate_id,
         "received",
@@ -411,13 +427,12 @@ async def classify_reply(config: JobConfig, candidate_id: str, reply: Reply, key
     )
     await book.audit(
         candidate_id,
-        actor="model:offline",
+        actor=actor,
         kind="ai.classify reply",
         key=key,
         inputs=reply.text,
         output=label,
     )
-    return reply.model_copy(update={"label": label, "slot": slot})
 
 
 # -- scheduling ------------------------------------------------------------------------

@@ -3,7 +3,7 @@
     .venv/bin/python bench/hiring_scoring.py [--pools tests/hiring/eval/pools] [--repeat 3]
 
 Methods, all measured the same way (pairwise accuracy and NDCG@3/@8 per pool, then the
-mean over pools of the dev split, the held-out split and all):
+mean over pools of the dev split, the held-out split, the fresh split and all):
 
 - ``hiring.score``: the scorer.
 - ``word_overlap``: share of the job's content words that appear in the résumé.
@@ -98,7 +98,7 @@ def measure(pools: list[Pool]) -> dict[str, object]:
     for name, method in METHODS.items():
         per_pool = {p.name: {**evaluate(p, method), "split": p.split} for p in pools}
         summary = {}
-        for split in ("dev", "holdout", "all"):
+        for split in ("dev", "holdout", "fresh", "all"):
             chosen = [m for m in per_pool.values() if split == "all" or m["split"] == split]
             if chosen:
                 summary[split] = {

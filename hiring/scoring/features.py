@@ -63,12 +63,18 @@ class Job:
     groups: tuple[tuple[str, ...], ...]  # skills that are alternatives ("Zendesk or Freshdesk")
     years: float
     level: int
+    managerial: bool  # a supervisor, lead or manager title, not just a senior one
     meta_family: str | None
     tasks: tuple[str, ...]
     title_vector: Vectors  # the title as written, and its role alone ("Product Manager")
     core_vector: Vectors
     task_vectors: Vectors
     doc_vector: Vectors
+
+
+_MANAGERIAL = re.compile(
+    r"\b(?:lead|supervisor|manager|head|chief|director|foreman|superintendent)\b", re.IGNORECASE
+)
 
 
 def level_of(title: str, vocab: Vocabulary) -> int:
@@ -156,6 +162,7 @@ def load_job(job_text: str, vocab: Vocabulary) -> Job:
             groups=_groups(text, skills, vocab),
             years=required_years(text),
             level=level_of(title, vocab),
+            managerial=bool(_MANAGERIAL.search(vocab.expand(title))),
             meta_family=meta_family(title, vocab),
             tasks=tuple(tasks),
             title_vector=vectors[0],
@@ -202,27 +209,48 @@ def title_entries(resume: ParsedResume, limit: int = 6) -> list[tuple[str, float
     return [merged[k] for k in order]
 
 
+_CONNECTORS = frozenset(
+    {"&", "and", "of", "the", "for", "de", "van", "von", "al", "da", "-", "–", "—"}
+)
+
+
+def _label_line(text: str) -> bool:
+    """A short line of capitalised words only: a name, a company or a heading."""
+    tokens = text.strip().split()
+    if not 1 <= len(tokens) <= 5 or re.search(r"[\d.:;!?]", text):
+        return False
+    return all(t[0].isupper() or t.lower() in _CONNECTORS for t in tokens)
+
+
 def evidence_units(
-    lines: tuple[Line, ...], vocab: Vocabulary, limit: int = 10, words: int = 20
+    lines: tuple[Line, ...],
+    vocab: Vocabulary,
+    limit: int = 10,
+    words: int = 18,
+    *,
+    prose: bool = False,
 ) -> list[tuple[str, float]]:
     """(text, evidence weight) of the lines that describe work: experience, training, summary.
 
     At most ``limit`` lines of at most ``words`` words each: embedding cost grows with
-    tokens, and a job's fit shows in its first lines (the most recent roles).
+    tokens, and a job's fit shows in its first lines (the most recent roles). ``prose``: the
+    résumé names no dated role, so its opening sentences are all there is to read.
     """
-    units: list[tuple[str, float]] = []
+    units: list[tuple[str, float, str]] = []
     for line in lines:
-        if line.kind == "heading" or line.section in {
-            "skills",
-            "credentials",
-            "education",
-            "header",
-        }:
+        if line.kind == "heading" or line.section in {"skills", "credentials", "education"}:
             continue
+        if line.section == "header" and (not prose or len(line.text.split()) < 6):
+            continue  # before the first role: contact, headline, profile claims
+        if _label_line(line.text):
+            continue  # a company, a heading or a stray name: not a description of work
         weight = evidence_weight(line, vocab)
         if weight > 0.0:
-            units.append((" ".join(line.text.split()[:words]), weight))
-    return units[:limit]
+            units.append((" ".join(line.text.split()[:words]), weight, line.section))
+    # experience first (most recent first, as written), then training, then the summary
+    order = {"experience": 0, "training": 1}
+    ranked = sorted(range(len(units)), key=lambda i: (order.get(units[i][2], 2), i))[:limit]
+    return [(units[i][0], units[i][1]) for i in sorted(ranked)]
 
 
 def role_part(
@@ -236,9 +264,12 @@ def role_part(
     if not entries:
         return []
     cos = np.maximum(vectors @ job.title_vector, vectors @ job.core_vector)
+    work_families = {
+        " ".join(r.title.lower().split()): r.work_family for r in resume.roles if r.work_family
+    }
     out = []
     for (title, years, current), c in zip(entries, cos, strict=True):
-        family = meta_family(title, vocab)
+        family = meta_family(title, vocab) or work_families.get(" ".join(title.lower().split()))
         similarity = sim01(float(c), 0.25, 0.8)
         value = similarity
         if family is not None and family != job.meta_family:
@@ -246,8 +277,8 @@ def role_part(
         if not current:
             value *= 0.9
         level = level_of(title, vocab)
-        if level < 2 and years >= max(5.0, job.years + 2):
-            level = max(level, 2) if level == 1 else level  # years make a plain title senior
+        if level == 1 and years >= max(5.0, job.years + 2) and not job.managerial:
+            level = 2  # years make a plain title senior, but not a supervisor
         # holding the role at another level is holding a different job: an associate is not
         # the supervisor, a head of support is not the specialist
         gap = job.level - level

@@ -16,7 +16,10 @@ may go too; that costs the scorer nothing and keeps the invariant.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 
 __all__ = ["Redacted", "redact"]
 
@@ -171,6 +174,27 @@ _NOT_NAME_WORDS = frozenset(
     academy studio agency foundation
     """.split()
 )
+
+
+@cache
+def _first_names() -> frozenset[str]:
+    raw = resources.files("hiring.data").joinpath("first_names.txt").read_text("utf-8")
+    words = [w for line in raw.splitlines() if not line.startswith("#") for w in line.split()]
+    return frozenset(words)
+
+
+def _plain(word: str) -> str:
+    """'José' -> 'jose': accents off, lower case, for the first-name list."""
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower().strip(".")
+
+
+def _role_word(word: str) -> bool:
+    from hiring.scoring.resume import ROLE_NOUNS
+
+    return _plain(word).strip("'’") in ROLE_NOUNS
+
+
 _PARTICLES = frozenset(
     """
     van von de da del der di la le al bin ibn el du dos das ter ten
@@ -212,11 +236,13 @@ def _cue_kind(clause: str) -> str | None:
     return None
 
 
-def _looks_like_name(text: str, *, header: bool = False) -> bool:
+def _looks_like_name(text: str, *, header: bool = False, greedy: bool = False) -> bool:
     """A short run of capitalised words with no role, section or organisation word.
 
-    ``header``: the line is among the first lines of the résumé, where a name in capitals
-    (JANE DOE) is usual; elsewhere a capitalised token is an abbreviation (RN, EMT).
+    ``header``: the line is among the first lines of the résumé, where a name (also in
+    capitals, JANE DOE) is usual; elsewhere a capitalised token is an abbreviation (RN, EMT)
+    and the first word must be a known given name. ``greedy``: the clause sits beside
+    another personal cue ("Jamal Jones, 58, married"), so any name-shaped clause goes.
     """
     stripped = text.strip()
     if not stripped or stripped[0] in "-•*·–—>" or any(ch.isdigit() for ch in stripped):
@@ -228,14 +254,19 @@ def _looks_like_name(text: str, *, header: bool = False) -> bool:
     if not 1 <= len(tokens) <= 5:
         return False
     caps = [t for t in tokens if len(t.rstrip(".")) >= 2 and t.rstrip(".").isupper()]
-    if caps and not (header and len(caps) == len(tokens) and all(len(t) >= 3 for t in caps)):
+    all_caps_name = len(caps) == len(tokens) and all(len(t) >= 3 for t in caps)
+    if caps and not ((header or greedy) and all_caps_name):
         return False
-    if any(t.lower().strip(".'’") in _NOT_NAME_WORDS for t in tokens):
+    if any(t.lower().strip(".'’") in _NOT_NAME_WORDS or _role_word(t) for t in tokens):
         return False
     if not all(_is_name_token(t) for t in tokens):
         return False
     # A single capitalised word is more often a heading or a tool than a name.
-    return len(tokens) >= 2
+    if len(tokens) < 2:
+        return False
+    # At the top of a résumé any such line is taken for a name; elsewhere it must start with
+    # a given name the list knows (so "Human Resources Generalist" mid-text stays).
+    return header or greedy or _plain(tokens[0]) in _first_names()
 
 
 def _name_prefix(line: str) -> tuple[str, str] | None:
@@ -244,16 +275,16 @@ def _name_prefix(line: str) -> tuple[str, str] | None:
     if not match:
         return None
     name = match.group("name")
-    if _looks_like_name(name):
+    if _looks_like_name(name, header=True):
         return name, (match.group("rest") or "")
     return None
 
 
-def _clause_cue(clause: str) -> str | None:
-    if re.fullmatch(r"\s*(?:1[6-9]|[2-9]\d)\s*", clause):
+def _clause_cue(clause: str, greedy: bool = False) -> str | None:
+    if greedy and re.fullmatch(r"\s*(?:1[6-9]|[2-9]\d)\s*", clause):
         return "age"  # a bare two-digit number among personal clauses: "Jamal Jones, 58"
     kind = _cue_kind(clause)
-    if kind is None and _looks_like_name(clause):
+    if kind is None and _looks_like_name(clause, greedy=greedy):
         kind = "name"
     return kind
 
@@ -262,7 +293,7 @@ def _strip_clauses(line: str, removed: list[tuple[str, str]]) -> str:
     """Remove every clause of a line that carries a personal cue; keep the rest verbatim."""
 
     def paren(match: re.Match[str]) -> str:
-        kind = _clause_cue(match.group(0).strip(" ()[]"))
+        kind = _clause_cue(match.group(0).strip(" ()[]"), greedy=True)
         if kind is None:
             return match.group(0)
         removed.append((kind, match.group(0).strip()))
@@ -278,8 +309,11 @@ def _strip_clauses(line: str, removed: list[tuple[str, str]]) -> str:
     seps = parts[1::2]
     keep = [True] * len(texts)
     after_address = False
+    # a line that carries a personal cue is a personal line: its name-shaped clauses and bare
+    # ages go with it
+    greedy = len(texts) > 1 and any(_cue_kind(t) for t in texts if t.strip())
     for i, text in enumerate(texts):
-        kind = _clause_cue(text) if text.strip() else None
+        kind = _clause_cue(text, greedy) if text.strip() else None
         if kind is None and after_address and _PLACE.match(text):
             kind = "address"  # the town, state or postcode after a street address
         after_address = kind == "address"

@@ -20,6 +20,7 @@ from datetime import date
 from hiring.scoring.skills import Vocabulary, sentences
 
 __all__ = [
+    "ROLE_NOUNS",
     "Line",
     "ParsedResume",
     "Role",
@@ -102,7 +103,7 @@ _SECTIONS = {
 _INLINE_KEY = re.compile(r"^\s*(?P<key>[A-Za-z][A-Za-z &/]{1,30}?)\s*:\s*(?P<rest>\S.*)$")
 
 # Words that make a segment of a role line a job title.
-_ROLE_NOUNS = frozenset(
+ROLE_NOUNS = frozenset(
     """
     nurse rn lpn lvn np cna aide technician tech engineer eng engineer's designer
     drafter accountant acct bookkeeper controller auditor analyst manager mgr director
@@ -115,7 +116,14 @@ _ROLE_NOUNS = frozenset(
     receptionist recruiter sourcer scientist researcher developer programmer architect
     owner founder partner president vp intern student trainee writer editor creator
     planner buyer worker hygienist dietitian caregiver nanny guard mle swe sde pm apm ae
-    csr csm sdr bdr
+    csr csm sdr bdr generalist dispatcher estimator inspector surveyor underwriter adjuster
+    banker teller broker steward attendant porter housekeeper landscaper painter roofer
+    installer fitter rigger lineman millwright toolmaker fabricator assembler packer picker
+    loader handler scheduler expeditor purchaser merchandiser stylist cosmetologist
+    technologist radiographer sonographer phlebotomist midwife medic dentist optometrist
+    veterinarian groomer trainer coach librarian archivist curator translator interpreter
+    economist statistician actuary mathematician physicist chemist biologist geologist
+    strategist producer photographer animator illustrator artist musician resident clerk
     """.split()
 )
 
@@ -129,6 +137,9 @@ class Role:
     start: int | None
     line: str
     current: bool
+    # "sales" or "recruiting" when most of the role's own lines are about selling to or
+    # recruiting others, whatever the title says ("Hospital Account Specialist")
+    work_family: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,7 +210,7 @@ def _heading_section(line: str, vocab: Vocabulary | None = None) -> str | None:
 
 def has_role_noun(text: str, vocab: Vocabulary) -> bool:
     words = re.findall(r"[A-Za-z']+", vocab.expand(text).lower())
-    return any(w in _ROLE_NOUNS for w in words)
+    return any(w in ROLE_NOUNS for w in words)
 
 
 def _titles_of(line: str, match: re.Match[str] | None, vocab: Vocabulary) -> list[str]:
@@ -210,6 +221,7 @@ def _titles_of(line: str, match: re.Match[str] | None, vocab: Vocabulary) -> lis
     text = _SEASON.sub(" ", text)
     text = _TRAILING_YEAR.sub(" ", text)
     text = re.sub(r"\([^)]*\)?|\[[^\]]*\]?", " ", text)  # "(B2B SaaS)", "(2019 - present"
+    text = re.sub(r"^[\s:,;|–—-]+", "", text)  # "2018 - present: Staff RN" left ": Staff RN"
     text = re.sub(r"[:].*$", "", text)  # "Title, Org, 2023 - 2025: what I did"
     text = re.sub(r"^\s*(?:[-•*·]\s+)", "", text)
     segments = [
@@ -362,7 +374,65 @@ def parse_resume(
                 if len(first.split()) <= 6:
                     headlines.append(first.strip())
         out.append(Line(text, source, line_section, "content"))
-    return ParsedResume(tuple(out), tuple(roles), tuple(headlines), claimed)
+    if not roles and not headlines:
+        # a résumé in prose: "I have worked as an ICU nurse for six years at ..."
+        for line in out:
+            if line.section in {"skills", "education", "credentials"}:
+                continue
+            for match in _WORKED_AS.finditer(line.text):
+                title = match.group("title").strip()
+                if has_role_noun(title, vocab) and title not in headlines:
+                    headlines.append(title)
+                    claim = _CLAIM.search(line.text[match.end() : match.end() + 40])
+                    if claim and claimed is None:
+                        claimed = _number(claim.group("n"))
+    return ParsedResume(tuple(out), tuple(_with_work_family(roles, out)), tuple(headlines), claimed)
+
+
+_WORKED_AS = re.compile(
+    r"\b(?:I\s+am|I'm|I\s+work(?:ed)?\s+as|I\s+have\s+(?:been\s+)?work(?:ed|ing)\s+as|"
+    r"I\s+have\s+been|worked\s+as|working\s+as|employed\s+as|served\s+as|experience\s+as)"
+    r"\s+(?:an?\s+|the\s+)?(?P<title>[A-Za-z][\w/&\s-]{2,50}?)"
+    r"(?=\s+(?:at|for|in|with|since|from|and|who|on|over)\b|\s*[.,;(]|\s*$)",
+    re.IGNORECASE,
+)
+
+
+# stricter than _META_VERBS: only what says the role itself is selling or recruiting
+_SELLING_OR_RECRUITING = re.compile(
+    r"\b(?:sold|sells?|selling|resold|resell\w*|recruited|recruits?|recruiting|placed|"
+    r"promoted\s+\w+\s+(?:products?|solutions?|services?)|promoted\s+[\w\s]{0,40}\bto\b|"
+    r"pitched|prospect\w*|quotas?|sales\s+(?:goals?|targets?)|bookings|closed\s+\$|"
+    r"new\s+business|ARR|demos?\b|demoed)",
+    re.IGNORECASE,
+)
+_RECRUITING = re.compile(
+    r"\b(?:recruit\w*|placed|places|sourc\w+|screened|hired|staff(?:ed|ing))\b", re.I
+)
+
+
+def _with_work_family(roles: list[Role], lines: list[Line]) -> list[Role]:
+    """Each role with the family its own lines show: mostly selling or recruiting, or None."""
+    out: list[Role] = []
+    by_line: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in lines:
+        if line.kind == "role":
+            current = line.text
+            by_line.setdefault(current, [])
+        elif line.kind == "heading":
+            current = None
+        elif current is not None and line.section in {"experience", "training"}:
+            by_line[current].append(line.text)
+    for role in roles:
+        own = by_line.get(role.line, [])
+        meta = [t for t in own if _SELLING_OR_RECRUITING.search(t)]
+        family = None
+        if own and len(meta) * 2 > len(own):
+            recruiting = sum(1 for t in meta if _RECRUITING.search(t))
+            family = "recruiting" if recruiting * 2 >= len(meta) else "sales"
+        out.append(Role(role.title, role.years, role.start, role.line, role.current, family))
+    return out
 
 
 _META_VERBS = re.compile(
@@ -371,7 +441,7 @@ _META_VERBS = re.compile(
     r"marketed|promoted|promotes|pitched|prospected|prospecting|demoed|demos|demo|"
     r"demonstrated|quoted|quota|relayed|negotiated|bookings|partnered\s+with|"
     r"(?:for|to)\s+(?:our\s+|their\s+|hospital\s+|law\s+firm\s+)?(?:clients|prospects|customers')|"
-    r"sponsored|licen[cs]es)\b",
+    r"sponsored|licen[cs]es|sales\s+(?:goals?|targets?|quotas?)|territory|revenue)\b",
     re.IGNORECASE,
 )
 _FIRST_PERSON = re.compile(r"^\s*(?:[-•*·]\s*)?(?:I\s+\w+|[A-Z][a-z]+(?:ed|e|s)?\b)")
@@ -398,8 +468,14 @@ def evidence_weight(line: Line, vocab: Vocabulary, credential: bool = False) -> 
         return 0.3
     if line.section == "education":
         return 0.35
-    # header lines and anything unlabelled: a claim, not evidence
-    return 0.15 if meta else 0.35
+    # header lines and anything unlabelled: a claim, unless it tells what the person did
+    # ("I cared for ventilated patients ..." in a résumé written as prose)
+    if meta:
+        return 0.15
+    return 0.8 if _I_DID.search(line.text) and len(line.text.split()) >= 6 else 0.35
+
+
+_I_DID = re.compile(r"(?:^|[.;]\s+)I\s+(?:have\s+|had\s+)?[a-z]+(?:ed|t|d)?\b")
 
 
 def job_title(job_text: str, vocab: Vocabulary) -> str:

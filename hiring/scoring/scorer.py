@@ -41,6 +41,10 @@ WEIGHTS: dict[str, float] = {
 }
 
 
+# A job with this many distinct skills in the vocabulary gets the skill part's full weight.
+FULL_SKILL_SLOTS = 6
+
+
 @dataclass(frozen=True)
 class MatchedSkill:
     """A job skill the résumé shows, the sentence that shows it (verbatim), and how strongly."""
@@ -119,7 +123,7 @@ def score(job_text: str, resume_text: str) -> Score:
     # One embedding call per résumé: its titles and the lines that describe its work. The
     # document vector is their mean, so no long text is embedded per call.
     entries = title_entries(resume)
-    units = evidence_units(resume.lines, vocab)
+    units = evidence_units(resume.lines, vocab, prose=not resume.roles)
     vectors = embed([vocab.expand(t) for t, _, _ in entries] + [vocab.expand(u) for u, _ in units])
     title_vectors, unit_vectors = vectors[: len(entries)], vectors[len(entries) :]
     titles = role_part(job, resume, title_vectors, vocab)
@@ -170,10 +174,21 @@ def score(job_text: str, resume_text: str) -> Score:
             f"{years:.1f} years in matching roles (job asks {job.years:g}), "
             f"title level {level} vs job {job.level}"
         ),
-        "document": "redacted résumé vs job description, embedding similarity",
+        "document": "the redacted résumé's work lines and titles (mean vector) vs the job text",
     }
-    parts = tuple(Part(n, round(values[n], 4), WEIGHTS[n], details[n]) for n in WEIGHTS)
-    value = sum(values[n] * WEIGHTS[n] for n in WEIGHTS)
+    # The vocabulary knows some fields better than others: with few of the job's skills in it
+    # (a field it was not written for), the skill part's weight moves to the task part.
+    slots = len({next((g for g in job.groups if s.name in g), (s.name,)) for s in job.skills})
+    reliability = min(1.0, slots / FULL_SKILL_SLOTS)
+    weights = dict(WEIGHTS)
+    weights["tasks"] += weights["skills"] * (1.0 - reliability)
+    weights["skills"] *= reliability
+    if reliability < 1.0:
+        details["skills"] += (
+            f"; weight scaled by {reliability:.2f}: only {slots} known skills in the job"
+        )
+    parts = tuple(Part(n, round(values[n], 4), round(weights[n], 4), details[n]) for n in weights)
+    value = sum(values[n] * weights[n] for n in weights)
 
     matched: list[MatchedSkill] = []
     missing: list[str] = []

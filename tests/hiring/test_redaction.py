@@ -161,3 +161,20 @@ def test_bad_input() -> None:
     with pytest.raises(TypeError, match="résumé as a str"):
         hiring.redact(None)  # type: ignore[arg-type]
     assert hiring.redact("").text == ""
+
+
+def test_a_name_the_list_does_not_know_changes_nothing_mid_text() -> None:
+    """A bare name line mid-text that the redactor cannot tell from a company name is left,
+    but the scorer reads no work from a line of capitalised words, so the score is the same."""
+    pool = POOLS[0]
+    for r in pool.resumes:
+        base = hiring.score(pool.job, r.text).value
+        cued = with_cue(r.text, "Oluwaseun Adeyemi-Okonkwo", "middle")
+        assert hiring.score(pool.job, cued).value == base, r.id
+
+
+def test_titles_mid_text_are_not_taken_for_names() -> None:
+    text = (
+        "Summary\nHR professional.\nExperience\nHuman Resources Generalist, Acme, 2019 - present\n"
+    )
+    assert "Human Resources Generalist" in hiring.redact(text).text

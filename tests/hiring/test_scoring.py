@@ -25,6 +25,7 @@ def scored() -> dict[str, list[tuple[hiring.Score, int, str]]]:
 def test_the_labelled_set_is_what_the_docs_say() -> None:
     assert len(POOLS) >= 8
     assert sum(1 for p in POOLS if p.split == "holdout") == 3
+    assert sum(1 for p in POOLS if p.split == "fresh") == 2
     for pool in POOLS:
         labels = [r.label for r in pool.resumes]
         assert len(labels) == 8 and set(labels) >= {0, 3}, pool.name
@@ -124,3 +125,15 @@ def test_scoring_a_pool_does_not_hang() -> None:
     for r in pool.resumes:
         hiring.score(pool.job, r.text)
     assert time.monotonic() - start < 60  # a hang guard only; latency is measured in bench/
+
+
+def test_a_resume_written_as_prose_is_read_too() -> None:
+    job = next(p.job for p in POOLS if p.name == "nursing")
+    nurse = (
+        "I have worked as an ICU registered nurse for six years at a teaching hospital, caring "
+        "for ventilated patients and titrating pressor drips. I hold BLS, ACLS and CCRN."
+    )
+    recruiter = "I am a nurse recruiter. I have recruited ICU nurses with ACLS and CCRN for years."
+    a, b = hiring.score(job, nurse), hiring.score(job, recruiter)
+    assert a.titles == ("ICU registered nurse",)
+    assert a.value > b.value + 0.3

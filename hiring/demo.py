@@ -93,7 +93,7 @@ async def watch(engine: plait.Engine) -> None:
 
 async def serve(data: Path, port: int, smtp_port: int) -> int:
     from hiring.app import engine
-    from hiring.mail.devserver import DevMailServer
+    from hiring.mail.devserver import DevMailServer, ReceivedMail
     from hiring.mailbox import store_received
 
     password = _secret(data, "password")
@@ -110,7 +110,7 @@ async def serve(data: Path, port: int, smtp_port: int) -> int:
         print("plait hiring demo: loading the sample jobs", flush=True)
         await load(engine)
 
-        async def keep(mail: object) -> None:
+        async def keep(mail: ReceivedMail) -> None:
             await store_received(engine, mail)
 
         server = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited

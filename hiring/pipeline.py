@@ -62,6 +62,7 @@ async def job_pipeline(
     }
     if proposed.notes:
         context["notes"] = proposed.notes
+    status.set("waiting for a recruiter to confirm the skills", "skills")
     skills = await _until_answered(
         ctx,
         f"Confirm the skills for {job.title}",

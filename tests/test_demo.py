@@ -1,4 +1,4 @@
-"""``make demo`` runs: both parts of examples/demo.py, including the kill -9 takeover."""
+"""``make engine-demo`` runs: both parts of examples/demo.py, including the kill -9 takeover."""
 
 from __future__ import annotations
 

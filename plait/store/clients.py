@@ -17,6 +17,8 @@ Invariants kept here:
 
 from __future__ import annotations
 
+import functools
+
 from plait.errors import InvalidState, WorkflowAlreadyExists, WorkflowFinished
 from plait.store.records import FINISHED, ListFilter, NewWorkflow
 from plait.store.rows import WORKFLOW_COLUMNS, step_record, workflow_filters, workflow_info
@@ -79,9 +81,10 @@ class SQLClients(SQLBase):
     async def create_workflow(
         self, new: NewWorkflow, now: int, by: str = "system"
     ) -> tuple[WorkflowInfo, bool]:
-        return await self._run(lambda c: self._create(c, new, now, by))
+        # A partial, not a closure: a burst of starts holds one per start in flight.
+        return await self._run(functools.partial(self._create, new, now, by))
 
-    def _create(self, conn: Conn, new: NewWorkflow, now: int, by: str) -> tuple[WorkflowInfo, bool]:
+    def _create(self, new: NewWorkflow, now: int, by: str, conn: Conn) -> tuple[WorkflowInfo, bool]:
         created = self._insert_workflow(conn, new, now)
         if created:
             self._log_event(conn, new.id, WorkflowEventKind.STARTED, by, {"name": new.name}, now)

@@ -28,7 +28,7 @@ SHOWN_CHARS = 80  # how much of a bad value a message shows
 # size; not ``bool``, whose type is not ``int``), ``bool``, ``float`` (also nan and inf) and
 # ASCII ``str`` (a lone surrogate is written as an escape pydantic refuses, so other
 # strings are checked).
-_NATIVE: dict[Any, Any] = {int: int, bool: bool, float: float, str: str}
+_NATIVE = frozenset({int, bool, float, str})
 
 
 class _Parameters:
@@ -129,8 +129,8 @@ def _native(given: tuple[Any, ...], args: tuple[Any, ...]) -> bool:
     for annotation, value in zip(given, args, strict=False):
         if annotation is Any:
             continue
-        kind = type(value)
-        if _NATIVE.get(annotation) is not kind or (kind is str and not value.isascii()):
+        kind = type(value)  # compared by identity: an annotation need not be hashable
+        if annotation is not kind or kind not in _NATIVE or (kind is str and not value.isascii()):
             return False
     return True
 

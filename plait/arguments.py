@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import weakref
 from typing import Any
 
 from plait.codec import Codec, type_name
@@ -22,39 +23,116 @@ from plait.errors import InvalidArguments, SerializationError
 
 SHOWN_CHARS = 80  # how much of a bad value a message shows
 
+# Exact types whose values always decode as themselves from the JSON ``json.dumps`` writes
+# for them, so checking them through pydantic cannot fail and is skipped: ``int`` (any
+# size; not ``bool``, whose type is not ``int``), ``bool``, ``float`` (also nan and inf) and
+# ASCII ``str`` (a lone surrogate is written as an escape pydantic refuses, so other
+# strings are checked).
+_NATIVE = frozenset({int, bool, float, str})
+
+
+class _Parameters:
+    """What ``wf``'s arguments are checked against, worked out once per definition (the
+    check runs at every start of a burst)."""
+
+    __slots__ = ("given", "hi", "lo", "params", "plain", "shapes", "types", "what")
+
+    def __init__(self, wf: WorkflowDef[..., Any]) -> None:
+        params = tuple(wf.signature.parameters.values())
+        self.params = params
+        self.types = tuple(wf.param_types)
+        self.given = tuple(_decoded_as(t) for t in self.types)
+        kinds = {p.kind for p in params}
+        # Only positional values are passed, so without *args or required keyword-only
+        # parameters ``signature.bind`` succeeds exactly for lo <= len(args) <= hi.
+        self.plain = inspect.Parameter.VAR_POSITIONAL not in kinds and not any(
+            p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty
+            for p in params
+        )
+        positional = [
+            p
+            for p in params
+            if p.kind
+            in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        ]
+        self.hi = len(positional)
+        self.lo = sum(1 for p in positional if p.default is inspect.Parameter.empty)
+        self.shapes: dict[int, Any] = {}  # number of values -> what they are validated as
+        self.what = f"the arguments of workflow {wf.name!r}"
+
+    def binds(self, wf: WorkflowDef[..., Any], n: int, values: tuple[Any, ...] | list[Any]) -> None:
+        """Raises ``TypeError`` (from ``signature.bind``) unless ``n`` values fit."""
+        if not (self.plain and self.lo <= n <= self.hi):
+            wf.signature.bind(*values)
+
+    def shape(self, n: int) -> Any:
+        """``tuple[...]`` of the first ``n`` parameters' types, or ``None``: nothing to check."""
+        try:
+            return self.shapes[n]
+        except KeyError:
+            given = self.given[:n]
+            shape = None if all(t is Any for t in given) else tuple[given]  # type: ignore[valid-type]
+            self.shapes[n] = shape
+            return shape
+
+
+_parameters: weakref.WeakKeyDictionary[WorkflowDef[..., Any], _Parameters] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _of(wf: WorkflowDef[..., Any]) -> _Parameters:
+    found = _parameters.get(wf)
+    if found is None:
+        found = _parameters[wf] = _Parameters(wf)
+    return found
+
 
 def encode_arguments(codec: Codec, wf: WorkflowDef[..., Any], args: tuple[Any, ...]) -> str:
     """The plaintext JSON of ``args`` for ``wf``. Raises :class:`InvalidArguments` when they
     do not fit its parameters, :class:`SerializationError` when one cannot be encoded."""
+    ps = _of(wf)
+    n = len(args)
     try:
-        wf.signature.bind(*args)
+        ps.binds(wf, n, args)
     except TypeError as exc:
         raise InvalidArguments(
             f"bad arguments for workflow {wf.name!r}: {exc}; expected {_signature(wf)}"
         ) from None
-    plain = codec.dumps(list(args), what=f"the arguments of workflow {wf.name!r}")
-    params = list(wf.signature.parameters.values())
-    types = wf.param_types
-    if len(args) > len(params):
+    plain = codec.dumps(list(args), what=ps.what)
+    params = ps.params
+    if n > len(params):
         # Only through *args: the worker decodes one stored value per parameter.
         raise InvalidArguments(
-            f"bad arguments for workflow {wf.name!r}: {len(args)} values for "
+            f"bad arguments for workflow {wf.name!r}: {n} values for "
             f"{len(params)} parameters; plait passes one value per parameter, so give "
             f"*{params[-1].name} at most one value (or make it a list); expected {_signature(wf)}"
         )
-    given = tuple(_decoded_as(t) for t in types[: len(args)])
-    if all(t is Any for t in given):
-        return plain  # nothing to check
+    shape = ps.shape(n)
+    if shape is None or _native(ps.given, args):
+        return plain  # nothing to check, or nothing that could fail
     # The stored list, validated as a tuple of the parameters' types: in one call, exactly
     # as the worker decodes each value (JSON in, each value as its annotation).
-    misfits = codec.misfits(plain, tuple[given])  # type: ignore[valid-type]
+    misfits = codec.misfits(plain, shape)
     if misfits and not misfits[0][0]:  # not about one argument (cannot happen: same length)
         raise InvalidArguments(f"bad arguments for workflow {wf.name!r}: {misfits[0][1]}")
     if misfits:
         index = int(misfits[0][0][0])
         why = [(path[1:], reason) for path, reason in misfits if path[0] == index]
+        types = ps.types
         raise InvalidArguments(_message(wf, params[index], types[index], args[index], why))
     return plain
+
+
+def _native(given: tuple[Any, ...], args: tuple[Any, ...]) -> bool:
+    """Whether every value is of exactly its (JSON-native) annotation, so it decodes."""
+    for annotation, value in zip(given, args, strict=False):
+        if annotation is Any:
+            continue
+        kind = type(value)  # compared by identity: an annotation need not be hashable
+        if annotation is not kind or kind not in _NATIVE or (kind is str and not value.isascii()):
+            return False
+    return True
 
 
 def decode_arguments(codec: Codec, wf: WorkflowDef[..., Any], stored: str) -> list[Any]:
@@ -62,10 +140,12 @@ def decode_arguments(codec: Codec, wf: WorkflowDef[..., Any], stored: str) -> li
     :class:`SerializationError` (the worker parks the workflow ``blocked``) when they no
     longer fit: its code changed after the workflow started."""
     raw = codec.loads(stored)
+    ps = _of(wf)
     try:
         # Parameters with defaults may have been left out when it was started.
-        fits = isinstance(raw, list) and len(raw) <= len(wf.param_types)
-        fits = fits and wf.signature.bind(*raw) is not None
+        fits = isinstance(raw, list) and len(raw) <= len(ps.types)
+        if fits:
+            ps.binds(wf, len(raw), raw)
     except TypeError:
         fits = False
     if not fits:
@@ -74,7 +154,7 @@ def decode_arguments(codec: Codec, wf: WorkflowDef[..., Any], stored: str) -> li
             f"{_signature(wf)}. Change the code back (or make it accept them), then resume "
             "the workflow."
         )
-    params = wf.signature.parameters.values()
+    params = ps.params
     return [
         codec.decode_plain(
             json.dumps(value),
@@ -82,7 +162,7 @@ def decode_arguments(codec: Codec, wf: WorkflowDef[..., Any], stored: str) -> li
             what=f"argument {param.name!r} of workflow {wf.name!r}",
             fix="Make the parameter accept it (or change the code back), then resume the workflow.",
         )
-        for value, param, annotation in zip(raw, params, wf.param_types, strict=False)
+        for value, param, annotation in zip(raw, params, ps.types, strict=False)
     ]
 
 

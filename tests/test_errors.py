@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pydantic
 import pytest
@@ -231,6 +232,34 @@ async def test_start_rejects_the_wrong_number_of_arguments(test_engine: TestEngi
         assert "workflow 'add'" in str(caught.value)
         assert "add(x: int, y: int = 2)" in str(caught.value)
     assert await test_engine.list() == []
+
+
+@plait.workflow
+async def plain(ctx: plait.Context, n: int, flag: bool, ratio: float, text: str) -> list[Any]:
+    return [n, flag, ratio, text]
+
+
+@plait.workflow
+async def keyed(ctx: plait.Context, x: int, *, k: int) -> int:
+    return x + k
+
+
+async def test_plain_values_are_checked_exactly_as_the_worker_decodes_them(
+    test_engine: TestEngine,
+) -> None:
+    # Values of exactly their JSON-native annotation skip pydantic at start; the others
+    # must still be refused when the worker could not decode them.
+    test_engine.register(plain)
+    with pytest.raises(plait.InvalidArguments, match="argument 'n' expects int, got 1.5"):
+        await test_engine.start(plain, 1.5, True, 1.5, "x")
+    with pytest.raises(plait.InvalidArguments, match="workflow 'plain': Invalid JSON"):
+        await test_engine.start(plain, 1, True, 1.5, "\ud800")  # a lone surrogate
+    with pytest.raises(plait.InvalidArguments, match="missing a required argument: 'k'"):
+        await test_engine.start(keyed, 1)
+    assert await test_engine.list() == []
+    h = await test_engine.start(plain, 2**70, False, 0.25, "héllo ✓")
+    await test_engine.run_until_idle()
+    assert await h.result() == [2**70, False, 0.25, "héllo ✓"]
 
 
 async def test_start_names_the_field_of_a_model_argument(test_engine: TestEngine) -> None:

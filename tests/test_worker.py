@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import tracemalloc
 import weakref
 from collections import Counter
 from collections.abc import Callable
@@ -243,6 +244,47 @@ async def test_a_suspended_workflow_leaves_nothing_in_memory(test_engine: TestEn
         await test_engine.signal(h.id, "reply", "ok")
     await test_engine.run_until_idle()
     assert [await h.result() for h in handles] == ["ok"] * 50
+
+
+@plait.workflow
+async def parked(ctx: plait.Context, i: int) -> str:
+    await fetch(i)
+    return await ctx.wait_for_signal("reply")
+
+
+async def _park(engine: TestEngine, first: int, n: int) -> None:
+    for i in range(first, first + n):
+        await engine.start(parked, i, id=f"parked-{i}")  # the handle is not kept
+    await engine.run_until_idle()
+
+
+async def test_waiting_workflows_cost_the_process_no_memory(test_engine: TestEngine) -> None:
+    # The objects the process holds (Python allocations, traced) must not grow with the
+    # number of workflows waiting: no cache keyed by workflow, no retained run. A retained
+    # id alone is one more block per workflow. The first 200 warm up what is bounded
+    # (statement and validator caches, free lists, tables sized for 200 runs at once);
+    # the next 200, run the same way, are measured. psycopg's prepared-statement cache
+    # (bounded, keyed by query) is left out: its entries keep the parameters of claims.
+    test_engine.register(parked)
+    tracemalloc.start(4)
+    try:
+        await _park(test_engine, 0, 200)
+        gc.collect()
+        before = tracemalloc.take_snapshot()
+        await _park(test_engine, 200, 200)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    assert len(await test_engine.list(status="waiting", limit=1000)) == 400
+    bounded = [
+        tracemalloc.Filter(False, f"*/psycopg/{name}.py", all_frames=True)
+        for name in ("_queries", "_preparing")
+    ]
+    grown = after.filter_traces(bounded).compare_to(before.filter_traces(bounded), "lineno")
+    blocks = sum(s.count_diff for s in grown)
+    held = [str(s) for s in grown[:5] if s.count_diff >= 100]
+    assert blocks / 200 < 0.5, f"{blocks / 200:.2f} blocks held per waiting workflow: {held}"
 
 
 # -- leases, fencing and the crash-loop cap (fake clock) -------------------------------------

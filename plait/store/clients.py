@@ -17,6 +17,8 @@ Invariants kept here:
 
 from __future__ import annotations
 
+import functools
+
 from plait.errors import InvalidState, WorkflowAlreadyExists, WorkflowFinished
 from plait.store.records import FINISHED, ListFilter, NewWorkflow
 from plait.store.rows import WORKFLOW_COLUMNS, step_record, workflow_filters, workflow_info
@@ -31,6 +33,46 @@ from plait.types import (
     ms_to_datetime,
 )
 
+_INSERT_WORKFLOW = (
+    "INSERT INTO workflows (id, name, version, queue, priority, concurrency_key, status,"
+    " input, input_hash, available_at, deadline_at, parent_id, subject, attributes,"
+    " created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, {subject}, '{{}}', ?, ?)"
+    " ON CONFLICT (id) DO NOTHING"
+)
+
+
+def _fresh_info(new: NewWorkflow, now: int) -> WorkflowInfo:
+    """The row ``_insert_workflow`` just wrote for ``new`` (no parent), as ``get`` reads it:
+    the columns it leaves out take the table's defaults."""
+    created = ms_to_datetime(now)
+    assert created is not None
+    return WorkflowInfo(
+        id=new.id,
+        name=new.name,
+        version=new.version,
+        status=WorkflowStatus.PENDING,
+        queue=new.queue,
+        priority=new.priority,
+        created_at=created,
+        updated_at=created,
+        completed_at=None,
+        parent_id=None,
+        attempt=0,
+        recoveries=0,
+        cancel_requested=False,
+        error=None,
+        waiting_on=None,
+        available_at=ms_to_datetime(max(new.available_at, now)),
+        status_text=None,
+        attributes={},
+        concurrency_key=new.concurrency_key,
+        lease_owner=None,
+        input=new.input,
+        output=None,
+        subject=new.subject,
+    )
+
 
 class SQLClients(SQLBase):
     """The workflow operations clients call (a part of ``SQLStore``)."""
@@ -39,12 +81,16 @@ class SQLClients(SQLBase):
     async def create_workflow(
         self, new: NewWorkflow, now: int, by: str = "system"
     ) -> tuple[WorkflowInfo, bool]:
-        return await self._run(lambda c: self._create(c, new, now, by))
+        # A partial, not a closure: a burst of starts holds one per start in flight.
+        return await self._run(functools.partial(self._create, new, now, by))
 
-    def _create(self, conn: Conn, new: NewWorkflow, now: int, by: str) -> tuple[WorkflowInfo, bool]:
+    def _create(self, new: NewWorkflow, now: int, by: str, conn: Conn) -> tuple[WorkflowInfo, bool]:
         created = self._insert_workflow(conn, new, now)
         if created:
             self._log_event(conn, new.id, WorkflowEventKind.STARTED, by, {"name": new.name}, now)
+            if new.parent_id is None:
+                # The row is what was just inserted: no need to read it back.
+                return _fresh_info(new, now), True
         row = self._one(
             conn, f"SELECT {WORKFLOW_COLUMNS}, input_hash FROM workflows WHERE id = ?", (new.id,)
         )
@@ -69,35 +115,30 @@ class SQLClients(SQLBase):
 
     def _insert_workflow(self, conn: Conn, new: NewWorkflow, now: int) -> bool:
         """Hook (see ``SQLBase``): inserts ``new`` unless its id exists; whether it did."""
-        cur = self._x(
-            conn,
-            "INSERT INTO workflows (id, name, version, queue, priority, concurrency_key, status,"
-            " input, input_hash, available_at, deadline_at, parent_id, subject, attributes,"
-            " created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?,"
-            # A child is about its parent's subject unless it names its own.
-            " COALESCE(?, (SELECT p.subject FROM workflows p WHERE p.id = ?)), '{}', ?, ?)"
-            " ON CONFLICT (id) DO NOTHING",
-            (
-                new.id,
-                new.name,
-                new.version,
-                new.queue,
-                new.priority,
-                new.concurrency_key,
-                new.input,
-                new.input_hash,
-                max(new.available_at, now),
-                new.deadline_at,
-                new.parent_id,
-                new.subject,
-                new.parent_id,
-                now,
-                now,
-            ),
+        values = (
+            new.id,
+            new.name,
+            new.version,
+            new.queue,
+            new.priority,
+            new.concurrency_key,
+            new.input,
+            new.input_hash,
+            max(new.available_at, now),
+            new.deadline_at,
+            new.parent_id,
+            new.subject,
         )
+        if new.parent_id is None:
+            cur = self._x(conn, _INSERT_WORKFLOW.format(subject="?"), (*values, now, now))
+        else:
+            # A child is about its parent's subject unless it names its own.
+            subject = "COALESCE(?, (SELECT p.subject FROM workflows p WHERE p.id = ?))"
+            cur = self._x(
+                conn, _INSERT_WORKFLOW.format(subject=subject), (*values, new.parent_id, now, now)
+            )
         created = bool(cur.rowcount == 1)
-        if created:
+        if created and new.blobs:
             self._adopt_blobs(conn, new.id, new.blobs, now)
         return created
 

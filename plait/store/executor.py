@@ -68,6 +68,8 @@ class Executor(Protocol):
 
     async def run(self, fn: Callable[[Any], T], *, write: bool = True) -> T: ...
 
+    def set_commit_hook(self, hook: Callable[[], None] | None) -> None: ...
+
     async def close(self) -> None: ...
 
 
@@ -93,6 +95,12 @@ class BatchExecutor(Generic[C]):
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._closed = False
+        self._on_commit: Callable[[], None] | None = None
+
+    def set_commit_hook(self, hook: Callable[[], None] | None) -> None:
+        """``hook()`` runs on the event loop once per committed batch in which a write
+        operation of that loop succeeded, after the batch's futures are resolved."""
+        self._on_commit = hook
 
     async def start(self) -> None:
         self._thread.start()
@@ -178,10 +186,14 @@ class BatchExecutor(Generic[C]):
             conn = self._recover(conn)  # after the pause, so a new connection is used at once
         # one wake-up per event loop for the whole batch, not one per operation
         settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], object]]] = {}
-        for (_, _, fut, loop), result in zip(batch, results, strict=True):
+        wrote: set[asyncio.AbstractEventLoop] = set()
+        for (_, write, fut, loop), result in zip(batch, results, strict=True):
             settled.setdefault(loop, []).append((fut, result))
+            if write and not isinstance(result, BaseException):
+                wrote.add(loop)
+        hook = self._on_commit
         for loop, pairs in settled.items():
-            loop.call_soon_threadsafe(_resolve_all, pairs)
+            loop.call_soon_threadsafe(_resolve_all, pairs, hook if loop in wrote else None)
         return conn
 
     def _recover(self, conn: C) -> C:
@@ -287,6 +299,10 @@ class ExecutorPool:
         finally:
             self._load[i] -= 1
 
+    def set_commit_hook(self, hook: Callable[[], None] | None) -> None:
+        for member in self._members:
+            member.set_commit_hook(hook)
+
     async def close(self) -> None:
         await asyncio.gather(*(m.close() for m in self._members), return_exceptions=True)
 
@@ -304,9 +320,16 @@ def _cause(error: Exception) -> Exception:
     return error
 
 
-def _resolve_all(pairs: list[tuple[asyncio.Future[Any], object]]) -> None:
+def _resolve_all(
+    pairs: list[tuple[asyncio.Future[Any], object]], hook: Callable[[], None] | None
+) -> None:
     for fut, result in pairs:
         _resolve(fut, result)
+    if hook is not None:
+        try:
+            hook()
+        except Exception:  # a hint must never fail the writes that sent it
+            log.exception("a commit hook failed")
 
 
 def _resolve(fut: asyncio.Future[Any], result: object) -> None:

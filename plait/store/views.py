@@ -9,9 +9,10 @@ Invariants kept here:
   page starts strictly after the last row's keyset, so rows inserted between two pages
   neither repeat a row nor hide one (new rows are newer: they sort before the cursor). The
   order is served by the index ``workflows_page (created_at, id)`` (migration 007).
-- Every write transaction this process commits (``_run(write=True)`` that returns) fires the
-  change hooks after the commit, never inside it; on PostgreSQL ``_changed`` also sends a
-  coalesced hint to other processes. Hints are never needed for correctness: the change
+- Every write transaction this process commits (a batch in which an operation run with
+  ``_run(write=True)`` succeeded) fires the change hooks once, on the event loop after the
+  commit, never inside it (the executor's commit hook); on PostgreSQL ``_changed`` also
+  sends a coalesced hint to other processes. Hints are never needed for correctness: the change
   feed reads changes by their time (``changes``) and works by polling alone.
 - A journal entry is written only while its workflow is ``running`` (every journal write is
   fenced), and a workflow leaves ``running`` by an update that sets ``updated_at``; so the
@@ -41,21 +42,19 @@ class SQLViews(SQLBase):
     def __init__(self, url: str, dialect: Dialect, executor: Executor) -> None:
         super().__init__(url, dialect, executor)
         self._change_hooks: list[Callable[[], None]] = []
-        self._hinting = False  # not while migrating: that changes no workflow
 
     # -- change hooks ------------------------------------------------------------------
     async def open(self) -> None:
         await super().open()
-        self._hinting = True
-
-    async def _run(self, fn: Callable[[Conn], T], *, write: bool = True) -> T:
-        result = await super()._run(fn, write=write)
-        if write and self._hinting:
-            self._changed()
-        return result
+        # After migrating (that changes no workflow). Once per committed batch, not once
+        # per operation: no coroutine wraps each store call (a burst of starts holds
+        # thousands in flight).
+        self._executor.set_commit_hook(self._changed)
 
     def _changed(self) -> None:
         """After a write committed: wakes this process's change subscribers."""
+        if not self._change_hooks:
+            return
         for wake in list(self._change_hooks):
             try:
                 wake()

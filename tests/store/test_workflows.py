@@ -5,6 +5,7 @@ Every test here runs on SQLite and on PostgreSQL (``store_url``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -29,6 +30,18 @@ async def test_create_returns_a_pending_workflow_and_is_idempotent(store: Store)
     again, created = await store.create_workflow(new("a"), NOW + 5)
     assert not created
     assert again.created_at == info.created_at and again.priority == 3
+
+
+async def test_what_create_returns_is_the_stored_row(store: Store) -> None:
+    # A fresh start is not read back from the table: what it returns must equal get().
+    for made in (
+        new("plain"),
+        new("later", queue="q", priority=-2, available_at=NOW + 60_000, deadline_at=NOW + 9),
+        dataclasses.replace(new("ada", input='{"x":"é"}'), subject="ada", concurrency_key="k"),
+        new("plain:1", parent_id="plain"),  # a child takes its parent's subject: read back
+    ):
+        info, created = await store.create_workflow(made, NOW)
+        assert created and info == await store.get(made.id)
 
 
 async def test_create_with_other_arguments_or_name_is_refused(store: Store) -> None:

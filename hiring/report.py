@@ -68,7 +68,8 @@ async def board(engine: plait.Engine, job_id: str) -> list[Card]:
         for w in flows:
             if w.name == "hiring.screening" and isinstance(w.output, dict):
                 score = float(w.output.get("value", 0.0))
-        current = flows[0] if flows else None
+        # the furthest along: the outreach or decline after the screening (one each)
+        current = max(flows, key=lambda w: WORKFLOWS.index(w.name)) if flows else None
         cards.append(
             Card(
                 candidate_id=p.id,

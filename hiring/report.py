@@ -82,7 +82,32 @@ async def board(engine: plait.Engine, job_id: str) -> list[Card]:
                 workflow_id=current.id if current else None,
             )
         )
+    cards += [
+        Card(
+            candidate_id=cid,
+            name="(erased)",
+            stage="erased",
+            status_text="personal data erased on request",
+        )
+        for cid in await _erased(engine, job_id, {c.candidate_id for c in cards})
+    ]
     return sorted(cards, key=lambda c: (-(c.score or 0.0), c.name))
+
+
+async def _erased(engine: plait.Engine, job_id: str, known: set[str]) -> list[str]:
+    """The job's candidates whose profile is gone (erased): the subjects of its children."""
+    job = await engine.records.get(book.JOB, job_id)
+    wid = job.get("workflow") if isinstance(job, dict) else None
+    if not isinstance(wid, str):
+        return []
+    found: set[str] = set()
+    cursor = None
+    while True:
+        page = await engine.page(parent_id=wid, limit=1000, cursor=cursor)
+        found.update(w.subject for w in page.items if w.subject and w.subject not in known)
+        if page.next_cursor is None:
+            return sorted(found)
+        cursor = page.next_cursor
 
 
 async def reached(engine: plait.Engine, cid: str) -> set[str]:

@@ -152,7 +152,11 @@ async def score_resume(
         key=key,
         inputs={"job": job_text, "skills": skills.model_dump(), "resume": redacted},
         output={"value": card.value, "parts": card.parts},
-        explanation={"matched": [m.model_dump() for m in card.matched], "missing": card.missing},
+        explanation={
+            "matched": [m.model_dump() for m in card.matched],
+            "missing": card.missing,
+            "method": card.method,
+        },
     )
     return card
 

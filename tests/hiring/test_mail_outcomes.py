@@ -1,6 +1,6 @@
 """What the pipeline does with the mail that is not a plain reply: a bounce, an
-out-of-office answer, a "not interested", and the same reply delivered twice (webhook and
-IMAP)."""
+out-of-office answer, a "not interested", a mail to the unsubscribe address, and the same
+reply delivered twice (webhook and IMAP)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ async def received(engine: TestEngine, cid: str) -> list[dict[str, object]]:
     return [r.value for r in found if r.value.get("direction") == "received"]
 
 
-async def test_bounce_auto_reply_decline_and_duplicate(
+async def test_bounce_auto_reply_decline_unsubscribe_and_duplicate(
     test_engine: TestEngine,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -63,7 +63,7 @@ async def test_bounce_auto_reply_decline_and_duplicate(
 ) -> None:
     engine = test_engine
     async with pipeline(engine, tmp_path, monkeypatch) as p:
-        bounced, away, no, twice, _quiet = await contacted(p)
+        bounced, away, no, twice, stop = await contacted(p)
         contacted_at = engine.clock.now()
 
         # A bounce (a DSN through the webhook's raw form) marks the address undeliverable.
@@ -89,7 +89,17 @@ async def test_bounce_auto_reply_decline_and_duplicate(
         assert (again.outcome, again.candidate_id) == ("duplicate", twice.id)
         assert await engine.records.list(imap_loop.INBOX) == []  # routed: nothing pending
 
+        # A mail to the List-Unsubscribe mailto address (RFC 8058's other half).
+        view = p.mails_to(stop.email)[-1].view()
+        mailto = next(u for u in view.list_unsubscribe if u.startswith("mailto:"))
+        address = mailto.removeprefix("mailto:").split("?")[0]
+        request = {"from": stop.email, "to": address, "subject": "unsubscribe", "text": "."}
+        routed = await routing.route(engine, parse_json(request))
+        assert (routed.outcome, routed.candidate_id) == ("unsubscribe", stop.id)
+        assert await engine.records.get(book.SUPPRESSED, book.address_key(stop.email))
+
         await p.step()
+        assert (await engine.get(await p.journey(stop.id))).output == "unsubscribed"
         assert (await engine.get(await p.journey(bounced.id))).output == "undeliverable"
         assert (await p.profile(bounced.id)).undeliverable
         assert await engine.records.get(book.SUPPRESSED, book.address_key(bounced.email))
@@ -101,7 +111,8 @@ async def test_bounce_auto_reply_decline_and_duplicate(
 
         await p.step(within=timedelta(days=15))
         # The bounced and the declined got nothing after the first message ...
-        assert len(p.mails_to(bounced.email)) == 1 and len(p.mails_to(no.email)) == 1
+        for quiet in (bounced, no, stop):
+            assert len(p.mails_to(quiet.email)) == 1
         # ... while the out-of-office did not stop the sequence: two follow-ups on time.
         journal = await engine.journal(await p.journey(away.id))
         follow = [x.started_at for x in journal if x.name.endswith("send_follow_up")]

@@ -60,10 +60,10 @@ async def route(engine: plait.Engine, mail: InboundMail) -> Routed:
 
     if mail.unsubscribe_token and mail.counts_as_reply:  # sent to our List-Unsubscribe mailto
         try:
-            cid = await unsubscribe(engine, mail.unsubscribe_token)
+            who = await unsubscribe(engine, mail.unsubscribe_token)
         except InvalidToken:
             return Routed("unmatched")
-        return Routed("unsubscribe", cid, await journey(engine, cid))
+        return Routed("unsubscribe", who, await journey(engine, who))
     if mail.is_bounce:
         for address in mail.bounced_recipients:
             cid = await _by_email(engine, address)

@@ -110,6 +110,23 @@ async def _erased(engine: plait.Engine, job_id: str, known: set[str]) -> list[st
         cursor = page.next_cursor
 
 
+async def score_card(engine: plait.Engine, cid: str) -> dict[str, Any] | None:
+    """The candidate's score with its explanation: the number and its parts from the
+    screening, the evidence sentences and the method from the candidate's ``ai.score`` audit
+    detail (the job's workflow gets no résumé text, so the screening returns none)."""
+    page = await engine.page(name="hiring.screening", attributes={"candidate": cid}, limit=5)
+    card = next((dict(w.output) for w in page.items if isinstance(w.output, dict)), None)
+    if card is None:
+        return None
+    trail = await book.audit_trail_for(engine, cid)
+    scored = next((e for e in reversed(trail) if e.kind == "ai.score"), None)
+    if scored is not None and isinstance(scored.explanation, dict):
+        for name in ("matched", "method"):
+            if scored.explanation.get(name):
+                card[name] = scored.explanation[name]
+    return card
+
+
 async def reached(engine: plait.Engine, cid: str) -> set[str]:
     """The funnel stages a candidate reached, from their audit trail and messages."""
     kinds = {e.kind for e in await book.audit_trail_for(engine, cid)}

@@ -5,6 +5,7 @@ icalendar."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -231,6 +232,18 @@ async def test_one_job_ten_candidates_every_stage(
         kinds = {(x.kind, x.actor) for x in trail}
         score = next(x for x in trail if x.kind == "ai.score")
         assert score.actor.startswith("model:") and score.inputs_hash and score.explanation
+        # the score's explanation quotes the résumé (for the candidate's page), while the
+        # job's workflow was given only the score and the skill names
+        card = await report.score_card(engine, a.id)
+        assert card is not None and card["method"] and card["matched"]
+        assert all(m["sentence"] for m in card["matched"])
+        given = [
+            json.loads(json.loads(x.output["payload"])["output"])
+            for x in await engine.journal(p.job_wid)
+            if x.kind == "child_result" and x.name == "hiring.screening"
+        ]
+        assert len(given) == 10 and all(g["value"] > 0 and g["method"] == "" for g in given)
+        assert all(m["skill"] and m["sentence"] == "" for g in given for m in g["matched"])
         assert ("human.shortlisted", "hank") in kinds
         assert ("human.outreach answered", "rita") in kinds
         assert ("human.decision: offer", "hank") in kinds

@@ -16,6 +16,9 @@ the engine is open while the poller runs); elsewhere ``async with imap_loop.runn
 Invariants:
 - The cursor (UIDVALIDITY, last UID) lives in the engine's records, kind ``hiring.imap``, so
   a restarted server continues where it stopped, on SQLite and PostgreSQL alike.
+- Each message goes through the webhook's checks and routing
+  (:func:`hiring.public.deliver`); a forged one (a bad token, a bounce quoting no message of
+  ours) is logged and dropped, never retried forever.
 - Each message is written to the records (kind ``hiring.inbox``) before it is routed and
   removed once routed; the cursor moves only after every message of a poll was routed. A
   failing handler therefore loses nothing: the message is in the records and comes again.
@@ -124,10 +127,21 @@ def _inbox_key(mail: InboundMail) -> str:
 
 
 async def handle(engine: plait.Engine, mail: InboundMail) -> routing.Routed:
-    """Keeps ``mail`` in the records, routes it, then lets it go."""
+    """Keeps ``mail`` in the records, delivers it as the webhook does (the same checks: a
+    reply token must verify, a bounce must quote a Message-ID we sent, since anyone can
+    write to the mailbox), then lets it go. A refused message is logged and dropped."""
+    from hiring.public import Refused, deliver
+
     key = _inbox_key(mail)
     await engine.records.put(INBOX, key, dataclasses.asdict(mail))
-    routed = await routing.route(engine, mail)
+    try:
+        found = await deliver(engine, mail)
+        routed = routing.Routed(
+            str(found["outcome"]), found.get("candidate_id"), found.get("workflow_id")
+        )
+    except Refused as refused:
+        log.warning("IMAP message %s refused: %s", mail.message_id, refused.message)
+        routed = routing.Routed("refused")
     await engine.records.delete(INBOX, key)
     log.info("IMAP message %s: %s", mail.message_id, routed.outcome)
     return routed

@@ -27,7 +27,7 @@ MESSAGE_ID = "hiring.message-id"  # our Message-ID → the candidate it went to
 class Routed:
     """What became of one inbound message."""
 
-    outcome: str  # "reply", "auto-reply", "bounce", "unsubscribe", "unmatched", "duplicate",
+    outcome: str  # "reply", "auto-reply", "bounce", "unsubscribed", "unmatched", "duplicate",
     # "finished"
     candidate_id: str | None = None
     workflow_id: str | None = None
@@ -63,7 +63,7 @@ async def route(engine: plait.Engine, mail: InboundMail) -> Routed:
             who = await unsubscribe(engine, mail.unsubscribe_token)
         except InvalidToken:
             return Routed("unmatched")
-        return Routed("unsubscribe", who, await journey(engine, who))
+        return Routed("unsubscribed", who, await journey(engine, who))
     if mail.is_bounce:
         for address in mail.bounced_recipients:
             cid = await _by_email(engine, address)

@@ -11,7 +11,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 
 import plait
-from hiring import imap_loop, routing
+from hiring import imap_loop, public
 from hiring import settings as hiring_settings
 from hiring.mail.imap import ImapSecurity, ImapSettings
 from plait.testing import TestEngine
@@ -57,10 +57,10 @@ async def test_a_failing_handler_loses_nothing(
 ) -> None:
     append(mailbox, mail(1))
 
-    async def down(engine: plait.Engine, item: object) -> routing.Routed:
+    async def down(engine: plait.Engine, item: object, **options: object) -> dict[str, str]:
         raise RuntimeError("the database is down")
 
-    monkeypatch.setattr(routing, "route", down)
+    monkeypatch.setattr(public, "deliver", down)
     with pytest.raises(RuntimeError):
         await imap_loop.poll(test_engine, mailbox)
     (kept,) = await test_engine.records.list(imap_loop.INBOX)
@@ -70,11 +70,17 @@ async def test_a_failing_handler_loses_nothing(
     monkeypatch.undo()
     monkeypatch.setenv("HIRING_SECRET", "a-test-secret-long-enough-0123")
     (routed,) = await imap_loop.poll(test_engine, mailbox)
-    assert routed.outcome == "unmatched"  # no candidate has this token; it is handled
+    # its reply token is not one of ours: checked as the webhook checks, dropped, not retried
+    assert routed.outcome == "refused"
     assert await test_engine.records.list(imap_loop.INBOX) == []
     (cursor,) = await test_engine.records.list(imap_loop.CURSOR)
     assert cursor.value["last_uid"] > 0
     assert await imap_loop.poll(test_engine, mailbox) == []
+
+    # Anyone can write to the mailbox: a bounce that quotes no message of ours is refused.
+    append(mailbox, mail(2, "Delivery failed.", X_Failed_Recipients="sam@example.org"))
+    (forged,) = await imap_loop.poll(test_engine, mailbox)
+    assert forged.outcome == "refused"
 
 
 async def test_the_server_starts_and_stops_the_poller(

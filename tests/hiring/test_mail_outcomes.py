@@ -95,7 +95,7 @@ async def test_bounce_auto_reply_decline_unsubscribe_and_duplicate(
         address = mailto.removeprefix("mailto:").split("?")[0]
         request = {"from": stop.email, "to": address, "subject": "unsubscribe", "text": "."}
         routed = await routing.route(engine, parse_json(request))
-        assert (routed.outcome, routed.candidate_id) == ("unsubscribe", stop.id)
+        assert (routed.outcome, routed.candidate_id) == ("unsubscribed", stop.id)
         assert await engine.records.get(book.SUPPRESSED, book.address_key(stop.email))
 
         await p.step()

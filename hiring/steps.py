@@ -152,7 +152,11 @@ async def score_resume(
         key=key,
         inputs={"job": job_text, "skills": skills.model_dump(), "resume": redacted},
         output={"value": card.value, "parts": card.parts},
-        explanation={"matched": [m.model_dump() for m in card.matched], "missing": card.missing},
+        explanation={
+            "matched": [m.model_dump() for m in card.matched],
+            "missing": card.missing,
+            "method": card.method,
+        },
     )
     return card
 
@@ -167,7 +171,7 @@ async def audit_decision(
     done = await engine.tasks(workflow_id=workflow_id, status="completed", limit=1000)
     if not done:
         return None
-    task = max(done, key=lambda t: t.completed_at or t.created_at)
+    task = max(done, key=lambda t: t.seq)  # the one just answered (times may tie)
     who = task.completed_by or "?"
     if candidate_id is not None:
         await book.audit(
@@ -188,7 +192,7 @@ async def audit_shortlist(workflow_id: str, chosen: list[str], others: list[str]
     """One audit line per scored candidate: shortlisted or not, and by whom."""
     engine = plait.current_engine()
     done = await engine.tasks(workflow_id=workflow_id, status="completed", limit=1000)
-    task = max(done, key=lambda t: t.completed_at or t.created_at) if done else None
+    task = max(done, key=lambda t: t.seq) if done else None
     who = (task.completed_by if task else None) or "?"
     for cid in chosen + others:
         await book.audit(

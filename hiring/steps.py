@@ -295,7 +295,7 @@ async def mark_undeliverable(candidate_id: str) -> None:
     await book.audit(candidate_id, actor="mail server", kind="mail.bounced", key="bounce")
 
 
-@plait.step
+@plait.step(retry=RETRY)
 async def send_decline(config: JobConfig, job_title: str, candidate_id: str, key: str) -> bool:
     """A courteous decline (never to a suppressed or undeliverable address)."""
     p = await book.profile(candidate_id)

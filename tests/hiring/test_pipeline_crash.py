@@ -54,6 +54,7 @@ from hiring.mail.devserver import DevMailServer, MailView, ReceivedMail
 from hiring.mail.inbound import parse_raw
 from hiring.mail.outbound import Sender, message_id_for
 from hiring.models import Slot
+from plait.testing import TestEngine
 from tests.procs import WorkerProcesses
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -96,12 +97,10 @@ company = "{COMPANY}"
 [[panel]]
 name = "Ines Moreau"
 email = "{PANEL[0]}"
-working_hours = {{ mon = "00:00-23:30", tue = "00:00-23:30", wed = "00:00-23:30", thu = "00:00-23:30", fri = "00:00-23:30", sat = "00:00-23:30", sun = "00:00-23:30" }}
 
 [[panel]]
 name = "Olu Bello"
 email = "{PANEL[1]}"
-working_hours = {{ mon = "00:00-23:30", tue = "00:00-23:30", wed = "00:00-23:30", thu = "00:00-23:30", fri = "00:00-23:30", sat = "00:00-23:30", sun = "00:00-23:30" }}
 
 # Demo speed, in seconds: C hears nothing back and gets two follow-ups, then "no response".
 [cadence]
@@ -137,6 +136,7 @@ OUTCOMES = {  # what each shortlisted candidate's story ends in
 }
 WINDOW = ("B", "outreach")  # killed after the server accepted it, before the journal
 BEFORE = ("C", "follow-up")  # killed while the server holds it, before accepting it
+TRANSIENT = ("F", "decline")  # the server answers 451 once: the step tries again later
 
 
 def expected_mail() -> collections.Counter[tuple[str, str]]:
@@ -229,8 +229,10 @@ class Run:
     gate: asyncio.Lock = field(default_factory=asyncio.Lock)
     journaled: set[str] = field(default_factory=set)
     kills: list[str] = field(default_factory=list)
+    t0: float = field(default_factory=time.monotonic)
     kill_log: list[tuple[float, int, str]] = field(default_factory=list)
     window_id: str | None = None
+    transient_id: str | None = None
     doomed: set[int] = field(default_factory=set)  # stopped, to be killed in the window
     sent_by: list[tuple[float, int, str, tuple[str, str]]] = field(default_factory=list)
     before_id: str | None = None
@@ -257,6 +259,7 @@ class Run:
         proc.wait(timeout=10)
         self.kills.append(why)
         self.kill_log.append((time.time(), proc.pid, why))
+        print(f"{time.monotonic() - self.t0:6.2f} kill {proc.pid}: {why}")
         self.spawn()
 
     # -- the mail server's callback --------------------------------------------------------
@@ -273,6 +276,9 @@ class Run:
             proc = next((p for p in self.alive() if p.pid == pid), None)
             if proc is None or proc.pid in self.doomed:  # killed meanwhile, or about to be:
                 raise NotAccepted("the sender is gone")  # nobody reads an answer
+            if what == self.target(TRANSIENT) and self.transient_id is None:
+                self.transient_id = view.message_id
+                raise NotAccepted("the server is busy: try again later")
             if before:
                 self.before_id = view.message_id
                 self.kill(proc, f"before acceptance of {what}")
@@ -391,7 +397,7 @@ async def run(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> A
     hiring_settings.settings.cache_clear()
     seed = random.randrange(1 << 30)
     print(f"random seed {seed}")  # shown when the test fails
-    workers = WorkerProcesses(tmp_path, "hiring.app:engine")
+    workers = WorkerProcesses(tmp_path, "tests.hiring.crash_app:engine")
     client = plait.Engine(db_url, workflows=WORKFLOWS)
     r = Run(tmp_path, db_url, random.Random(seed), workers, client)
     try:
@@ -425,6 +431,7 @@ async def test_kill_9_mid_pipeline_loses_nothing_and_sends_once(run: Run) -> Non
 
     async def answer(task: Any, label: str, value: object, by: str) -> None:
         await client.complete_task(task.id, value, by=by)
+        print(f"{time.monotonic() - run.t0:6.2f} answered {label}")
         answered[label] += 1
 
     async def journey(letter: str) -> str:
@@ -463,6 +470,7 @@ async def test_kill_9_mid_pipeline_loses_nothing_and_sends_once(run: Run) -> Non
 
     async def on_mail(view: MailView) -> None:
         kind = kind_of(view)
+        print(f"{time.monotonic() - run.t0:6.2f} received {kind} for {view.to[0]}")
         letter = next((k for k, v in PEOPLE.items() if v[1] == view.to[0]), None)
         if kind == "outreach" and letter == "A":
             got = await routing.route(
@@ -565,6 +573,7 @@ async def test_kill_9_mid_pipeline_loses_nothing_and_sends_once(run: Run) -> Non
     all_copies = collections.Counter((v.to[0], kind_of(v)) for v in views)
     assert all_copies == expected_mail() + collections.Counter([run.target(WINDOW)])
     assert run.before_id in unique  # the message killed before acceptance arrived once after
+    assert run.transient_id in unique  # so did the one the server asked to send again
     # every message came from a journaled step (its Message-ID is the step's key's)
     assert await run.sent_ids_journaled()
     # and each candidate's page lists each message sent about them once
@@ -582,3 +591,29 @@ async def test_kill_9_mid_pipeline_loses_nothing_and_sends_once(run: Run) -> Non
         kind_of(v): v.invite for v in unique.values() if v.to[0] == PEOPLE["A"][1] and v.invite
     }
     assert invites["invite/0"].uid == invites["invite/1"].uid
+
+
+@plait.step
+async def log_sent_twice(candidate_id: str) -> None:
+    """What a send step that runs again after a crash (or a retry) does to the log."""
+    for message_id in ("<m1@kestrel.example>", "<m1@kestrel.example>", "<m2@kestrel.example>"):
+        await book.log_message(candidate_id, "sent", {"message_id": message_id, "subject": "s"})
+
+
+@plait.workflow(name="test.log_sent_twice")
+async def logs_twice(ctx: plait.Context, candidate_id: str) -> None:
+    await log_sent_twice(candidate_id)
+
+
+async def test_a_message_sent_again_is_listed_once_on_the_candidates_page(
+    test_engine: TestEngine,
+) -> None:
+    test_engine.register(logs_twice)
+    handle = await test_engine.start(logs_twice, "c1")
+    await test_engine.run_until_idle()
+    assert (await handle.info()).status == "completed"
+    logged = await test_engine.records.list(book.MESSAGE, prefix="c1/")
+    assert sorted(r.value["message_id"] for r in logged) == [
+        "<m1@kestrel.example>",
+        "<m2@kestrel.example>",
+    ]

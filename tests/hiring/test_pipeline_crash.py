@@ -1,8 +1,9 @@
 """The hiring pipeline on a real clock, its worker processes killed (``kill -9``) mid-way.
 
-Two ``python -m plait.cli worker hiring.app:engine`` processes run one job of seven
-candidates on the test's database (SQLite, PostgreSQL); their mail goes to a
-``DevMailServer`` in the test process. The test plays every person through the engine API
+Two ``python -m plait.cli worker tests.hiring.crash_app:engine`` processes (``hiring.app``'s
+workflows, with a lease short enough for a quick takeover) run one job of seven candidates
+on the test's database (SQLite, PostgreSQL); their mail goes to a ``DevMailServer`` in the
+test process. The test plays every person through the engine API
 (skills, shortlist, declines, outreach, a question, the decision) and every candidate
 through ``hiring.routing`` (replies, a slot link, an unsubscribe link), while it kills
 workers with SIGKILL at random moments and starts new ones. At the end every candidate
@@ -17,6 +18,8 @@ exactly once -- except one, on purpose:
 - **before acceptance**: for C's first follow-up the worker is killed while the server
   holds the message, which the server then does not accept; the step's re-run sends it
   once.
+- **a busy server**: F's decline is answered ``451`` once; the step tries again later and
+  the decline arrives once.
 - **random kills** land anywhere except inside the acceptance-to-journal window (they
   wait until every accepted message's step is journaled, holding back new acceptances
   meanwhile): whatever they interrupt, nothing is lost and nothing sent twice.
@@ -323,8 +326,9 @@ class Run:
             return found is not None and found[1] > 0
 
         await self.until(acceptance_arrived, 20, "the server's 250 in the stopped worker's socket")
-        async with self.gate:
-            self.kill(proc, "between acceptance and journal")
+        # Not behind the gate: the stopped worker may hold database locks that the test's
+        # own reads (under the gate) queue behind; its later messages are refused anyway.
+        self.kill(proc, "between acceptance and journal")
 
     # -- random kills, outside the window -------------------------------------------------
     async def sent_ids_journaled(self) -> bool:
@@ -426,8 +430,6 @@ async def test_kill_9_mid_pipeline_loses_nothing_and_sends_once(run: Run) -> Non
 
     handled: set[str] = set()  # Message-IDs the candidates reacted to (first copies)
     answered: collections.Counter[str] = collections.Counter()
-    closed = False
-    deadline = time.monotonic() + BUDGET
 
     async def answer(task: Any, label: str, value: object, by: str) -> None:
         await client.complete_task(task.id, value, by=by)
@@ -500,27 +502,32 @@ async def test_kill_9_mid_pipeline_loses_nothing_and_sends_once(run: Run) -> Non
             return
         run.maybe_kill(f"after {letter}'s {kind}")
 
-    while True:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the pipeline did not finish\n{run.workers.log_text()}")
-        for t in run.tasks:  # a kill that failed fails the test now
-            if t.done() and not t.cancelled() and t.exception() is not None:
-                await t
-        info = await client.get(job)
-        if info.status == "completed":
-            break
-        assert info.status in ("running", "waiting", "pending"), (info, run.workers.log_text())
-        for task in await client.tasks(status="open"):
-            await on_task(task)
-        for mail in list(run.received):
-            view = mail.view()
-            if view.message_id not in handled:
-                handled.add(view.message_id)
-                await on_mail(view)
-        if not closed and answered["shortlist"]:
-            await client.signal(job, "close", None, dedup_key="close", by="rita")
-            closed = True
-        await asyncio.sleep(0.05)
+    async def drive() -> None:
+        closed = False
+        while True:
+            for t in run.tasks:  # a kill that failed fails the test now
+                if t.done() and not t.cancelled() and t.exception() is not None:
+                    await t
+            info = await client.get(job)
+            if info.status == "completed":
+                break
+            assert info.status in ("running", "waiting", "pending"), (info, run.workers.log_text())
+            for task in await client.tasks(status="open"):
+                await on_task(task)
+            for mail in list(run.received):
+                view = mail.view()
+                if view.message_id not in handled:
+                    handled.add(view.message_id)
+                    await on_mail(view)
+            if not closed and answered["shortlist"]:
+                await client.signal(job, "close", None, dedup_key="close", by="rita")
+                closed = True
+            await asyncio.sleep(0.05)
+
+    try:  # a bound that only catches a hang (a run takes 25-45 s)
+        await asyncio.wait_for(drive(), BUDGET)
+    except TimeoutError:
+        raise AssertionError(f"the pipeline did not finish\n{run.workers.log_text()}") from None
 
     # Every candidate reached the outcome of their story: nothing lost.
     outcomes = await client.handle(job).result(timeout=1)
@@ -541,7 +548,7 @@ async def test_kill_9_mid_pipeline_loses_nothing_and_sends_once(run: Run) -> Non
     ]
 
     # The workers were killed: at random points, before an acceptance, and in the window.
-    assert len(run.kills) >= 4, run.kills
+    assert len(run.kills) >= 3 and "while scoring" in run.kills, run.kills
     assert "between acceptance and journal" in run.kills, run.kills
     assert any(k.startswith("before acceptance") for k in run.kills), run.kills
     for t in run.tasks:  # every kill finished
@@ -617,3 +624,56 @@ async def test_a_message_sent_again_is_listed_once_on_the_candidates_page(
         "<m1@kestrel.example>",
         "<m2@kestrel.example>",
     ]
+
+
+async def test_a_refused_decline_address_does_not_end_the_job(
+    test_engine: TestEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decline the mail server refuses for good (550: no such mailbox) marks the address
+    undeliverable; the job goes on with its shortlisted candidates (on the fake clock)."""
+    received: list[ReceivedMail] = []
+
+    async def keep(mail: ReceivedMail) -> None:
+        received.append(mail)
+
+    gone = PEOPLE["G"][1]
+    monkeypatch.setenv("HIRING_SECRET", SECRET)
+    async with DevMailServer(keep, refuse=lambda address: address == gone) as server:
+        monkeypatch.setenv("HIRING_SMTP", f"smtp://127.0.0.1:{server.port}")
+        hiring_settings.settings.cache_clear()
+        try:
+            for wf in WORKFLOWS:
+                test_engine.register(wf)
+            files = load_job_folder(write_job(tmp_path / "job"))
+            job = await jobs.create_job(
+                test_engine, files, load_candidates(tmp_path / "job"), by="test"
+            )
+            ids = {k: jobs.candidate_id(JOB_ID, v[1]) for k, v in PEOPLE.items()}
+            for title, answer in [
+                ("Confirm", None),
+                ("Approve the shortlist", "A"),
+                ("Send", True),
+            ]:
+                await test_engine.run_until_idle()
+                (task,) = await test_engine.tasks(status="open")
+                assert task.title.startswith(title), task.title
+                if answer is None or answer is True:
+                    value = task.proposal if answer is None else True
+                else:
+                    value = dict(task.proposal)
+                    value["candidates"] = [
+                        {**c, "include": c["candidate_id"] == ids[answer]}
+                        for c in value["candidates"]
+                    ]
+                await test_engine.complete_task(task.id, value, by="rita")
+            await test_engine.run_until_idle()
+            assert (await test_engine.get(job)).status == "waiting"  # not failed
+            declines = (await test_engine.page(name="hiring.decline", limit=50)).items
+            assert len(declines) == 6 and {d.status for d in declines} == {"completed"}
+            by_candidate = {d.attributes.get("candidate"): d for d in declines}
+            assert by_candidate[ids["G"]].status_text == "declined (no message)"
+            profile = await test_engine.records.get(book.CANDIDATE, ids["G"], type=book.Profile)
+            assert profile.undeliverable
+            assert sorted(m.view().to[0] for m in received) == sorted(PEOPLE[k][1] for k in "BCDEF")
+        finally:
+            hiring_settings.settings.cache_clear()

@@ -399,8 +399,8 @@ def reply(view: MailView, text: str, n: int) -> bytes:
 async def run(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Run]:
     monkeypatch.setenv("HIRING_SECRET", SECRET)
     hiring_settings.settings.cache_clear()
-    seed = random.randrange(1 << 30)
-    print(f"random seed {seed}")  # shown when the test fails
+    seed = int(os.environ.get("HIRING_CRASH_SEED") or random.randrange(1 << 30))
+    print(f"HIRING_CRASH_SEED={seed}")  # shown when the test fails: the same kill choices
     workers = WorkerProcesses(tmp_path, "tests.hiring.crash_app:engine")
     client = plait.Engine(db_url, workflows=WORKFLOWS)
     r = Run(tmp_path, db_url, random.Random(seed), workers, client)

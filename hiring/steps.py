@@ -14,6 +14,7 @@ from typing import Any
 import plait
 from hiring import book
 from hiring.documents import read_document
+from hiring.mail.errors import PERMANENT_ERRORS, RecipientRefused
 from hiring.mail.outbound import Draft, MessageKind, PrivacyNotice, compose, send
 from hiring.mail.outbound import Sender as MailSender
 from hiring.models import (
@@ -30,7 +31,10 @@ from hiring.models import (
 )
 from hiring.settings import settings
 
-RETRY = plait.Retry(max_attempts=5, initial_interval=timedelta(seconds=2))
+# A server that is down is tried again; a refused recipient or message is not (errors.py).
+RETRY = plait.Retry(
+    max_attempts=5, initial_interval=timedelta(seconds=2), non_retryable=PERMANENT_ERRORS
+)
 SOURCES = {  # how the privacy notice names where a candidate's details came from
     "upload": "the application you sent us",
     "folder": "the application you sent us",
@@ -299,9 +303,10 @@ async def mark_undeliverable(candidate_id: str) -> None:
     await book.audit(candidate_id, actor="mail server", kind="mail.bounced", key="bounce")
 
 
-@plait.step
+@plait.step(retry=RETRY)
 async def send_decline(config: JobConfig, job_title: str, candidate_id: str, key: str) -> bool:
-    """A courteous decline (never to a suppressed or undeliverable address)."""
+    """A courteous decline (never to a suppressed or undeliverable address); False when
+    none was sent (a refused address is marked undeliverable, and the job goes on)."""
     p = await book.profile(candidate_id)
     if p.undeliverable or await book.is_suppressed(p.email):
         return False
@@ -312,15 +317,21 @@ async def send_decline(config: JobConfig, job_title: str, candidate_id: str, key
         "with your application for this position. We appreciate the time you took, and we "
         f"wish you every success.\n\nKind regards,\n{config.sender.name}"
     )
-    await _send(
-        config,
-        candidate_id,
-        MessageKind.DECLINE,
-        f"Your application: {job_title}",
-        text,
-        key,
-        first=True,
-    )
+    try:
+        await _send(
+            config,
+            candidate_id,
+            MessageKind.DECLINE,
+            f"Your application: {job_title}",
+            text,
+            key,
+            first=True,
+        )
+    except RecipientRefused:  # no such mailbox: the job goes on without this message
+        await book.save_profile(p.model_copy(update={"undeliverable": True}))
+        await book.suppress(p.email, "bounced")
+        await book.audit(candidate_id, actor="mail server", kind="mail.bounced", key=key)
+        return False
     return True
 
 

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 import hiring
-from hiring.scoring.evaluation import Pool, load_pools, pairwise_accuracy
-
-POOLS = load_pools(Path(__file__).parent / "eval" / "pools")
-
-
-@pytest.fixture(scope="module")
-def scored() -> dict[str, list[tuple[hiring.Score, int, str]]]:
-    """Every résumé of every pool scored once: pool -> [(score, label, id)]."""
-    out = {}
-    for pool in POOLS:
-        out[pool.name] = [(hiring.score(pool.job, r.text), r.label, r.id) for r in pool.resumes]
-    return out
+from hiring.scoring.evaluation import Pool, pairwise_accuracy
+from tests.hiring.conftest import POOLS
 
 
 def test_the_labelled_set_is_what_the_docs_say() -> None:
@@ -137,3 +126,10 @@ def test_a_resume_written_as_prose_is_read_too() -> None:
     a, b = hiring.score(job, nurse), hiring.score(job, recruiter)
     assert a.titles == ("ICU registered nurse",)
     assert a.value > b.value + 0.3
+
+
+def test_a_score_names_what_was_redacted_but_not_the_person() -> None:
+    job = next(p.job for p in POOLS if p.name == "nursing")
+    s = hiring.score(job, "Lakisha Washington\nlakisha@example.com\nStaff RN, ICU, 2018 - present")
+    assert set(s.redacted) == {"name", "email"}
+    assert "Lakisha" not in repr(s)

@@ -133,3 +133,36 @@ def test_a_score_names_what_was_redacted_but_not_the_person() -> None:
     s = hiring.score(job, "Lakisha Washington\nlakisha@example.com\nStaff RN, ICU, 2018 - present")
     assert set(s.redacted) == {"name", "email"}
     assert "Lakisha" not in repr(s)
+
+
+def test_a_jobs_vectors_are_computed_once(monkeypatch) -> None:
+    import hiring.scoring.features as features
+
+    calls: list[int] = []
+    real = features.embed
+
+    def counting(texts):
+        calls.append(len(texts))
+        return real(texts)
+
+    monkeypatch.setattr(features, "embed", counting)
+    job = "Warehouse Lead\n- Lead a team of pickers.\n- Keep inventory accurate.\n"
+    hiring.score(job, "Warehouse Lead, Acme, 2019 - present")
+    first = len(calls)
+    hiring.score(job, "Picker, Acme, 2021 - present")
+    assert first > 0 and len(calls) == first  # the second résumé embedded no job text
+
+
+def test_hiring_uses_only_plaits_public_api() -> None:
+    import ast
+    from pathlib import Path
+
+    public = {"plait", "plait.ai", "plait.testing"}
+    for path in Path(hiring.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("plait"):
+                assert node.module in public, f"{path}: from {node.module} import ..."
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("plait"):
+                        assert alias.name in public, f"{path}: import {alias.name}"

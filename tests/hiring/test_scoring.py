@@ -166,3 +166,15 @@ def test_hiring_uses_only_plaits_public_api() -> None:
                 for alias in node.names:
                     if alias.name.startswith("plait"):
                         assert alias.name in public, f"{path}: import {alias.name}"
+
+
+def test_a_staffing_firm_nurse_is_a_nurse_and_a_nurse_recruiter_is_not() -> None:
+    job = next(p.job for p in POOLS if p.name == "nursing")
+    travel = hiring.score(job, "Travel ICU Nurse, Aya staffing, 2019 - present\n- Vented patients.")
+    recruiter = hiring.score(
+        job, "Nurse Recruiter, Aya staffing, 2019 - present\n- Placed ICU RNs."
+    )
+    role = {s: next(p for p in s.parts if p.name == "role") for s in (travel, recruiter)}
+    assert "counts ¼" not in role[travel].detail
+    assert "counts ¼" in role[recruiter].detail
+    assert travel.value > recruiter.value

@@ -113,6 +113,10 @@ def test_name_before_credentials_keeps_the_credentials() -> None:
         ("Photo: headshot.jpg", "personal"),
         ("[photo]", "photo"),
         ("Ms. Lakisha Washington", "pronoun"),
+        ("Uses hearing aids", "disability"),
+        ("Wife and mother", "family"),
+        ("Took a career break raising my children", "family"),
+        ("Nigerian citizen", "nationality"),
     ],
 )
 def test_each_cue_kind_is_removed(line: str, kind: str) -> None:

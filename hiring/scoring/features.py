@@ -251,16 +251,18 @@ def _label_line(text: str) -> bool:
 def evidence_units(
     lines: tuple[Line, ...],
     vocab: Vocabulary,
-    limit: int = 10,
-    words: int = 18,
+    limit: int = 8,
+    words: int = 16,
+    chars: int = 420,
     *,
     prose: bool = False,
 ) -> list[tuple[str, float]]:
     """(text, evidence weight) of the lines that describe work: experience, training, summary.
 
-    At most ``limit`` lines of at most ``words`` words each: embedding cost grows with
-    tokens, and a job's fit shows in its first lines (the most recent roles). ``prose``: the
-    résumé names no dated role, so its opening sentences are all there is to read.
+    At most ``limit`` lines of at most ``words`` words each and ``chars`` characters in all:
+    embedding cost grows with tokens, and a job's fit shows in its first lines (the most
+    recent roles). ``prose``: the résumé names no dated role, so its opening sentences are
+    all there is to read.
     """
     units: list[tuple[str, float, str]] = []
     for line in lines:
@@ -276,7 +278,15 @@ def evidence_units(
     # experience first (most recent first, as written), then training, then the summary
     order = {"experience": 0, "training": 1}
     ranked = sorted(range(len(units)), key=lambda i: (order.get(units[i][2], 2), i))[:limit]
-    return [(units[i][0], units[i][1]) for i in sorted(ranked)]
+    # and a budget in characters (a proxy for tokens, which is what the embedder pays for)
+    kept: list[int] = []
+    spent = 0
+    for i in ranked:
+        if kept and spent + len(units[i][0]) > chars:
+            break
+        kept.append(i)
+        spent += len(units[i][0])
+    return [(units[i][0], units[i][1]) for i in sorted(kept)]
 
 
 def role_part(

@@ -178,3 +178,18 @@ def test_a_staffing_firm_nurse_is_a_nurse_and_a_nurse_recruiter_is_not() -> None
     assert "counts ¼" not in role[travel].detail
     assert "counts ¼" in role[recruiter].detail
     assert travel.value > recruiter.value
+
+
+def test_a_keyword_list_under_experience_counts_as_a_keyword_list() -> None:
+    job = next(p.job for p in POOLS if p.name == "nursing")
+    listed = hiring.score(
+        job,
+        "Experience\nCoordinator, 2019 - present\n- ICU, ventilators, ACLS, CCRN, Epic, A-lines",
+    )
+    (vent,) = [m for m in listed.matched if m.name == "mechanical ventilation"]
+    assert vent.strength <= 0.3
+    done = hiring.score(
+        job, "Experience\nStaff RN, ICU, 2019 - present\n- Managed ventilated patients."
+    )
+    (vent,) = [m for m in done.matched if m.name == "mechanical ventilation"]
+    assert vent.strength == 1.0

@@ -76,7 +76,9 @@ class Score:
     missing_optional: tuple[str, ...]
     parts: tuple[Part, ...]
     titles: tuple[str, ...]
-    redacted: tuple[tuple[str, str], ...]
+    # the kinds of personal cue removed before scoring ("name", "email", ...), not the
+    # removed text: a score travels to the job's workflow and must not carry who it is about
+    redacted: tuple[str, ...]
 
     def explain(self) -> str:
         """The explanation as plain text: the parts and weights, matched and missing skills."""
@@ -211,5 +213,5 @@ def score(job_text: str, resume_text: str) -> Score:
         missing_optional=tuple(missing_optional),
         parts=parts,
         titles=tuple(t.title for t in titles),
-        redacted=tuple(redacted.removed),
+        redacted=tuple(sorted({kind for kind, _ in redacted.removed})),
     )

@@ -39,7 +39,7 @@ def _secret(data: Path, name: str) -> str:
 
 
 def _users(data: Path, password: str) -> Path:
-    from plait.server.users import Users
+    from plait.server import Users
 
     path = data / "users.toml"
     users = Users(path)

@@ -134,7 +134,7 @@ async def score_resume(
     from hiring import redact, score
 
     redacted = redact(resume).text
-    result = score(job_text, resume)  # TODO confirmed skills
+    result = score(job_text, resume, skills=[(s.name, s.required) for s in skills.skills])
     card = ScoreCard(
         candidate_id=candidate_id,
         value=float(result.value),

@@ -28,9 +28,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 import plait
 from hiring import book, report
 from hiring.models import STAGES
-from plait.server import Extension, NavItem, Role, User
-from plait.server.auth import page_user, verify_csrf
-from plait.server.pages.common import render, show_error
+from plait.server import Extension, NavItem, Role, User, page_user, render, show_error, verify_csrf
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"

@@ -17,8 +17,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -200,6 +202,21 @@ def load_job(job_text: str, vocab: Vocabulary) -> Job:
     return cached_job(job_text, build)
 
 
+def with_skills(job: Job, skills: Sequence[tuple[str, bool]], vocab: Vocabulary) -> Job:
+    """The job scored on ``skills`` (name, required) instead of those read from its text:
+    each name mapped to the vocabulary's canonical name when it knows it, and kept with the
+    description's sentence that named it, if any."""
+    asked = {s.name: s.sentence for s in job.skills}
+    chosen: dict[str, Skill] = {}
+    for name, required in skills:
+        found = vocab.mentions(name)
+        canonical = found[0].name if found and len(found) == 1 else name.strip()
+        if canonical and canonical not in chosen:
+            chosen[canonical] = Skill(canonical, bool(required), asked.get(canonical, ""))
+    picked = list(chosen.values())
+    return dataclasses.replace(job, skills=tuple(picked), groups=_groups(job.text, picked, vocab))
+
+
 @dataclass(frozen=True)
 class TitleMatch:
     """How one of the person's titles matches the job's."""
@@ -347,6 +364,17 @@ def skill_part(job: Job, lines: tuple[Line, ...], vocab: Vocabulary) -> list[Ski
                 weight = evidence_weight(line, vocab, mention.name in vocab.credentials)
                 if weight > best.get(mention.name, (0.0,))[0]:
                     best[mention.name] = (weight, line, sentence)
+    literal = [s.name for s in job.skills if s.name not in best and s.name not in vocab.aliases]
+    for name in literal:  # a recruiter's own skill the vocabulary does not know: as written
+        pattern = re.compile(rf"(?<![\w+#]){re.escape(name)}(?![\w+#])", re.IGNORECASE)
+        for line in lines:
+            if line.kind == "heading":
+                continue
+            for sentence in sentences(line.text) or [line.text]:
+                if pattern.search(sentence):
+                    weight = evidence_weight(line, vocab, False)
+                    if weight > best.get(name, (0.0,))[0]:
+                        best[name] = (weight, line, sentence)
     out = []
     for skill in job.skills:
         found = best.get(skill.name)

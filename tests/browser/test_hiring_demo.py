@@ -121,15 +121,22 @@ def page(demo: Demo) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def shot() -> Iterator[Callable[[Any, str], None]]:
+def shot() -> Iterator[Callable[..., None]]:
     SHOTS.mkdir(parents=True, exist_ok=True)
     taken: list[Path] = []
 
-    def take(page: Any, name: str) -> None:
-        # The whole page up to 2,400 px tall, in 256 colours: small enough to commit.
+    def take(page: Any, name: str, focus: Any = None) -> None:
+        # The whole page up to 2,400 px tall (or the 1,400 px ending below ``focus``), in
+        # 256 colours: small enough to commit.
         path = SHOTS / f"{name}.png"
-        height = min(page.evaluate("document.documentElement.scrollHeight"), 2400)
-        clip = {"x": 0, "y": 0, "width": 1280, "height": height}
+        total = page.evaluate("document.documentElement.scrollHeight")
+        top, height = 0, min(total, 2400)
+        if focus is not None:
+            box = focus.bounding_box()
+            page_y = box["y"] + page.evaluate("window.scrollY")
+            top = max(0, min(page_y + box["height"] + 40, total) - 1400)
+            height = min(1400, total - top)
+        clip = {"x": 0, "y": top, "width": 1280, "height": height}
         page.screenshot(path=str(path), full_page=True, clip=clip)
         try:
             from PIL import Image
@@ -214,15 +221,19 @@ def test_the_demo_in_a_browser(demo: Demo, page: Any, shot: Any) -> None:
     review = page.locator("#review-panel")
     expect(review).to_be_visible()
     expect(review).to_contain_text("asyncio")
-    shot(page, "04-skills-review")
+    shot(page, "04-skills-review", review)
     page.click("#submit-answer")
     expect(page.locator(".flash")).to_contain_text("Answer recorded")
 
     # The pipeline screens the candidates and shortlists them for the hiring manager.
+    # The board follows without a reload.
     page.goto(f"{demo.url}/hiring/jobs/{JOB}")
-    reload_until(page, lambda: page.locator(".waiting-line", has_text="shortlist"), 90)
+    page.evaluate("window.__notReloaded = true")
     screened = page.locator("section.col[aria-label='screened'] article.card")
-    expect(screened).to_have_count(9)
+    expect(screened).to_have_count(9, timeout=LONG)
+    expect(page.locator(".waiting-line")).to_contain_text("Approve the shortlist", timeout=LONG)
+    expect(screened.first.locator(".score")).not_to_be_empty()
+    assert page.evaluate("window.__notReloaded") is True
     shot(page, "05-board-screened")
 
     # The hiring manager approves the shortlist, taking one more candidate in.
@@ -233,8 +244,9 @@ def test_the_demo_in_a_browser(demo: Demo, page: Any, shot: Any) -> None:
     taken = page.locator("#f-candidates-4-candidate_id").input_value()
     page.locator("#f-candidates-4-include").check()
     page.click("button:has-text('Review changes')")
-    expect(page.locator("#review-panel")).to_be_visible()
-    shot(page, "06-shortlist-review")
+    review = page.locator("#review-panel")
+    expect(review).to_be_visible()
+    shot(page, "06-shortlist-review", review)
     page.click("#submit-answer")
     expect(page.locator(".flash")).to_contain_text("Answer recorded")
 
@@ -255,13 +267,14 @@ def test_the_demo_in_a_browser(demo: Demo, page: Any, shot: Any) -> None:
     body = page.locator("#f-body")
     expect(body).to_contain_text(f"Dear {first},")
     edited = body.input_value().replace(
-        "Would you be open", "Your work on PostgreSQL at scale is exactly what we need. Would you be open"
+        "Would you be open",
+        "Your work on PostgreSQL at scale is exactly what we need. Would you be open",
     )
     body.fill(edited)
     page.click("button:has-text('Review changes')")
     review = page.locator("#review-panel")
     expect(review).to_contain_text("PostgreSQL at scale")
-    shot(page, "08-outreach-review")
+    shot(page, "08-outreach-review", review)
     page.click("#submit-answer")
     expect(page.locator(".flash")).to_contain_text("Answer recorded")
 
@@ -328,4 +341,7 @@ def test_the_demo_in_a_browser(demo: Demo, page: Any, shot: Any) -> None:
     interviewing = page.locator("section.col[aria-label='interviewing'] article.card")
     expect(interviewing).to_contain_text(name)
     expect(page.locator("section.col[aria-label='not selected'] article.card")).to_have_count(4)
+    # The candidate the hiring manager took in beyond the proposal is on the shortlist.
+    taken_card = page.locator(f"section.col[aria-label='shortlisted'] [data-candidate='{taken}']")
+    expect(taken_card).to_have_count(1)
     shot(page, "17-board-after")

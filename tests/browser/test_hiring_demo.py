@@ -194,9 +194,16 @@ def open_task(page: Any, demo: Demo, title: str) -> None:
 def test_the_demo_in_a_browser(demo: Demo, page: Any, shot: Any) -> None:
     from playwright.sync_api import expect
 
-    # The recruiter signs in and finds the jobs, each waiting for its skills' confirmation.
-    sign_in(page, demo, "rita")
-    page.goto(demo.url + "/hiring/jobs")
+    # The recruiter opens the address the demo printed, signs in and finds the jobs, each
+    # waiting for its skills' confirmation.
+    opened = re.search(r"Open (http\S+)", "\n".join(demo.lines))
+    assert opened, demo.output()
+    page.goto(opened.group(1))
+    expect(page).to_have_url(re.compile(r"/login"))
+    page.fill("#name", "rita")
+    page.fill("#password", demo.password or "")
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Jobs")
     expect(page.locator("tbody tr")).to_have_count(3)
     expect(page.locator("tbody")).to_contain_text("Confirm the skills for")
     shot(page, "01-jobs")

@@ -350,6 +350,8 @@ def test_the_demo_in_a_browser(demo: Demo, page: Any, shot: Any) -> None:
     page.goto(f"{demo.url}/hiring/jobs/{JOB}/report")
     funnel = page.locator("section", has=page.locator("h2", has_text="Funnel"))
     expect(funnel.locator("tr", has_text="interviewing")).to_contain_text("1")
+    now = page.locator("tr", has=page.locator(f"a:text-is('{name}')")).locator("td").nth(3)
+    expect(now).to_have_text(re.compile(r"interview at \w{3} \d\d \w{3} \d{4}, \d\d:\d\d UTC"))
     shot(page, "17-report")
     page.goto(f"{demo.url}/hiring/jobs/{JOB}")
     interviewing = page.locator("section.col[aria-label='interviewing'] article.card")

@@ -7,8 +7,9 @@ attributes the pipeline sets, records), so it works in the server, the CLI and t
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -57,6 +58,20 @@ async def _waiting_for(engine: plait.Engine, w: plait.WorkflowInfo) -> str:
     return "the candidate"
 
 
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:[+-]\d\d:\d\d|Z)")
+
+
+def readable(status_text: str) -> str:
+    """A status text for people: a time written as ISO 8601 (``interview at
+    2026-12-07T09:00:00+00:00``) becomes ``Mon 07 Dec 2026, 09:00 UTC``."""
+
+    def one(match: re.Match[str]) -> str:
+        when = datetime.fromisoformat(match.group(0).replace("Z", "+00:00"))
+        return when.astimezone(UTC).strftime("%a %d %b %Y, %H:%M UTC")
+
+    return _ISO_TIME.sub(one, status_text)
+
+
 async def board(engine: plait.Engine, job_id: str) -> list[Card]:
     """Every candidate of the job with their stage, score and what they wait for."""
     if await engine.records.get(book.JOB, job_id) is None:
@@ -75,7 +90,9 @@ async def board(engine: plait.Engine, job_id: str) -> list[Card]:
                 candidate_id=p.id,
                 name=p.name,
                 stage=str(current.attributes.get("stage", "received")) if current else "received",
-                status_text=(current.status_text or "") if current else "waiting to be screened",
+                status_text=readable(current.status_text or "")
+                if current
+                else "waiting to be screened",
                 score=score,
                 waiting_for=await _waiting_for(engine, current) if current else "",
                 updated_at=current.updated_at if current else None,

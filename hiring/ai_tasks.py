@@ -39,8 +39,8 @@ import plait
 import plait.ai
 from hiring import book, steps
 from hiring.models import Job, JobConfig, Outreach, Reply, ReplyLabel, Skill, SkillReview
-from plait.ai import Message
-from plait.ai.config import ENV, is_offline
+from plait.ai import MODEL_ENV as ENV
+from plait.ai import Message, is_offline
 
 OFFLINE = "offline"
 TEMPERATURE = 0.0

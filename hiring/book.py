@@ -157,13 +157,9 @@ async def suppress(email: str, reason: str) -> None:
 
 
 async def log_message(candidate_id: str, direction: str, message: dict[str, Any]) -> None:
-    """Keeps a message sent to or received from the candidate for their page."""
-    at = message.get("at") or datetime.now(UTC)
-    stamp = at.strftime("%Y%m%dT%H%M%S.%f") if isinstance(at, datetime) else str(at)
-    key = f"{candidate_id}/{stamp}/{message.get('message_id', '')}"
-    await records().put(
-        MESSAGE, key, {**message, "direction": direction, "at": at}, subject=candidate_id
-    )
+    """Keeps a message sent to or received from the candidate for their page (once per
+    Message-ID: a step that sends again after a crash or a retry lists it once)."""
+    await log_message_for(plait.current_engine(), candidate_id, direction, message)
 
 
 async def log_message_for(
@@ -171,7 +167,13 @@ async def log_message_for(
 ) -> None:
     """``log_message`` outside a step (a webhook): through the given engine."""
     at = message.get("at") or datetime.now(UTC)
-    key = f"{candidate_id}/{at.strftime('%Y%m%dT%H%M%S.%f')}/{message.get('message_id', '')}"
+    stamp = at.strftime("%Y%m%dT%H%M%S.%f") if isinstance(at, datetime) else str(at)
+    message_id = str(message.get("message_id", ""))
+    if message_id:
+        for existing in await engine.records.list(MESSAGE, prefix=f"{candidate_id}/"):
+            if existing.key.endswith(f"/{message_id}"):
+                return
+    key = f"{candidate_id}/{stamp}/{message_id}"
     await engine.records.put(
         MESSAGE, key, {**message, "direction": direction, "at": at}, subject=candidate_id
     )

@@ -39,7 +39,7 @@ def _secret(data: Path, name: str) -> str:
 
 
 def _users(data: Path, password: str) -> Path:
-    from plait.server.users import Users
+    from plait.server import Users
 
     path = data / "users.toml"
     users = Users(path)
@@ -132,8 +132,8 @@ async def serve(data: Path, port: int, smtp_port: int) -> int:
         try:
             async with DevMailServer(keep, port=smtp_port):
                 print(
-                    f"\nOpen http://127.0.0.1:{port} and sign in as rita (recruiter), hank "
-                    f"(hiring manager) or ada (admin), password: {password}\n"
+                    f"\nOpen http://127.0.0.1:{port}/hiring/jobs and sign in as rita (recruiter), "
+                    f"hank (hiring manager) or ada (admin), password: {password}\n"
                     f"Mail goes to the demo mailbox (local SMTP on 127.0.0.1:{smtp_port}). "
                     "Ctrl-C stops; run it again to continue where it stopped.\n",
                     flush=True,

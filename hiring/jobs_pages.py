@@ -28,9 +28,7 @@ from hiring.web import (
     page,
     refused,
 )
-from plait.server import Role, User
-from plait.server.auth import page_user, verify_csrf
-from plait.server.pages.common import show_error
+from plait.server import Role, User, page_user, show_error, verify_csrf
 
 router = APIRouter()
 

@@ -33,9 +33,7 @@ from hiring.mail.errors import InvalidToken
 from hiring.mail.inbound import parse_raw
 from hiring.mail.tokens import token_from_address, verify_token
 from hiring.mail.view import MailView, read_mail
-from plait.server import User
-from plait.server.auth import page_user, verify_csrf
-from plait.server.pages.common import show_error
+from plait.server import User, page_user, show_error, verify_csrf
 
 MAILBOX = "hiring.mailbox"
 

@@ -117,7 +117,7 @@ class JobConfig(BaseModel):
 def ai_setting(value: str) -> str:
     """A job's ``ai``: ``offline``, or a model spec that plait can read (checked now, so a
     typo fails when the job is created rather than halfway through its pipeline)."""
-    from plait.ai.config import is_offline, resolve_model
+    from plait.ai import is_offline, resolve_model
 
     value = value.strip()
     if not value or is_offline(value):

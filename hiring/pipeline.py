@@ -178,7 +178,11 @@ async def screening(
         job_id, job_text, skills, candidate_id, resume, ctx.idempotency_key
     )
     status.set(f"scored {card.value:.2f}", "screened", score=round(card.value, 3))
-    return card
+    # The job's workflow keeps what this returns, and it is not the candidate's to erase:
+    # it gets the score and the skill names; the evidence and the method (which quote the
+    # résumé) stay with the candidate, in the ``ai.score`` audit detail, erased with them.
+    blind = [m.model_copy(update={"sentence": ""}) for m in card.matched]
+    return card.model_copy(update={"matched": blind, "method": ""})
 
 
 @plait.workflow(name="hiring.decline")

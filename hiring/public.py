@@ -36,7 +36,7 @@ from hiring.mail.errors import InvalidInboundMail, InvalidToken
 from hiring.mail.inbound import InboundMail, parse_json, parse_raw
 from hiring.mail.tokens import verify_token
 from hiring.settings import settings
-from plait.server.pages.common import render
+from plait.server import render
 
 router = APIRouter()
 

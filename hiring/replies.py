@@ -3,7 +3,8 @@ stop; and which proposed slot it picks, if any.
 
 Offline by default: ``plait.ai.classify`` compares the reply with the example replies below
 (nearest prototype on the offline embedder), after two transparent rules that need no model
-— an explicit unsubscribe wording, and "option 2" / "the second one" naming a slot.
+— an explicit unsubscribe wording, and "option 2" / "the second one" naming a slot — and
+two for plain answers: a clear "not interested" / "no thanks", and a "yes" asking nothing.
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ _STOP = re.compile(
     r"do not (contact|e-?mail) me|don't (contact|e-?mail) me)\b",
     re.I,
 )
+# Plain answers the nearest-prototype reading gets wrong when short ("Yes, interested!"
+# sits nearest to "Not interested at the moment"): a clear no, or a yes without a question.
+_NO = re.compile(
+    r"\b(not (interested|looking)|no,? thanks?( you)?|i'?ll pass|(have to|must) decline)\b", re.I
+)
+_YES = re.compile(
+    r"^\s*(yes|yeah|sure|absolutely|definitely|count me in|i'?m in|interested)\b", re.I
+)
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3}
 _SLOT = re.compile(
     r"\b(?:option|slot|number|no\.?|#)\s*(?P<n>[1-9])\b|\bthe (?P<o>first|second|third|1st|2nd|3rd)"
@@ -81,5 +90,9 @@ def classify(text: str) -> tuple[str, int | None]:
         return "unsubscribe", slot
     if slot is not None:
         return "interested", slot
+    if _NO.search(text):
+        return "not interested", None
+    if _YES.search(text) and "?" not in text:
+        return "interested", None
     found = classify_text(text or "(empty)", LABELS, EXAMPLES)
     return found.label, None

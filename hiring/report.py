@@ -7,8 +7,9 @@ attributes the pipeline sets, records), so it works in the server, the CLI and t
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -57,6 +58,20 @@ async def _waiting_for(engine: plait.Engine, w: plait.WorkflowInfo) -> str:
     return "the candidate"
 
 
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:[+-]\d\d:\d\d|Z)")
+
+
+def readable(status_text: str) -> str:
+    """A status text for people: a time written as ISO 8601 (``interview at
+    2026-12-07T09:00:00+00:00``) becomes ``Mon 07 Dec 2026, 09:00 UTC``."""
+
+    def one(match: re.Match[str]) -> str:
+        when = datetime.fromisoformat(match.group(0).replace("Z", "+00:00"))
+        return when.astimezone(UTC).strftime("%a %d %b %Y, %H:%M UTC")
+
+    return _ISO_TIME.sub(one, status_text)
+
+
 async def board(engine: plait.Engine, job_id: str) -> list[Card]:
     """Every candidate of the job with their stage, score and what they wait for."""
     if await engine.records.get(book.JOB, job_id) is None:
@@ -68,20 +83,65 @@ async def board(engine: plait.Engine, job_id: str) -> list[Card]:
         for w in flows:
             if w.name == "hiring.screening" and isinstance(w.output, dict):
                 score = float(w.output.get("value", 0.0))
-        current = flows[0] if flows else None
+        # the furthest along: the outreach or decline after the screening (one each)
+        current = max(flows, key=lambda w: WORKFLOWS.index(w.name)) if flows else None
         cards.append(
             Card(
                 candidate_id=p.id,
                 name=p.name,
                 stage=str(current.attributes.get("stage", "received")) if current else "received",
-                status_text=(current.status_text or "") if current else "waiting to be screened",
+                status_text=readable(current.status_text or "")
+                if current
+                else "waiting to be screened",
                 score=score,
                 waiting_for=await _waiting_for(engine, current) if current else "",
                 updated_at=current.updated_at if current else None,
                 workflow_id=current.id if current else None,
             )
         )
+    cards += [
+        Card(
+            candidate_id=cid,
+            name="(erased)",
+            stage="erased",
+            status_text="personal data erased on request",
+        )
+        for cid in await _erased(engine, job_id, {c.candidate_id for c in cards})
+    ]
     return sorted(cards, key=lambda c: (-(c.score or 0.0), c.name))
+
+
+async def _erased(engine: plait.Engine, job_id: str, known: set[str]) -> list[str]:
+    """The job's candidates whose profile is gone (erased): the subjects of its children."""
+    job = await engine.records.get(book.JOB, job_id)
+    wid = job.get("workflow") if isinstance(job, dict) else None
+    if not isinstance(wid, str):
+        return []
+    found: set[str] = set()
+    cursor = None
+    while True:
+        page = await engine.page(parent_id=wid, limit=1000, cursor=cursor)
+        found.update(w.subject for w in page.items if w.subject and w.subject not in known)
+        if page.next_cursor is None:
+            return sorted(found)
+        cursor = page.next_cursor
+
+
+async def score_card(engine: plait.Engine, cid: str) -> dict[str, Any] | None:
+    """The candidate's score with its explanation: the number and its parts from the
+    screening, the evidence sentences and the method from the candidate's ``ai.score`` audit
+    detail (the job's workflow gets no résumé text, so the screening returns none)."""
+    page = await engine.page(name="hiring.screening", attributes={"candidate": cid}, limit=5)
+    card = next((dict(w.output) for w in page.items if isinstance(w.output, dict)), None)
+    if card is None:
+        return None
+    trail = await book.audit_trail_for(engine, cid)
+    scored = next((e for e in reversed(trail) if e.kind == "ai.score"), None)
+    if scored is not None and isinstance(scored.explanation, dict):
+        for name in ("matched", "method"):
+            if scored.explanation.get(name):
+                card[name] = scored.explanation[name]
+    return card
 
 
 async def reached(engine: plait.Engine, cid: str) -> set[str]:

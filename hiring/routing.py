@@ -27,7 +27,8 @@ MESSAGE_ID = "hiring.message-id"  # our Message-ID → the candidate it went to
 class Routed:
     """What became of one inbound message."""
 
-    outcome: str  # "reply", "auto-reply", "bounce", "unmatched", "duplicate", "finished"
+    outcome: str  # "reply", "auto-reply", "bounce", "unsubscribed", "unmatched", "duplicate",
+    # "finished"
     candidate_id: str | None = None
     workflow_id: str | None = None
 
@@ -57,6 +58,12 @@ async def route(engine: plait.Engine, mail: InboundMail) -> Routed:
         value = await engine.records.get(MESSAGE_ID, message_id)
         return str(value) if value else None
 
+    if mail.unsubscribe_token and mail.counts_as_reply:  # sent to our List-Unsubscribe mailto
+        try:
+            who = await unsubscribe(engine, mail.unsubscribe_token)
+        except InvalidToken:
+            return Routed("unmatched")
+        return Routed("unsubscribed", who, await journey(engine, who))
     if mail.is_bounce:
         for address in mail.bounced_recipients:
             cid = await _by_email(engine, address)

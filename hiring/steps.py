@@ -14,6 +14,7 @@ from typing import Any
 import plait
 from hiring import book
 from hiring.documents import read_document
+from hiring.mail.errors import PERMANENT_ERRORS, RecipientRefused
 from hiring.mail.outbound import Draft, MessageKind, PrivacyNotice, compose, send
 from hiring.mail.outbound import Sender as MailSender
 from hiring.models import (
@@ -30,7 +31,10 @@ from hiring.models import (
 )
 from hiring.settings import settings
 
-RETRY = plait.Retry(max_attempts=5, initial_interval=timedelta(seconds=2))
+# A server that is down is tried again; a refused recipient or message is not (errors.py).
+RETRY = plait.Retry(
+    max_attempts=5, initial_interval=timedelta(seconds=2), non_retryable=PERMANENT_ERRORS
+)
 SOURCES = {  # how the privacy notice names where a candidate's details came from
     "upload": "the application you sent us",
     "folder": "the application you sent us",
@@ -130,7 +134,7 @@ async def score_resume(
     from hiring import redact, score
 
     redacted = redact(resume).text
-    result = score(job_text, resume)  # TODO confirmed skills
+    result = score(job_text, resume, skills=[(s.name, s.required) for s in skills.skills])
     card = ScoreCard(
         candidate_id=candidate_id,
         value=float(result.value),
@@ -152,7 +156,11 @@ async def score_resume(
         key=key,
         inputs={"job": job_text, "skills": skills.model_dump(), "resume": redacted},
         output={"value": card.value, "parts": card.parts},
-        explanation={"matched": [m.model_dump() for m in card.matched], "missing": card.missing},
+        explanation={
+            "matched": [m.model_dump() for m in card.matched],
+            "missing": card.missing,
+            "method": card.method,
+        },
     )
     return card
 
@@ -167,7 +175,7 @@ async def audit_decision(
     done = await engine.tasks(workflow_id=workflow_id, status="completed", limit=1000)
     if not done:
         return None
-    task = max(done, key=lambda t: t.completed_at or t.created_at)
+    task = max(done, key=lambda t: t.seq)  # the one just answered (times may tie)
     who = task.completed_by or "?"
     if candidate_id is not None:
         await book.audit(
@@ -188,7 +196,7 @@ async def audit_shortlist(workflow_id: str, chosen: list[str], others: list[str]
     """One audit line per scored candidate: shortlisted or not, and by whom."""
     engine = plait.current_engine()
     done = await engine.tasks(workflow_id=workflow_id, status="completed", limit=1000)
-    task = max(done, key=lambda t: t.completed_at or t.created_at) if done else None
+    task = max(done, key=lambda t: t.seq) if done else None
     who = (task.completed_by if task else None) or "?"
     for cid in chosen + others:
         await book.audit(
@@ -295,9 +303,10 @@ async def mark_undeliverable(candidate_id: str) -> None:
     await book.audit(candidate_id, actor="mail server", kind="mail.bounced", key="bounce")
 
 
-@plait.step
+@plait.step(retry=RETRY)
 async def send_decline(config: JobConfig, job_title: str, candidate_id: str, key: str) -> bool:
-    """A courteous decline (never to a suppressed or undeliverable address)."""
+    """A courteous decline (never to a suppressed or undeliverable address); False when
+    none was sent (a refused address is marked undeliverable, and the job goes on)."""
     p = await book.profile(candidate_id)
     if p.undeliverable or await book.is_suppressed(p.email):
         return False
@@ -308,15 +317,21 @@ async def send_decline(config: JobConfig, job_title: str, candidate_id: str, key
         "with your application for this position. We appreciate the time you took, and we "
         f"wish you every success.\n\nKind regards,\n{config.sender.name}"
     )
-    await _send(
-        config,
-        candidate_id,
-        MessageKind.DECLINE,
-        f"Your application: {job_title}",
-        text,
-        key,
-        first=True,
-    )
+    try:
+        await _send(
+            config,
+            candidate_id,
+            MessageKind.DECLINE,
+            f"Your application: {job_title}",
+            text,
+            key,
+            first=True,
+        )
+    except RecipientRefused:  # no such mailbox: the job goes on without this message
+        await book.save_profile(p.model_copy(update={"undeliverable": True}))
+        await book.suppress(p.email, "bounced")
+        await book.audit(candidate_id, actor="mail server", kind="mail.bounced", key=key)
+        return False
     return True
 
 

@@ -28,9 +28,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 import plait
 from hiring import book, report
 from hiring.models import STAGES
-from plait.server import Extension, NavItem, Role, User
-from plait.server.auth import page_user, verify_csrf
-from plait.server.pages.common import render, show_error
+from plait.server import Extension, NavItem, Role, User, page_user, render, show_error, verify_csrf
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -70,9 +68,10 @@ def demo_mode() -> bool:
 
 def extension(engine: plait.Engine) -> Extension:
     """The hiring application's part of ``plait server``."""
-    from hiring import jobs_pages, mailbox, public
+    from hiring import imap_loop, jobs_pages, mailbox, public
 
-    router = APIRouter()
+    # The IMAP poller (HIRING_IMAP) runs in the server's process while it serves.
+    router = APIRouter(lifespan=imap_loop.lifespan(engine))
     router.include_router(pages)
     router.include_router(jobs_pages.router)
     router.include_router(public.router)
@@ -185,11 +184,8 @@ pages = APIRouter()
 
 
 async def _score_card(engine: plait.Engine, cid: str) -> dict[str, Any] | None:
-    found = await engine.page(name="hiring.screening", attributes={"candidate": cid}, limit=5)
-    for w in found.items:
-        if isinstance(w.output, dict):
-            return w.output
-    return None
+    """The score with its evidence (kept with the candidate, so erasure removes it)."""
+    return await report.score_card(engine, cid)
 
 
 async def _resume_texts(engine: plait.Engine, profile: book.Profile) -> tuple[str, str, str]:

@@ -1,4 +1,3 @@
-
 """Writes the sample résumés that ship as Word files (.docx), so the demo and the tests read
 DOCX as well as text. The generated files are committed; nothing runs this at run time.
 

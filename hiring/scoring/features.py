@@ -17,14 +17,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from hiring.scoring.embedding import Vectors, cached_job, embed
 from hiring.scoring.resume import (
+    ROLE_NOUNS,
     Line,
     ParsedResume,
     evidence_weight,
@@ -64,6 +67,7 @@ class Job:
     years: float
     level: int
     managerial: bool  # a supervisor, lead or manager title, not just a senior one
+    role_nouns: frozenset[str]  # the role words of its title ("nurse", "accountant")
     meta_family: str | None
     tasks: tuple[str, ...]
     title_vector: Vectors  # the title as written, and its role alone ("Product Manager")
@@ -75,6 +79,25 @@ class Job:
 _MANAGERIAL = re.compile(
     r"\b(?:lead|supervisor|manager|head|chief|director|foreman|superintendent)\b", re.IGNORECASE
 )
+
+
+# Title words too general to say which job it is: a "Talent Acquisition Specialist" is not a
+# "Customer Support Specialist", a "Sales Engineer" not a "Machine Learning Engineer".
+_GENERIC_HEADS = frozenset(
+    """
+    manager specialist representative rep agent associate officer executive consultant
+    coordinator assistant administrator analyst lead supervisor director head engineer
+    partner owner founder president vp worker professional
+    """.split()
+)
+
+
+def _head(title: str, vocab: Vocabulary) -> str:
+    """The head word of a title's first part: "Nurse Recruiter" -> "recruiter"."""
+    separators = r"\s*(?:,|\(|—|–|\|| - | for | of | at )\s*"
+    first = re.split(separators, vocab.expand(title), maxsplit=1)[0]
+    words = re.findall(r"[a-z']+", first.lower())
+    return words[-1] if words else ""
 
 
 def level_of(title: str, vocab: Vocabulary) -> int:
@@ -163,6 +186,11 @@ def load_job(job_text: str, vocab: Vocabulary) -> Job:
             years=required_years(text),
             level=level_of(title, vocab),
             managerial=bool(_MANAGERIAL.search(vocab.expand(title))),
+            role_nouns=frozenset(
+                w
+                for w in re.findall(r"[a-z']+", vocab.expand(title).lower())
+                if w in ROLE_NOUNS and w not in _GENERIC_HEADS
+            ),
             meta_family=meta_family(title, vocab),
             tasks=tuple(tasks),
             title_vector=vectors[0],
@@ -172,6 +200,21 @@ def load_job(job_text: str, vocab: Vocabulary) -> Job:
         )
 
     return cached_job(job_text, build)
+
+
+def with_skills(job: Job, skills: Sequence[tuple[str, bool]], vocab: Vocabulary) -> Job:
+    """The job scored on ``skills`` (name, required) instead of those read from its text:
+    each name mapped to the vocabulary's canonical name when it knows it, and kept with the
+    description's sentence that named it, if any."""
+    asked = {s.name: s.sentence for s in job.skills}
+    chosen: dict[str, Skill] = {}
+    for name, required in skills:
+        found = vocab.mentions(name)
+        canonical = found[0].name if found and len(found) == 1 else name.strip()
+        if canonical and canonical not in chosen:
+            chosen[canonical] = Skill(canonical, bool(required), asked.get(canonical, ""))
+    picked = list(chosen.values())
+    return dataclasses.replace(job, skills=tuple(picked), groups=_groups(job.text, picked, vocab))
 
 
 @dataclass(frozen=True)
@@ -225,16 +268,18 @@ def _label_line(text: str) -> bool:
 def evidence_units(
     lines: tuple[Line, ...],
     vocab: Vocabulary,
-    limit: int = 10,
-    words: int = 18,
+    limit: int = 8,
+    words: int = 16,
+    chars: int = 420,
     *,
     prose: bool = False,
 ) -> list[tuple[str, float]]:
     """(text, evidence weight) of the lines that describe work: experience, training, summary.
 
-    At most ``limit`` lines of at most ``words`` words each: embedding cost grows with
-    tokens, and a job's fit shows in its first lines (the most recent roles). ``prose``: the
-    résumé names no dated role, so its opening sentences are all there is to read.
+    At most ``limit`` lines of at most ``words`` words each and ``chars`` characters in all:
+    embedding cost grows with tokens, and a job's fit shows in its first lines (the most
+    recent roles). ``prose``: the résumé names no dated role, so its opening sentences are
+    all there is to read.
     """
     units: list[tuple[str, float, str]] = []
     for line in lines:
@@ -250,7 +295,15 @@ def evidence_units(
     # experience first (most recent first, as written), then training, then the summary
     order = {"experience": 0, "training": 1}
     ranked = sorted(range(len(units)), key=lambda i: (order.get(units[i][2], 2), i))[:limit]
-    return [(units[i][0], units[i][1]) for i in sorted(ranked)]
+    # and a budget in characters (a proxy for tokens, which is what the embedder pays for)
+    kept: list[int] = []
+    spent = 0
+    for i in ranked:
+        if kept and spent + len(units[i][0]) > chars:
+            break
+        kept.append(i)
+        spent += len(units[i][0])
+    return [(units[i][0], units[i][1]) for i in sorted(kept)]
 
 
 def role_part(
@@ -270,6 +323,8 @@ def role_part(
     out = []
     for (title, years, current), c in zip(entries, cos, strict=True):
         family = meta_family(title, vocab) or work_families.get(" ".join(title.lower().split()))
+        if family is not None and _head(title, vocab) in job.role_nouns:
+            family = None  # a "Sales Tax Accountant", an "ICU Nurse" placed by a staffing firm
         similarity = sim01(float(c), 0.25, 0.8)
         value = similarity
         if family is not None and family != job.meta_family:
@@ -309,6 +364,17 @@ def skill_part(job: Job, lines: tuple[Line, ...], vocab: Vocabulary) -> list[Ski
                 weight = evidence_weight(line, vocab, mention.name in vocab.credentials)
                 if weight > best.get(mention.name, (0.0,))[0]:
                     best[mention.name] = (weight, line, sentence)
+    literal = [s.name for s in job.skills if s.name not in best and s.name not in vocab.aliases]
+    for name in literal:  # a recruiter's own skill the vocabulary does not know: as written
+        pattern = re.compile(rf"(?<![\w+#]){re.escape(name)}(?![\w+#])", re.IGNORECASE)
+        for line in lines:
+            if line.kind == "heading":
+                continue
+            for sentence in sentences(line.text) or [line.text]:
+                if pattern.search(sentence):
+                    weight = evidence_weight(line, vocab, False)
+                    if weight > best.get(name, (0.0,))[0]:
+                        best[name] = (weight, line, sentence)
     out = []
     for skill in job.skills:
         found = best.get(skill.name)

@@ -82,6 +82,13 @@ _CUES: dict[str, list[re.Pattern[str]]] = {
             _I,
         ),
         re.compile(r"\b(?:children|dependants|dependents)\s*:", _I),
+        re.compile(r"\b(?:husband|wife|fianc[ée]e?|newlywed|grandchildren)\b", _I),
+        re.compile(r"\bproud\s+(?:mom|mum|dad|mother|father|parent|grand\w+)\b", _I),
+        re.compile(
+            r"\brais(?:e|ed|ing)\s+(?:my\s+|our\s+)?(?:children|kids|family|son|daughter|twins)\b",
+            _I,
+        ),
+        re.compile(r"\bcar(?:ing|ed|er)\s+for\s+(?:my|our)\s+\w+", _I),
     ],
     "disability": [
         re.compile(r"\bwheel\s*chair\b", _I),
@@ -96,6 +103,12 @@ _CUES: dict[str, list[re.Pattern[str]]] = {
             _I,
         ),
         re.compile(r"\b(?:living\s+with|diagnosed\s+with|in\s+recovery\s+from)\b", _I),
+        re.compile(
+            r"\b(?:hearing\s+aids?|cochlear\s+implants?|service\s+(?:dog|animal)|guide\s+dog|"
+            r"mobility\s+aid|crutches|impairments?|impaired|bipolar|schizophreni\w*|long\s+covid|"
+            r"neurodiverse|accessibility\s+needs|reasonable\s+accommodations?)\b",
+            _I,
+        ),
         re.compile(r"\b(?:health|medical\s+history)\s*:", _I),
     ],
     "nationality": [
@@ -106,6 +119,7 @@ _CUES: dict[str, list[re.Pattern[str]]] = {
         re.compile(
             r"\b(?:christian|muslim|jewish|hindu|buddhist|sikh|catholic|protestant|atheist)\b", _I
         ),
+        re.compile(r"\b(?:[A-Z][a-z]+\s+citizen(?:ship)?|green\s+card\s+holder|native\s+of)\b"),
     ],
     "address": [
         re.compile(

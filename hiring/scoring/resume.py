@@ -447,6 +447,15 @@ _META_VERBS = re.compile(
 _FIRST_PERSON = re.compile(r"^\s*(?:[-•*·]\s*)?(?:I\s+\w+|[A-Z][a-z]+(?:ed|e|s)?\b)")
 
 
+def _keyword_list(text: str) -> bool:
+    """'ICU, ventilators, ACLS, CCRN, Epic': five or more short items and no verb."""
+    body = re.sub(r"^\s*(?:[-•*·]\s*)?(?:[A-Za-z ]{1,25}:\s*)?", "", text)
+    items = [i for i in re.split(r"\s*[,;|/•·]\s*", body) if i.strip()]
+    if len(items) < 5 or sum(len(i.split()) for i in items) > 3 * len(items):
+        return False
+    return not re.search(r"\b[a-z]{3,}(?:ed|ing)\b", body)
+
+
 def evidence_weight(line: Line, vocab: Vocabulary, credential: bool = False) -> float:
     """How strongly a line shows the person does what it names (0..1)."""
     if line.kind == "heading":
@@ -459,6 +468,8 @@ def evidence_weight(line: Line, vocab: Vocabulary, credential: bool = False) -> 
             return 0.2
         if line.kind == "role":
             return 0.6
+        if _keyword_list(line.text):
+            return 0.3  # a keyword list is a keyword list, under whatever heading
         return 1.0 if _FIRST_PERSON.match(line.text) else 0.85
     if line.section == "training":
         return 0.15 if meta else 0.5

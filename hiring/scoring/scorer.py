@@ -8,6 +8,7 @@ see what moved it. The score is a ranking aid for a person, never a decision.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from hiring.scoring.features import (
     skill_part,
     task_part,
     title_entries,
+    with_skills,
 )
 from hiring.scoring.redaction import redact
 from hiring.scoring.resume import parse_resume
@@ -76,7 +78,9 @@ class Score:
     missing_optional: tuple[str, ...]
     parts: tuple[Part, ...]
     titles: tuple[str, ...]
-    redacted: tuple[tuple[str, str], ...]
+    # the kinds of personal cue removed before scoring ("name", "email", ...), not the
+    # removed text: a score travels to the job's workflow and must not carry who it is about
+    redacted: tuple[str, ...]
 
     def explain(self) -> str:
         """The explanation as plain text: the parts and weights, matched and missing skills."""
@@ -103,9 +107,13 @@ def _quote(sentence: str, source: str, resume_text: str) -> str:
     return stripped if stripped in resume_text else ""
 
 
-def score(job_text: str, resume_text: str) -> Score:
+def score(
+    job_text: str, resume_text: str, *, skills: Sequence[tuple[str, bool]] | None = None
+) -> Score:
     """Score a résumé against a job description; works without the engine.
 
+    ``skills`` (name, required) replaces the skills read from the description, e.g. the list
+    a recruiter confirmed or edited; a name outside the vocabulary is matched as written.
     The job's parts and vectors are cached by the job text's hash, so scoring many résumés
     against one job embeds the job once.
     """
@@ -116,6 +124,8 @@ def score(job_text: str, resume_text: str) -> Score:
         raise ValueError("score(): job_text is empty; pass the job description's text")
     vocab = vocabulary()
     job = load_job(job_text, vocab)
+    if skills is not None:
+        job = with_skills(job, skills, vocab)
     redacted = redact(resume_text)
     pairs = list(zip(redacted.text.splitlines(), redacted.sources, strict=True))
     resume = parse_resume(pairs, vocab)
@@ -143,7 +153,7 @@ def score(job_text: str, resume_text: str) -> Score:
         role_detail = "no job title found in the résumé"
 
     evidence = skill_part(job, resume.lines, vocab)
-    skills = coverage(job, evidence)
+    covered = coverage(job, evidence)
     tasks, task_pairs = task_part(job, units, unit_vectors)
     seniority, years, level = seniority_part(job, titles, resume)
 
@@ -156,7 +166,7 @@ def score(job_text: str, resume_text: str) -> Score:
 
     values = {
         "role": role,
-        "skills": skills,
+        "skills": covered,
         "tasks": tasks,
         "seniority": seniority,
         "document": document,
@@ -211,5 +221,5 @@ def score(job_text: str, resume_text: str) -> Score:
         missing_optional=tuple(missing_optional),
         parts=parts,
         titles=tuple(t.title for t in titles),
-        redacted=tuple(redacted.removed),
+        redacted=tuple(sorted({kind for kind, _ in redacted.removed})),
     )

@@ -159,8 +159,19 @@ _OPTIONAL_HEADING = re.compile(
 _BULLET = re.compile(r"^\s*(?:[-•*·–]|\d+[.)])\s+")
 
 
+_MARKDOWN_HEADING = re.compile(r"^\s*#{1,6}\s+")
+
+
+def heading_text(line: str) -> str:
+    """A heading's words without Markdown marks ("## Nice to have" → "Nice to have")."""
+    return _MARKDOWN_HEADING.sub("", line).replace("**", "").replace("__", "").strip()
+
+
 def is_heading(line: str) -> bool:
-    """A short line that names a section ("Requirements", "What you will do:")."""
+    """A short line that names a section ("Requirements", "What you will do:", a Markdown
+    heading)."""
+    if _MARKDOWN_HEADING.match(line):
+        return True
     text = _BULLET.sub("", line).strip()
     if not text or _BULLET.match(line):
         return False
@@ -180,6 +191,14 @@ def sentences(line: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+_NOT_ASKED_HEADING = re.compile(
+    r"\b(about (the role|us|the company|the team)|who we are|what we offer|we offer|benefits|"
+    r"perks|salary|compensation|pay and benefits|the process|interview process|how to apply|"
+    r"why join)\b",
+    re.IGNORECASE,
+)
+
+
 def extract_skills(job_text: str) -> list[Skill]:
     """The skills a job description asks for, each canonical, required or nice-to-have.
 
@@ -193,15 +212,20 @@ def extract_skills(job_text: str) -> list[Skill]:
     vocab = vocabulary()
     found: dict[str, Skill] = {}
     optional_section = False
+    skipped_section = False
     for line in job_text.splitlines():
         if not line.strip():
             continue
         if is_heading(line):
-            optional_section = bool(_OPTIONAL_HEADING.match(line)) or bool(
-                _OPTIONAL.search(line) and len(line.split()) <= 6
+            head = heading_text(line)
+            optional_section = bool(_OPTIONAL_HEADING.match(head)) or bool(
+                _OPTIONAL.search(head) and len(head.split()) <= 6
             )
+            skipped_section = bool(_NOT_ASKED_HEADING.search(head)) and len(head.split()) <= 6
             if not vocab.mentions(line) or line.strip().endswith(":"):
                 continue
+        if skipped_section:  # the company, the team, the offer, the process: nothing asked
+            continue
         for sentence in sentences(line):
             optional = optional_section or bool(_OPTIONAL.search(sentence))
             for mention in vocab.mentions(sentence):

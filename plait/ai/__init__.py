@@ -8,7 +8,8 @@ from plait.ai.budget import Price, Prices
 from plait.ai.call import ChatResult
 from plait.ai.chat import chat
 from plait.ai.classifier import Classification, aclassify, classify
-from plait.ai.config import resolve_model
+from plait.ai.config import ENV as MODEL_ENV
+from plait.ai.config import is_offline, resolve_model
 from plait.ai.errors import (
     BudgetExceeded,
     ModelAuthError,
@@ -30,6 +31,7 @@ from plait.ai.toolspec import Tool, tool
 from plait.ai.types import ChatRequest, ChatResponse, Message, OnToken, ToolCall, ToolSpec, Usage
 
 __all__ = [
+    "MODEL_ENV",
     "BudgetExceeded",
     "ChatRequest",
     "ChatResponse",
@@ -66,6 +68,7 @@ __all__ = [
     "call_with_retries",
     "chat",
     "classify",
+    "is_offline",
     "resolve_model",
     "run_tools",
     "stream",

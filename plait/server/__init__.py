@@ -15,11 +15,30 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from plait.server.app import create_app
+    from plait.server.auth import csrf_token, current_user, page_user, require, verify_csrf
     from plait.server.extensions import Extension, NavItem
+    from plait.server.pages.common import render, show_error
     from plait.server.settings import ServerSettings
-    from plait.server.users import Role, User
+    from plait.server.users import Role, User, Users
 
-__all__ = ["Extension", "NavItem", "Role", "ServerSettings", "User", "create_app"]
+# The names an application's pages use (``Extension``, the auth dependencies, ``render`` and
+# ``show_error`` for pages in plait's layout) are public here; modules below are the server's.
+__all__ = [
+    "Extension",
+    "NavItem",
+    "Role",
+    "ServerSettings",
+    "User",
+    "Users",
+    "create_app",
+    "csrf_token",
+    "current_user",
+    "page_user",
+    "render",
+    "require",
+    "show_error",
+    "verify_csrf",
+]
 
 _HOMES = {
     "create_app": "plait.server.app",
@@ -28,6 +47,14 @@ _HOMES = {
     "ServerSettings": "plait.server.settings",
     "Role": "plait.server.users",
     "User": "plait.server.users",
+    "Users": "plait.server.users",
+    "csrf_token": "plait.server.auth",
+    "current_user": "plait.server.auth",
+    "page_user": "plait.server.auth",
+    "require": "plait.server.auth",
+    "verify_csrf": "plait.server.auth",
+    "render": "plait.server.pages.common",
+    "show_error": "plait.server.pages.common",
 }
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 import hiring
-from hiring.scoring.evaluation import load_pools
+from tests.hiring.conftest import POOLS
 from tests.hiring.cues import CUES, WHERE, with_cue
 
-POOLS = load_pools(Path(__file__).parent / "eval" / "pools")
 RESUMES = [(pool, r) for pool in POOLS for r in pool.resumes]
 
 
@@ -57,10 +54,10 @@ def _every_kind(text: str, i: int) -> str:
 
 
 @pytest.mark.parametrize("put", [_one_cue, _every_kind])
-def test_cues_in_every_resume_change_no_rank_in_any_pool(put) -> None:
+def test_cues_in_every_resume_change_no_rank_in_any_pool(put, scored) -> None:
     n = 0
     for pool in POOLS:
-        base = [hiring.score(pool.job, r.text).value for r in pool.resumes]
+        base = [s.value for s, _, _ in scored[pool.name]]
         cued = []
         for r in pool.resumes:
             cued.append(hiring.score(pool.job, put(r.text, n)).value)
@@ -116,6 +113,10 @@ def test_name_before_credentials_keeps_the_credentials() -> None:
         ("Photo: headshot.jpg", "personal"),
         ("[photo]", "photo"),
         ("Ms. Lakisha Washington", "pronoun"),
+        ("Uses hearing aids", "disability"),
+        ("Wife and mother", "family"),
+        ("Took a career break raising my children", "family"),
+        ("Nigerian citizen", "nationality"),
     ],
 )
 def test_each_cue_kind_is_removed(line: str, kind: str) -> None:
@@ -163,12 +164,12 @@ def test_bad_input() -> None:
     assert hiring.redact("").text == ""
 
 
-def test_a_name_the_list_does_not_know_changes_nothing_mid_text() -> None:
+def test_a_name_the_list_does_not_know_changes_nothing_mid_text(scored) -> None:
     """A bare name line mid-text that the redactor cannot tell from a company name is left,
     but the scorer reads no work from a line of capitalised words, so the score is the same."""
     pool = POOLS[0]
-    for r in pool.resumes:
-        base = hiring.score(pool.job, r.text).value
+    for r, (s, _, _) in zip(pool.resumes, scored[pool.name], strict=True):
+        base = s.value
         cued = with_cue(r.text, "Oluwaseun Adeyemi-Okonkwo", "middle")
         assert hiring.score(pool.job, cued).value == base, r.id
 

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 import hiring
-from hiring.scoring.evaluation import Pool, load_pools, pairwise_accuracy
-
-POOLS = load_pools(Path(__file__).parent / "eval" / "pools")
-
-
-@pytest.fixture(scope="module")
-def scored() -> dict[str, list[tuple[hiring.Score, int, str]]]:
-    """Every résumé of every pool scored once: pool -> [(score, label, id)]."""
-    out = {}
-    for pool in POOLS:
-        out[pool.name] = [(hiring.score(pool.job, r.text), r.label, r.id) for r in pool.resumes]
-    return out
+from hiring.scoring.evaluation import Pool, pairwise_accuracy
+from tests.hiring.conftest import POOLS
 
 
 def test_the_labelled_set_is_what_the_docs_say() -> None:
@@ -137,3 +126,72 @@ def test_a_resume_written_as_prose_is_read_too() -> None:
     a, b = hiring.score(job, nurse), hiring.score(job, recruiter)
     assert a.titles == ("ICU registered nurse",)
     assert a.value > b.value + 0.3
+
+
+def test_a_score_names_what_was_redacted_but_not_the_person() -> None:
+    job = next(p.job for p in POOLS if p.name == "nursing")
+    s = hiring.score(job, "Lakisha Washington\nlakisha@example.com\nStaff RN, ICU, 2018 - present")
+    assert set(s.redacted) == {"name", "email"}
+    assert "Lakisha" not in repr(s)
+
+
+def test_a_jobs_vectors_are_computed_once(monkeypatch) -> None:
+    import hiring.scoring.features as features
+
+    calls: list[int] = []
+    real = features.embed
+
+    def counting(texts):
+        calls.append(len(texts))
+        return real(texts)
+
+    monkeypatch.setattr(features, "embed", counting)
+    job = "Warehouse Lead\n- Lead a team of pickers.\n- Keep inventory accurate.\n"
+    hiring.score(job, "Warehouse Lead, Acme, 2019 - present")
+    first = len(calls)
+    hiring.score(job, "Picker, Acme, 2021 - present")
+    assert first > 0 and len(calls) == first  # the second résumé embedded no job text
+
+
+def test_hiring_uses_only_plaits_public_api() -> None:
+    """The application imports plait's public packages only (the server's extension point
+    is ``plait.server``), never their modules."""
+    import ast
+    from pathlib import Path
+
+    public = {"plait", "plait.ai", "plait.testing", "plait.server"}
+    for path in Path(hiring.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("plait"):
+                assert node.module in public, f"{path}: from {node.module} import ..."
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("plait"):
+                        assert alias.name in public, f"{path}: import {alias.name}"
+
+
+def test_a_staffing_firm_nurse_is_a_nurse_and_a_nurse_recruiter_is_not() -> None:
+    job = next(p.job for p in POOLS if p.name == "nursing")
+    travel = hiring.score(job, "Travel ICU Nurse, Aya staffing, 2019 - present\n- Vented patients.")
+    recruiter = hiring.score(
+        job, "Nurse Recruiter, Aya staffing, 2019 - present\n- Placed ICU RNs."
+    )
+    role = {s: next(p for p in s.parts if p.name == "role") for s in (travel, recruiter)}
+    assert "counts ¼" not in role[travel].detail
+    assert "counts ¼" in role[recruiter].detail
+    assert travel.value > recruiter.value
+
+
+def test_a_keyword_list_under_experience_counts_as_a_keyword_list() -> None:
+    job = next(p.job for p in POOLS if p.name == "nursing")
+    listed = hiring.score(
+        job,
+        "Experience\nCoordinator, 2019 - present\n- ICU, ventilators, ACLS, CCRN, Epic, A-lines",
+    )
+    (vent,) = [m for m in listed.matched if m.name == "mechanical ventilation"]
+    assert vent.strength <= 0.3
+    done = hiring.score(
+        job, "Experience\nStaff RN, ICU, 2019 - present\n- Managed ventilated patients."
+    )
+    (vent,) = [m for m in done.matched if m.name == "mechanical ventilation"]
+    assert vent.strength == 1.0

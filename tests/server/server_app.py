@@ -11,9 +11,7 @@ import pydantic
 from fastapi import APIRouter, Depends, Request
 
 import plait
-from plait.server import Extension, NavItem
-from plait.server.auth import current_user
-from plait.server.users import User
+from plait.server import Extension, NavItem, User, current_user
 
 
 class Offer(pydantic.BaseModel):

@@ -180,3 +180,14 @@ def test_approval_form():
     assert [c.kind for c in form.children] == ["boolean", "textarea"]
     answer, _ = parse_form(schema, [("f.approved", "false"), ("f.comment", "too high")])
     assert answer == {"approved": False, "comment": "too high"}
+
+
+def test_the_inbox_says_what_a_task_is_about_in_one_short_line() -> None:
+    from plait.server.pages.task_pages import about
+
+    description = "Senior Backend Engineer\nLindenwerk Logistics GmbH · Berlin\n" + "x " * 500
+    assert about({"job": "Backend", "description": description, "more": "unused"}) == (
+        "Job: Backend · Description: Senior Backend Engineer…"
+    )
+    assert about({"note": "y" * 200}) == "Note: " + "y" * 79 + "…"
+    assert about({"candidate": "Ada", "score": 0.7}) == "Candidate: Ada · Score: 0.7"

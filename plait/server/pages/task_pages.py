@@ -46,11 +46,20 @@ def may_answer(user: User, task: plait.HumanTask) -> bool:
 
 
 def about(context: Any) -> str:
-    """What a task is about, from its context: its first two plain values, labelled."""
+    """What a task is about, from its context: its first two plain values, labelled; a long
+    text (a job description, a message) is cut to its first line's first 80 characters."""
     if not isinstance(context, dict):
         return ""
     plain = [(k, v) for k, v in context.items() if isinstance(v, str | int | float)]
-    return " · ".join(f"{humanize(k)}: {v}" for k, v in plain[:2])
+    return " · ".join(f"{humanize(k)}: {_short(v)}" for k, v in plain[:2])
+
+
+def _short(value: str | int | float, limit: int = 80) -> str:
+    text = str(value).strip()
+    first = text.split("\n", 1)[0]
+    if len(first) > limit:
+        first = first[: limit - 1].rstrip()
+    return first if first == text else f"{first}…"
 
 
 @router.get("/inbox", response_class=HTMLResponse)

@@ -181,13 +181,20 @@ def resolve_form(name: str) -> type[Any] | None:
 
 def diff(before: JSONValue, after: JSONValue, path: str = "") -> list[FieldChange]:
     """The fields that differ between two JSON values (nested objects by dotted path; lists
-    and other values compared whole)."""
+    of the same length item by item, ``candidates.3.include``; other lists and values
+    compared whole)."""
     if isinstance(before, dict) and isinstance(after, dict):
         changes: list[FieldChange] = []
         for key in [*before, *(k for k in after if k not in before)]:
             sub = f"{path}.{key}" if path else str(key)
             changes.extend(diff(before.get(key), after.get(key), sub))
         return changes
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        if before:
+            changes = []
+            for i, (x, y) in enumerate(zip(before, after, strict=True)):
+                changes.extend(diff(x, y, f"{path}.{i}" if path else str(i)))
+            return changes
     if before == after and type(before) is type(after):
         return []
     return [FieldChange(path or "(answer)", before, after)]

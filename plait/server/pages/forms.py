@@ -410,8 +410,8 @@ class Change:
 
 def changes(form: Field, before: Any, after: Any) -> list[Change]:
     """The fields that differ between the proposal and the answer: nested objects by dotted
-    path, lists and other values compared whole (as the engine records them), each with the
-    label the form shows."""
+    path, lists of the same length item by item (``candidates.3.include``), other lists and
+    values whole (as the engine records them), each with the label the form shows."""
     labels: dict[str, str] = {}
 
     def walk(f: Field, trail: str) -> None:
@@ -421,7 +421,7 @@ def changes(form: Field, before: Any, after: Any) -> list[Change]:
             else f.label
         )
         labels[f.path] = text
-        if f.kind == "object":
+        if f.kind in ("object", "list"):
             for c in f.children:
                 walk(c, text if f.path else "")
 
@@ -432,6 +432,10 @@ def changes(form: Field, before: Any, after: Any) -> list[Change]:
         if isinstance(a, Mapping) and isinstance(b, Mapping):
             for key in [*a, *(k for k in b if k not in a)]:
                 diff(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+            return
+        if isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and a:
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                diff(x, y, f"{path}.{i}" if path else str(i))
             return
         if not _same(a, b):
             out.append(Change(path or "(answer)", labels.get(path, path or "Answer"), a, b))

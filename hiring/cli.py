@@ -1,15 +1,16 @@
 """``python -m hiring``: create a job from a folder, add candidates, show a job's pipeline,
 close it, export or erase a candidate, and run the demo.
 
-Every command talks to the database through plait's public API (``PLAIT_DATABASE_URL``,
-default ``sqlite:///hiring.db``); bad input prints one line, ``error: ...``, and exits 2;
-an unknown job or candidate exits 3.
+Every command talks to the database through plait's public API (``PLAIT_DATABASE_URL``
+as it is when the command runs, default ``sqlite:///hiring.db``); bad input prints
+``error: ...`` (one line per problem) and exits 2; an unknown job or candidate exits 3.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,11 +31,25 @@ class Failed(click.ClickException):
         self.exit_code = code  # type: ignore[misc]  # click: per class; here per error
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
+        for line in self.message.splitlines() or [""]:  # an intake error: one per problem
+            click.echo(f"error: {line}", err=True)
+
+
+def reading(load: Callable[[], T]) -> T:
+    """Reads a job folder or candidates: a problem with them is bad input (exit 2)."""
+    try:
+        return load()
+    except (IntakeError, ValueError) as exc:
+        raise Failed(str(exc)) from None
 
 
 def run(fn: Callable[[plait.Engine], Awaitable[T]]) -> T:
-    from hiring.app import engine
+    """Runs ``fn`` on an engine over ``PLAIT_DATABASE_URL`` as it is when the command runs."""
+    from hiring.app import WORKFLOWS
+
+    engine = plait.Engine(
+        os.environ.get("PLAIT_DATABASE_URL", "sqlite:///hiring.db"), workflows=WORKFLOWS
+    )
 
     async def go() -> T:
         async with engine:
@@ -61,18 +76,18 @@ def job() -> None:
 
 
 @job.command("create")
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(path_type=Path))
 @click.option(
     "--candidates",
-    type=click.Path(exists=True, path_type=Path),
+    type=click.Path(path_type=Path),
     help="a folder of résumés, or a CSV/JSON file (default: FOLDER/candidates)",
 )
 @click.option("--by", default="system", help="who creates the job (the event log)")
 def job_create(folder: Path, candidates: Path | None, by: str) -> None:
     """Create the job in FOLDER (description + job.toml) and start its pipeline."""
-    files = load_job_folder(folder)
+    files = reading(lambda: load_job_folder(folder))
     source = candidates or (folder / "candidates")
-    found = load_candidates(source) if source.exists() else []
+    found = reading(lambda: load_candidates(source)) if candidates or source.exists() else []
 
     async def go(engine: plait.Engine) -> str:
         return await jobs.create_job(engine, files, found, by=by)
@@ -83,13 +98,14 @@ def job_create(folder: Path, candidates: Path | None, by: str) -> None:
 
 @job.command("add")
 @click.argument("job_id")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
-def job_add(job_id: str, path: Path) -> None:
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--by", default="system", help="who adds them (the event log)")
+def job_add(job_id: str, path: Path, by: str) -> None:
     """Add the candidates in PATH (a folder, CSV or JSON) to a running job."""
-    found = load_candidates(path)
+    found = reading(lambda: load_candidates(path))
 
     async def go(engine: plait.Engine) -> list[str]:
-        return await jobs.add_candidates(engine, job_id, found)
+        return await jobs.add_candidates(engine, job_id, found, by=by)
 
     ids = run(go)
     click.echo(f"added {len(ids)} candidate(s) to {job_id}")
@@ -139,7 +155,14 @@ def candidate_erase(candidate_id: str, by: str, yes: bool) -> None:
     """Erase a candidate's personal data (their résumé, messages, scores' details)."""
     if not yes:
         click.confirm(f"Erase every personal detail of {candidate_id}?", abort=True)
-    erased = run(lambda e: e.erase_subject(candidate_id, by=by))
+
+    async def go(engine: plait.Engine) -> plait.ErasureReport:
+        erased = await engine.erase_subject(candidate_id, by=by)
+        if not (erased.workflows or erased.records or erased.blobs):
+            raise LookupError(f"no candidate {candidate_id!r} (never added, or already erased)")
+        return erased
+
+    erased = run(go)
     click.echo(
         f"erased {candidate_id}: {len(erased.workflows)} workflow(s), "
         f"{erased.records} record(s), {erased.blobs} file(s)"

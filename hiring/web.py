@@ -68,13 +68,14 @@ def demo_mode() -> bool:
 
 def extension(engine: plait.Engine) -> Extension:
     """The hiring application's part of ``plait server``."""
-    from hiring import imap_loop, jobs_pages, mailbox, public
+    from hiring import api, imap_loop, jobs_pages, mailbox, public
 
     # The IMAP poller (HIRING_IMAP) runs in the server's process while it serves.
     router = APIRouter(lifespan=imap_loop.lifespan(engine))
     router.include_router(pages)
     router.include_router(jobs_pages.router)
     router.include_router(public.router)
+    router.include_router(api.router)
     nav = [NavItem("Jobs", "/hiring/jobs")]
     if demo_mode():
         router.include_router(mailbox.router)

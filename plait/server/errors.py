@@ -156,8 +156,8 @@ def _loc_field(loc: Sequence[int | str]) -> str | None:
     """``("body", "answer", "x")`` -> ``answer.x``; ``("query", "limit")`` -> ``limit``."""
     parts = list(loc)
     where = parts.pop(0) if parts and parts[0] in SOURCES else None
-    if where == "body" and (not parts or isinstance(parts[0], int)):
-        return "body"  # the whole body (e.g. not JSON: the position is given)
+    if where == "body" and not parts:
+        return "body"  # the whole body (not JSON: _validation_error says so)
     return ".".join(str(p) for p in parts) or None
 
 

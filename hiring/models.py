@@ -203,7 +203,7 @@ class ShortlistEntry(BaseModel):
 class Shortlist(BaseModel):
     """The hiring manager's form: every scored candidate, the ranked ones pre-selected."""
 
-    candidates: list[ShortlistEntry]
+    candidates: list[ShortlistEntry] = Field(json_schema_extra={"x-fixed-items": True})
     note: str | None = Field(default=None, json_schema_extra={"format": "textarea"})
 
     def chosen(self) -> list[str]:

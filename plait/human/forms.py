@@ -189,12 +189,12 @@ def diff(before: JSONValue, after: JSONValue, path: str = "") -> list[FieldChang
             sub = f"{path}.{key}" if path else str(key)
             changes.extend(diff(before.get(key), after.get(key), sub))
         return changes
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        if before:
-            changes = []
-            for i, (x, y) in enumerate(zip(before, after, strict=True)):
-                changes.extend(diff(x, y, f"{path}.{i}" if path else str(i)))
-            return changes
+    same_length = isinstance(before, list) and isinstance(after, list) and len(before) == len(after)
+    if same_length and before:
+        changes = []
+        for i, (x, y) in enumerate(zip(before, after, strict=True)):  # type: ignore[arg-type]
+            changes.extend(diff(x, y, f"{path}.{i}" if path else str(i)))
+        return changes
     if before == after and type(before) is type(after):
         return []
     return [FieldChange(path or "(answer)", before, after)]

@@ -191,3 +191,25 @@ def test_the_inbox_says_what_a_task_is_about_in_one_short_line() -> None:
     )
     assert about({"note": "y" * 200}) == "Note: " + "y" * 79 + "…"
     assert about({"candidate": "Ada", "score": 0.7}) == "Candidate: Ada · Score: 0.7"
+
+
+class Pick(pydantic.BaseModel):
+    ref: str = pydantic.Field(json_schema_extra={"readOnly": True})
+    include: bool = False
+
+
+class Picks(pydantic.BaseModel):
+    items: list[Pick] = pydantic.Field(json_schema_extra={"x-fixed-items": True})
+
+
+def test_a_fixed_list_of_read_only_fields_is_diffed_item_by_item():
+    schema = Picks.model_json_schema()
+    proposal = {"items": [{"ref": "a", "include": True}, {"ref": "b", "include": False}]}
+    answer = {"items": [{"ref": "a", "include": True}, {"ref": "b", "include": True}]}
+    form = build_form(schema, answer, proposal=proposal)
+    items = by_path(form, "items")
+    assert items.fixed and by_path(form, "items.0.ref").attrs["readonly"] == "readonly"
+    assert "readonly" not in by_path(form, "items.0.include").attrs
+    found = changes(form, proposal, answer)
+    assert [(c.field, c.before, c.after) for c in found] == [("items.1.include", False, True)]
+    assert found[0].label.endswith("Include")

@@ -63,6 +63,7 @@ class Field:
     item: Field | None = None  # a list's template for a new item (its path ends in "__i__")
     error: str | None = None
     in_list: bool = False  # an item of a list: its label is for screen readers only
+    fixed: bool = False  # a list whose items are given ("x-fixed-items"): no add or remove
 
     @property
     def input_name(self) -> str:
@@ -219,6 +220,10 @@ def _field(
         value=value,
         proposal=proposal,
     )
+    if node.get("readOnly") is True and kind in ("text", "textarea", "integer", "number"):
+        field.attrs["readonly"] = "readonly"  # shown and sent back as proposed, not edited
+    if kind == "list" and node.get("x-fixed-items") is True:
+        field.fixed = True
     if kind == "text":
         field.input_type = _FORMATS.get(str(node.get("format")), "text")
         _copy(node, field.attrs, {"minLength": "minlength", "maxLength": "maxlength"})

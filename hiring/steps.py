@@ -492,7 +492,7 @@ async def send_invites(
     and the panel."""
     from hiring.interviews import calendar_invite
 
-    calendar, summary_text = calendar_invite(
+    calendar, text = calendar_invite(
         config,
         job_title,
         candidate_id,
@@ -501,22 +501,33 @@ async def send_invites(
         await book.profile(candidate_id),
         settings(),
     )
+    panel_text = f"You are on the panel for an interview for the {job_title} role."
+    return await _send_calendar(
+        config, candidate_id, f"Interview: {job_title}", text, panel_text, calendar, key
+    )
+
+
+async def _send_calendar(
+    config: JobConfig,
+    candidate_id: str,
+    subject: str,
+    text: str,
+    panel_text: str,
+    calendar: bytes,
+    key: str,
+) -> str:
+    """The calendar to the candidate, then to each panel member (each message its own key,
+    so a retry re-sends the same ones); returns the candidate's Message-ID."""
     sent = await _send(
-        config,
-        candidate_id,
-        MessageKind.INVITE,
-        f"Interview: {job_title}",
-        summary_text,
-        key,
-        calendar=calendar,
+        config, candidate_id, MessageKind.INVITE, subject, text, key, calendar=calendar
     )
     for i, member in enumerate(config.panel):
         await _send(
             config,
             candidate_id,
             MessageKind.INVITE,
-            f"Interview: {job_title}",
-            f"You are on the panel for an interview for the {job_title} role.",
+            subject,
+            panel_text,
             f"{key}:{i}",
             calendar=calendar,
             to=(member.name, str(member.email)),
@@ -541,28 +552,8 @@ async def cancel_invites(
         settings(),
         cancel=True,
     )
-    sent = await _send(
-        config,
-        candidate_id,
-        MessageKind.INVITE,
-        f"Cancelled: interview for {job_title}",
-        text,
-        key,
-        calendar=calendar,
-    )
-    for i, member in enumerate(config.panel):
-        await _send(
-            config,
-            candidate_id,
-            MessageKind.INVITE,
-            f"Cancelled: interview for {job_title}",
-            text,
-            f"{key}:{i}",
-            calendar=calendar,
-            to=(member.name, str(member.email)),
-            recipient_id="panel",
-        )
-    return sent
+    subject = f"Cancelled: interview for {job_title}"
+    return await _send_calendar(config, candidate_id, subject, text, text, calendar, key)
 
 
 def now_utc() -> datetime:

@@ -1,5 +1,5 @@
 """The changes a person made to a proposal, as the engine records them: nested objects by
-dotted path, a list of the same length item by item, other lists whole."""
+dotted path, a list of objects of the same length item by item, other lists whole."""
 
 from __future__ import annotations
 
@@ -21,3 +21,8 @@ def test_a_list_that_grew_or_shrank_is_one_change() -> None:
         ("skills", ["Python", "SQL"], ["Python", "SQL", "Kafka"])
     ]
     assert diff({"x": []}, {"x": []}) == []
+
+
+def test_a_list_of_plain_values_is_one_change_even_when_its_length_stays() -> None:
+    before, after = {"skills": ["Go", "SQL"]}, {"skills": ["SQL", "Kafka"]}
+    assert [(c.field, c.after) for c in diff(before, after)] == [("skills", ["SQL", "Kafka"])]

@@ -181,8 +181,8 @@ def resolve_form(name: str) -> type[Any] | None:
 
 def diff(before: JSONValue, after: JSONValue, path: str = "") -> list[FieldChange]:
     """The fields that differ between two JSON values (nested objects by dotted path; lists
-    of the same length item by item, ``candidates.3.include``; other lists and values
-    compared whole)."""
+    of objects of the same length item by item, ``candidates.3.include``; other lists and
+    values compared whole)."""
     if isinstance(before, dict) and isinstance(after, dict):
         changes: list[FieldChange] = []
         for key in [*before, *(k for k in after if k not in before)]:
@@ -190,7 +190,7 @@ def diff(before: JSONValue, after: JSONValue, path: str = "") -> list[FieldChang
             changes.extend(diff(before.get(key), after.get(key), sub))
         return changes
     same_length = isinstance(before, list) and isinstance(after, list) and len(before) == len(after)
-    if same_length and before:
+    if same_length and before and all(isinstance(x, dict) for x in [*before, *after]):  # type: ignore[misc]
         changes = []
         for i, (x, y) in enumerate(zip(before, after, strict=True)):  # type: ignore[arg-type]
             changes.extend(diff(x, y, f"{path}.{i}" if path else str(i)))

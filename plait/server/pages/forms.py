@@ -415,8 +415,8 @@ class Change:
 
 def changes(form: Field, before: Any, after: Any) -> list[Change]:
     """The fields that differ between the proposal and the answer: nested objects by dotted
-    path, lists of the same length item by item (``candidates.3.include``), other lists and
-    values whole (as the engine records them), each with the label the form shows."""
+    path, lists of objects of the same length item by item (``candidates.3.include``), other
+    lists and values whole (as the engine records them), each with the label the form shows."""
     labels: dict[str, str] = {}
 
     def walk(f: Field, trail: str) -> None:
@@ -438,7 +438,8 @@ def changes(form: Field, before: Any, after: Any) -> list[Change]:
             for key in [*a, *(k for k in b if k not in a)]:
                 diff(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
             return
-        if isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and a:
+        items = [*a, *b] if isinstance(a, list) and isinstance(b, list) else []
+        if items and len(a) == len(b) and all(isinstance(x, Mapping) for x in items):
             for i, (x, y) in enumerate(zip(a, b, strict=True)):
                 diff(x, y, f"{path}.{i}" if path else str(i))
             return

@@ -20,7 +20,6 @@ from hiring.jobs import workflow_id as job_workflow
 from hiring.web import (
     ENDS,
     FLOW,
-    confirm,
     done,
     engine_of,
     form_of,
@@ -28,7 +27,7 @@ from hiring.web import (
     page,
     refused,
 )
-from plait.server import Role, User, page_user, show_error, verify_csrf
+from plait.server import Role, User, confirm, page_user, show_error, verify_csrf
 
 router = APIRouter()
 

@@ -28,7 +28,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 import plait
 from hiring import book, report
 from hiring.models import STAGES
-from plait.server import Extension, NavItem, Role, User, page_user, render, show_error, verify_csrf
+from plait.server import (
+    Extension,
+    NavItem,
+    Role,
+    User,
+    confirm,
+    page_user,
+    render,
+    show_error,
+    verify_csrf,
+)
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -120,35 +130,6 @@ def refused(user: User, role: Role, action: str) -> str | None:
     return (
         f"{user.name} may not {action}: it needs the {role} role (you have {have}). An admin "
         "gives roles with `plait users add NAME --role ROLE`."
-    )
-
-
-async def confirm(
-    request: Request,
-    user: User,
-    *,
-    question: str,
-    detail: str,
-    action: str,
-    back: str,
-    button: str,
-    fields: dict[str, str] | None = None,
-    danger: bool = False,
-) -> HTMLResponse:
-    """plait's confirmation page, posting ``fields`` and ``confirmed=1`` back to ``action``."""
-    return await render(
-        request,
-        "confirm.html",
-        user,
-        {
-            "question": question,
-            "detail": detail,
-            "action": action,
-            "fields": fields or {},
-            "button": button,
-            "button_class": "danger solid" if danger else "primary",
-            "back": back,
-        },
     )
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from plait.server.app import create_app
     from plait.server.auth import csrf_token, current_user, page_user, require, verify_csrf
     from plait.server.extensions import Extension, NavItem
-    from plait.server.pages.common import render, show_error
+    from plait.server.pages.common import confirm, render, show_error
     from plait.server.settings import ServerSettings
     from plait.server.users import Role, User, Users
 
@@ -30,6 +30,7 @@ __all__ = [
     "ServerSettings",
     "User",
     "Users",
+    "confirm",
     "create_app",
     "csrf_token",
     "current_user",
@@ -55,6 +56,7 @@ _HOMES = {
     "verify_csrf": "plait.server.auth",
     "render": "plait.server.pages.common",
     "show_error": "plait.server.pages.common",
+    "confirm": "plait.server.pages.common",
 }
 
 

@@ -128,3 +128,33 @@ async def show_error(
         },
         status=status,
     )
+
+
+async def confirm(
+    request: Request,
+    user: User,
+    *,
+    question: str,
+    detail: str,
+    action: str,
+    back: str,
+    button: str,
+    fields: dict[str, str] | None = None,
+    danger: bool = False,
+) -> HTMLResponse:
+    """The confirmation page (an action that changes something asks first), posting
+    ``fields`` and ``confirmed=1`` back to ``action``."""
+    return await render(
+        request,
+        "confirm.html",
+        user,
+        {
+            "question": question,
+            "detail": detail,
+            "action": action,
+            "fields": fields or {},
+            "button": button,
+            "button_class": "danger solid" if danger else "primary",
+            "back": back,
+        },
+    )

@@ -23,6 +23,7 @@ import plait
 from plait.server.auth import Role, User, page_user, verify_csrf
 from plait.server.ledger import call_costs
 from plait.server.pages.common import (
+    confirm,
     engine_of,
     fragment,
     now_of,
@@ -313,19 +314,16 @@ async def _confirm(
     fields: dict[str, str] | None = None,
     danger: bool = False,
 ) -> HTMLResponse:
-    return await render(
+    return await confirm(
         request,
-        "confirm.html",
         user,
-        {
-            "question": question,
-            "detail": detail,
-            "action": f"/workflows/{workflow_id}/{action}",
-            "fields": fields or {},
-            "button": button,
-            "button_class": "danger solid" if danger else "primary",
-            "back": f"/workflows/{workflow_id}",
-        },
+        question=question,
+        detail=detail,
+        action=f"/workflows/{workflow_id}/{action}",
+        back=f"/workflows/{workflow_id}",
+        button=button,
+        fields=fields,
+        danger=danger,
     )
 
 

@@ -222,27 +222,32 @@ class Encryption:
             ) from None
 
     # -- rotation ------------------------------------------------------------------------
-    def rekey_text(self, text: str, *, whole: bool) -> str | None:
-        """``text`` with every envelope not under the current key re-encrypted under it
-        (``whole``: the text is one payload, encrypted too when it is plaintext); ``None``
-        when nothing changes."""
-        if whole and not text.startswith(MARKER):
-            return self.forward(text)
+    def reseal(self, text: str) -> str | None:
+        """A payload (an envelope, or plaintext written before encryption) under the current
+        key; ``None`` when it is already."""
+        if text.startswith(f"{PREFIX}{self.current}:"):
+            return None
+        return self.forward(self.backward(text))
+
+    def reseal_nested(self, text: str) -> str | None:
+        """``text`` with every envelope in it (a JSON wrapper's) moved to the current key;
+        ``None`` when none needed it. Plaintext in it stays as it is."""
         if MARKER not in text:
             return None
         changed = False
 
         def swap(match: re.Match[str]) -> str:
             nonlocal changed
-            if match.group(1) == self.current:
+            new = self.reseal(match.group(0))
+            if new is None:
                 return match.group(0)
             changed = True
-            return self.forward(self.backward(match.group(0)))
+            return new
 
         new = ENVELOPE.sub(swap, text)
         return new if changed else None
 
-    def rekey_bytes(self, data: bytes) -> bytes | None:
+    def reseal_bytes(self, data: bytes) -> bytes | None:
         """Blob bytes under the current key (plaintext ones encrypted); ``None`` when they
         are already."""
         if self.key_id_of_bytes(data) == self.current:

@@ -17,9 +17,10 @@ Invariants kept here:
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
-from plait.encryption import ENV
+from plait.encryption import ENV, Encryption
 from plait.errors import ConfigurationError
 from plait.store.records import PAYLOAD_COLUMNS
 
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
 
 DEFAULT_BATCH_SIZE = 500
 BLOBS = "blobs.data"
+# Journal kinds whose output is one payload (steps, recorded values, model calls), and the
+# waits whose output wraps one: {"signal" | "outcome": ..., "payload": <payload>}; a child's
+# result wraps the child's end ({"status", "output": <payload>, "error"}).
+_VALUE_KINDS = frozenset(("step", "now", "uuid", "random", "model"))
+_WAIT_KINDS = frozenset(("signal", "human_task"))
+_CHILD_KIND = "child_result"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +85,7 @@ async def rekey(
                 column,
                 cursor,
                 batch_size,
-                lambda text, whole: enc.rekey_text(text, whole=whole),
+                _Rewriter(enc).rewrite,
                 dry_run,
             )
             scanned, changed, cursor = scanned + batch.scanned, changed + batch.changed, batch.cursor
@@ -88,12 +95,78 @@ async def rekey(
     scanned = changed = 0
     cursor = None
     while True:
-        batch = await store.rekey_blobs(cursor, batch_size, enc.rekey_bytes, dry_run)
+        batch = await store.rekey_blobs(cursor, batch_size, enc.reseal_bytes, dry_run)
         scanned, changed, cursor = scanned + batch.scanned, changed + batch.changed, batch.cursor
         if cursor is None:
             break
     counts.append(RekeyCount(BLOBS, scanned, changed))
     return RekeyReport(enc.current, dry_run, tuple(counts))
+
+
+class _Rewriter:
+    """A stored value, by its shape (the store's ``rekey_batch`` says which), with every
+    payload in it under the current key: envelopes under other keys re-encrypted, plaintext
+    payloads (stored before encryption was enabled) encrypted; the JSON around them kept."""
+
+    def __init__(self, enc: Encryption) -> None:
+        self.enc = enc
+        self.changed = False
+
+    def rewrite(self, text: str, shape: str) -> str | None:
+        self.changed = False
+        new = self._shaped(text, shape)
+        return new if self.changed else None
+
+    def _payload(self, text: str) -> str:
+        new = self.enc.reseal(text)
+        if new is None:
+            return text
+        self.changed = True
+        return new
+
+    def _shaped(self, text: str, shape: str) -> str:
+        if shape == "value":
+            return self._payload(text)
+        kind = shape.removeprefix("journal:")
+        if kind in _VALUE_KINDS:
+            return self._payload(text)
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if shape == "runs_journal" and isinstance(data, list):
+            for row in data:
+                if isinstance(row, dict) and isinstance(row.get("output"), str):
+                    row["output"] = self._shaped(row["output"], f"journal:{row.get('kind')}")
+            return self._dump(data, text)
+        if isinstance(data, dict):
+            inner: dict[str, str] = {}
+            if kind in _WAIT_KINDS:
+                inner = {"payload": "value"}
+            elif kind == _CHILD_KIND:
+                inner = {"payload": "child_end"}
+            elif shape == "child_end":
+                inner = {"output": "value"}
+            elif shape == "task_event":
+                inner = {"comment": "value", "answer": "value"}
+            elif shape == "policy":
+                inner = {"value": "value", "then": "policy"}
+            for key, sub in inner.items():
+                value: Any = data.get(key)
+                if isinstance(value, str):
+                    data[key] = self._shaped(value, sub)
+                elif isinstance(value, dict) and sub == "policy":
+                    data[key] = json.loads(self._shaped(json.dumps(value), sub))
+            if inner:
+                return self._dump(data, text)
+        new = self.enc.reseal_nested(text)  # any other shape: only envelopes are moved
+        if new is None:
+            return text
+        self.changed = True
+        return new
+
+    def _dump(self, data: Any, text: str) -> str:
+        return json.dumps(data, separators=(",", ":")) if self.changed else text
 
 
 __all__ = ["DEFAULT_BATCH_SIZE", "RekeyCount", "RekeyReport", "rekey"]

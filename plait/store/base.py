@@ -412,14 +412,15 @@ class RekeyStore(Connection, Protocol):
         column: str,
         cursor: str | None,
         limit: int,
-        rewrite: Callable[[str, bool], str | None],
+        rewrite: Callable[[str, str], str | None],
         dry_run: bool,
     ) -> RekeyBatch:
         """Reads up to ``limit`` non-NULL values of ``column`` (one of ``PAYLOAD_COLUMNS``)
-        after ``cursor`` and replaces each with ``rewrite(value, whole)`` unless that is
-        ``None`` (``whole``: the value is one payload, not JSON with payloads inside), in
-        one transaction; a value changed since it was read is left alone. ``dry_run``
-        writes nothing."""
+        after ``cursor`` and replaces each with ``rewrite(value, shape)`` unless that is
+        ``None``, in one transaction; a value changed since it was read is left alone.
+        ``shape`` is ``"value"`` (one payload), ``"journal:<kind>"``, ``"child_end"``,
+        ``"policy"``, ``"task_event"`` or ``"runs_journal"`` (JSON with payloads inside).
+        ``dry_run`` writes nothing."""
         ...
 
     async def rekey_blobs(

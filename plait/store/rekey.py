@@ -10,10 +10,10 @@ Invariants kept here:
   (``... AND column = <old value>``), so a write that raced the pass is never overwritten;
   values written meanwhile use the current key anyway. An interrupted pass leaves every row
   readable, and running it again goes on where work is left.
-- The store does not know the envelope format: it tells ``rewrite`` only whether a column
-  holds one payload (``whole``, so plaintext in it may be encrypted) or JSON with payloads
-  nested in it (a wait's journal output holding a signal's payload), which it knows from
-  its own schema (journal kinds, reserved signal names).
+- The store does not know the envelope format: it tells ``rewrite`` only the shape of each
+  value (one payload, or a JSON wrapper with payloads in it such as a wait's journal output
+  holding a signal's payload), which it knows from its schema (journal kinds, reserved
+  signal names).
 """
 
 from __future__ import annotations
@@ -25,34 +25,30 @@ from plait.errors import ConfigurationError
 from plait.store.records import CHILD_SIGNAL, PAYLOAD_COLUMNS, RekeyBatch
 from plait.store.sqlbase import Conn, SQLBase
 
-# Journal kinds whose output is one payload (read with codec.decode / unseal); the others
-# (waits, children, human tasks) hold JSON wrappers, with payloads nested in them.
-_WHOLE_KINDS = "('step', 'now', 'uuid', 'random', 'model')"
-
-# table.column -> (table, primary key columns, SQL: 1 when the value is one payload)
+# table.column -> (table, primary key columns, SQL: the value's shape). The shape says what
+# the value is: "value" (one payload), "journal:<kind>" (a journal output: one payload, or a
+# wrapper that depends on the kind), "child_end" (a child's end, delivered to its parent),
+# "policy" (a human task's on_timeout), "task_event" (an audit entry's payload) or
+# "runs_journal" (a finished run's journal rows).
 _SPECS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "workflows.input": ("workflows", ("id",), "1"),
-    "workflows.output": ("workflows", ("id",), "1"),
-    "journal.output": (
-        "journal",
-        ("workflow_id", "seq"),
-        f"CASE WHEN kind IN {_WHOLE_KINDS} THEN 1 ELSE 0 END",
-    ),
+    "workflows.input": ("workflows", ("id",), "'value'"),
+    "workflows.output": ("workflows", ("id",), "'value'"),
+    "journal.output": ("journal", ("workflow_id", "seq"), "'journal:' || kind"),
     "signals.payload": (
         "signals",
         ("id",),
-        f"CASE WHEN name LIKE '{CHILD_SIGNAL}%' THEN 0 ELSE 1 END",
+        f"CASE WHEN name LIKE '{CHILD_SIGNAL}%' THEN 'child_end' ELSE 'value' END",
     ),
-    "human_tasks.proposal": ("human_tasks", ("id",), "1"),
-    "human_tasks.context": ("human_tasks", ("id",), "1"),
-    "human_tasks.answer": ("human_tasks", ("id",), "1"),
-    "human_tasks.changes": ("human_tasks", ("id",), "1"),
-    "human_tasks.comment": ("human_tasks", ("id",), "1"),
-    "human_tasks.on_timeout": ("human_tasks", ("id",), "0"),
-    "task_events.payload": ("task_events", ("id",), "0"),
-    "records.value": ("records", ("kind", "key"), "1"),
-    "workflow_runs.input": ("workflow_runs", ("workflow_id", "run"), "1"),
-    "workflow_runs.journal": ("workflow_runs", ("workflow_id", "run"), "0"),
+    "human_tasks.proposal": ("human_tasks", ("id",), "'value'"),
+    "human_tasks.context": ("human_tasks", ("id",), "'value'"),
+    "human_tasks.answer": ("human_tasks", ("id",), "'value'"),
+    "human_tasks.changes": ("human_tasks", ("id",), "'value'"),
+    "human_tasks.comment": ("human_tasks", ("id",), "'value'"),
+    "human_tasks.on_timeout": ("human_tasks", ("id",), "'policy'"),
+    "task_events.payload": ("task_events", ("id",), "'task_event'"),
+    "records.value": ("records", ("kind", "key"), "'value'"),
+    "workflow_runs.input": ("workflow_runs", ("workflow_id", "run"), "'value'"),
+    "workflow_runs.journal": ("workflow_runs", ("workflow_id", "run"), "'runs_journal'"),
 }
 assert set(_SPECS) == set(PAYLOAD_COLUMNS)
 
@@ -65,7 +61,7 @@ class SQLRekey(SQLBase):
         column: str,
         cursor: str | None,
         limit: int,
-        rewrite: Callable[[str, bool], str | None],
+        rewrite: Callable[[str, str], str | None],
         dry_run: bool,
     ) -> RekeyBatch:
         spec = _SPECS.get(column)
@@ -73,7 +69,7 @@ class SQLRekey(SQLBase):
             raise ConfigurationError(
                 f"{column!r} is not a payload column ({', '.join(PAYLOAD_COLUMNS)})"
             )
-        table, keys, whole = spec
+        table, keys, shape = spec
         name = column.partition(".")[2]
         key_list = ", ".join(keys)
         after = json.loads(cursor) if cursor is not None else None
@@ -81,7 +77,7 @@ class SQLRekey(SQLBase):
         if after is not None:
             where += f" AND ({key_list}) > ({', '.join('?' for _ in keys)})"
         select = (
-            f"SELECT {key_list}, {name} AS value, {whole} AS whole FROM {table}"
+            f"SELECT {key_list}, {name} AS value, {shape} AS shape FROM {table}"
             f" WHERE {where} ORDER BY {key_list} LIMIT ?"
         )
         update = (
@@ -94,7 +90,7 @@ class SQLRekey(SQLBase):
             rows = self._all(conn, select, [*(after or ()), limit])
             changed = 0
             for r in rows:
-                new = rewrite(r["value"], bool(r["whole"]))
+                new = rewrite(r["value"], r["shape"])
                 if new is None:
                     continue
                 changed += 1

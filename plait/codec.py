@@ -13,6 +13,7 @@ Argument hashes are taken on the plaintext JSON so a transform never changes the
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -24,6 +25,9 @@ import pydantic
 import pydantic_core
 
 from plait.errors import ConfigurationError, SerializationError
+
+if typing.TYPE_CHECKING:
+    from plait.types import StepRecord
 
 DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
 RENAME_THE_STEP = "Rename the step (e.g. 'score:v2') or accept the old shape when decoding."
@@ -131,6 +135,12 @@ class Codec:
         if isinstance(value, str) and value.startswith(env.marker):
             return json.loads(self.unseal(value))
         return self._reveal_nested(value)
+
+    def reveal_steps(self, records: list[StepRecord]) -> list[StepRecord]:
+        """Journal records with their outputs revealed (see :meth:`reveal`)."""
+        if self.envelope is None:
+            return records
+        return [dataclasses.replace(r, output=self.reveal(r.output)) for r in records]
 
     def _reveal_nested(self, value: Any) -> Any:
         if isinstance(value, dict):

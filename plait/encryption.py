@@ -9,7 +9,7 @@ blob bytes. What stays readable in the database (ids, names, statuses, status at
 errors, times, subjects) is listed in docs/operations.md.
 
 Invariants kept here:
-- A stored value is the envelope ``plait:enc:1:<key id>:<base64url(nonce | ciphertext)>``
+- A stored value is the envelope ``plait:enc:1:<key id>:<base64(nonce | ciphertext)>``
   (a blob: the same prefix in bytes, then the raw nonce and ciphertext). Columns are TEXT
   (not JSONB) on both databases, so the envelope is stored as it is; it uses only characters
   that JSON never escapes, so an envelope nested in a JSON wrapper (a signal payload inside
@@ -42,7 +42,7 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 _KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # An envelope anywhere in stored text: alone, or as a JSON string (maybe escaped) in a wrapper.
-ENVELOPE = re.compile(r"plait:enc:1:([A-Za-z0-9_.-]{1,64}):([A-Za-z0-9_-]+)")
+ENVELOPE = re.compile(r"plait:enc:1:[A-Za-z0-9_.-]{1,64}:[A-Za-z0-9+/]+=*")
 
 
 class DecryptionError(SerializationError):
@@ -162,22 +162,20 @@ class Encryption:
         nonce = secrets.token_bytes(NONCE_BYTES)
         kid = self.current
         sealed = self._ciphers[kid].encrypt(nonce, text.encode(), self._aad[kid])
-        body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
-        return f"{PREFIX}{kid}:{body}"
+        return f"{PREFIX}{kid}:{base64.b64encode(nonce + sealed).decode()}"
 
     def backward(self, text: str) -> str:
         """The plaintext of an envelope; text that is not one is plaintext already."""
         if not text.startswith(MARKER):
             return text
-        match = ENVELOPE.fullmatch(text)
-        if match is None:
+        kid, sep, body = text[len(PREFIX) :].partition(":")
+        if not text.startswith(PREFIX) or not sep or not _KEY_ID.fullmatch(kid):
             raise DecryptionError(
                 f"a stored value starts with {MARKER!r} but is not a plait envelope of a "
                 "known version (it was altered, or written by a newer plait)"
             )
-        kid, body = match.groups()
         try:
-            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            raw = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raw = b""  # an altered body: fails authentication below, with its message
         return self._decrypt(kid, raw).decode()

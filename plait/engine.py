@@ -450,12 +450,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
 
     async def journal(self, workflow_id: str) -> builtins.list[StepRecord]:
         """The workflow's journal, in program order."""
-        return self._revealed(await self.store.journal(workflow_id))
-
-    def _revealed(self, records: builtins.list[StepRecord]) -> builtins.list[StepRecord]:
-        if self.codec.envelope is None:
-            return records
-        return [dataclasses.replace(r, output=self.codec.reveal(r.output)) for r in records]
+        return self.codec.reveal_steps(await self.store.journal(workflow_id))
 
     async def runs(self, workflow_id: str) -> builtins.list[RunInfo]:
         """The runs of the workflow that ended with ``ctx.continue_as_new``, oldest first
@@ -467,7 +462,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
                 input=self.codec.loads(r.input),
                 started_at=ms_to_datetime(r.started_at),  # type: ignore[arg-type]
                 ended_at=ms_to_datetime(r.ended_at),  # type: ignore[arg-type]
-                journal=self._revealed(r.journal),
+                journal=self.codec.reveal_steps(r.journal),
                 attempts=r.attempts,
             )
             for r in await self.store.finished_runs(workflow_id)

@@ -88,7 +88,11 @@ async def rekey(
                 _Rewriter(enc).rewrite,
                 dry_run,
             )
-            scanned, changed, cursor = scanned + batch.scanned, changed + batch.changed, batch.cursor
+            scanned, changed, cursor = (
+                scanned + batch.scanned,
+                changed + batch.changed,
+                batch.cursor,
+            )
             if cursor is None:
                 break
         counts.append(RekeyCount(column, scanned, changed))

@@ -71,6 +71,17 @@ async def dossier(ctx: plait.Context, name: str, round: int = 0) -> str:
     return f"{p['name']}|{said}|{reply}|{note.text}"
 
 
+@plait.workflow
+async def waits(ctx: plait.Context, name: str) -> str:
+    said = await child_step(name)
+    return said + await ctx.wait_for_signal("go", type=str)
+
+
+@plait.step
+async def child_step(name: str) -> str:
+    return f"child saw {name}"
+
+
 def everything(url: str) -> str:
     """Every value of every column of every table, as one text to search."""
     if url.startswith("sqlite"):
@@ -138,7 +149,10 @@ async def check_readable(engine: plait.Engine, workflow_id: str, name: str) -> N
 
 
 async def test_payloads_are_unreadable_in_the_database_and_plain_through_the_api(
-    plait_backend: str, new_db_url: Callable[..., str], users_file: Path, tokens: dict[str, str]
+    plait_backend: str,
+    new_db_url: Callable[..., str],
+    users_file: Path,  # noqa: F811  (the fixture imported above)
+    tokens: dict[str, str],  # noqa: F811
 ) -> None:
     url = new_db_url() if plait_backend == "postgresql" else None
     async with TestEngine(url, workflows=[dossier, child], encryption=keys(("k1", K1))) as engine:
@@ -225,11 +239,19 @@ async def test_a_missing_key_or_an_altered_value_is_a_clear_error(
     plait_backend: str, new_db_url: Callable[..., str]
 ) -> None:
     db = new_db_url()
-    async with TestEngine(db, encryption=keys(("k1", K1))) as engine:
+    async with TestEngine(db, workflows=[child, waits], encryption=keys(("k1", K1))) as engine:
+        await engine.start(waits, MARKER, id="w")
+        await engine.run_until_idle()
         await engine.records.put("notes", "a", {"text": MARKER})
         await engine.records.put("notes", "b", {"text": MARKER})
         ref = await engine.put_blob(MARKER.encode(), content_type="text/plain")
-    async with TestEngine(db, encryption=keys(("k2", K2))) as engine:
+    async with TestEngine(db, workflows=[child, waits], encryption=keys(("k2", K2))) as engine:
+        # A worker without the key parks the workflow blocked (never failed) ...
+        await engine.signal("w", "go", "!")
+        await engine.run_until_idle()
+        info = await engine.get("w", decode=False)
+        assert info.status == "blocked" and info.error is not None
+        assert "'k1'" in info.error.message and "PLAIT_ENCRYPTION_KEYS" in info.error.message
         with pytest.raises(plait.DecryptionError, match="'k1'.*PLAIT_ENCRYPTION_KEYS"):
             await engine.records.get("notes", "a")
         with pytest.raises(plait.DecryptionError, match="'k1'"):
@@ -240,6 +262,12 @@ async def test_a_missing_key_or_an_altered_value_is_a_clear_error(
     text = str(stored)
     altered = text[:-2] + ("A" if text[-2] != "A" else "B") + text[-1]
     sql(db, "UPDATE records SET value = ? WHERE key = 'a'", (altered,))
+    async with TestEngine(
+        db, workflows=[child, waits], encryption=keys(("k2", K2), ("k1", K1))
+    ) as engine:  # ... until one with the key resumes it
+        await engine.resume("w")
+        await engine.run_until_idle()
+        assert await engine.handle("w").result() == f"child saw {MARKER}!"
     async with TestEngine(db, encryption=keys(("k1", K1))) as engine:
         with pytest.raises(plait.DecryptionError, match="does not authenticate"):
             await engine.records.get("notes", "a")

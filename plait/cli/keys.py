@@ -68,7 +68,8 @@ def rekey_cmd(
     verb = "to rewrite" if dry_run else "rewritten"
     click.echo(table(["column", "scanned", verb], rows))
     if dry_run:
-        click.echo(f"dry run: nothing written; {report.changed} values are not under key "
-                   f"{report.key_id!r}")
+        click.echo(
+            f"dry run: nothing written; {report.changed} values are not under key {report.key_id!r}"
+        )
     else:
         click.echo(f"{report.changed} values now encrypted with key {report.key_id!r}")

@@ -109,9 +109,9 @@ class SQLRekey(SQLBase):
         dry_run: bool,
     ) -> RekeyBatch:
         def op(conn: Conn) -> RekeyBatch:
-            if cursor is None:
-                sql, params = "SELECT digest, data FROM blobs ORDER BY digest LIMIT ?", [limit]
-            else:
+            params: list[object] = [limit]
+            sql = "SELECT digest, data FROM blobs ORDER BY digest LIMIT ?"
+            if cursor is not None:
                 sql = "SELECT digest, data FROM blobs WHERE digest > ? ORDER BY digest LIMIT ?"
                 params = [cursor, limit]
             rows = self._all(conn, sql, params)
@@ -128,6 +128,8 @@ class SQLRekey(SQLBase):
                         "UPDATE blobs SET data = ?, size = ? WHERE digest = ?",
                         (new, len(new), r["digest"]),
                     )
-            return RekeyBatch(len(rows), changed, rows[-1]["digest"] if len(rows) == limit else None)
+            return RekeyBatch(
+                len(rows), changed, rows[-1]["digest"] if len(rows) == limit else None
+            )
 
         return await self._run(op, write=not dry_run)

@@ -187,6 +187,14 @@ async def test_payloads_are_unreadable_in_the_database_and_plain_through_the_api
         assert r.json()["proposal"] == {"text": MARKER}
         assert r.json()["answer"] == {"text": f"ok {MARKER}"}
 
+        # The pages too (local mode: no sign-in): the timeline, a model call, the task.
+        local = create_app(engine, ServerSettings(users_file=users_file, local_mode=True))
+        async with client_of(local) as client:
+            page = (await client.get("/workflows/w1")).text
+            task_page = (await client.get(f"/tasks/{task_id}")).text
+        assert f"summarise {MARKER}" in page and f"reply from {MARKER}" in page
+        assert f"ok {MARKER}" in task_page and "plait:enc:" not in page + task_page
+
 
 async def test_rotation_from_plaintext_to_k1_to_k2_with_rekey(
     plait_backend: str, new_db_url: Callable[..., str], monkeypatch: pytest.MonkeyPatch

@@ -12,6 +12,7 @@ from plait.clock import Clock, FakeClock, SystemClock
 from plait.context import Context
 from plait.current import current_engine
 from plait.definitions import StepDef, WorkflowDef, step, workflow
+from plait.encryption import DecryptionError, Encryption
 from plait.engine import Engine, WorkflowHandle
 from plait.errors import (
     BlobNotFound,
@@ -78,8 +79,10 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "Context",
+    "DecryptionError",
     "Default",
     "Directory",
+    "Encryption",
     "Engine",
     "EntryStatus",
     "ErasureReport",

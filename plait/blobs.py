@@ -18,6 +18,9 @@ Invariants kept here:
   arguments or payload (adopted in that transaction). A blob nobody holds (stored outside a
   workflow with neither owner nor subject and never adopted, or whose workflows were
   deleted) is an orphan; ``engine.collect_blobs()`` deletes orphans older than a day.
+- With encryption configured the bytes are stored encrypted (``codec.seal_bytes``); the
+  digest stays the SHA-256 of the plaintext, so deduplication works as before, and equal
+  bytes stored by two workflows are one row (docs/operations.md says what a digest reveals).
 - A blob may be larger than ``max_payload_bytes`` (that is its point); it is limited to
   ``engine.max_blob_bytes`` (:data:`MAX_BLOB_BYTES`, 64 MiB, by default), since it is
   written in one transaction and read into memory whole.
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from plait.clock import Clock
+    from plait.codec import Codec
     from plait.store import Store
 
 T = TypeVar("T")
@@ -114,6 +118,7 @@ class BlobAPI:
     if TYPE_CHECKING:  # provided by Engine
         store: Store
         clock: Clock
+        codec: Codec
 
     async def put_blob(
         self,
@@ -144,8 +149,9 @@ class BlobAPI:
         if owner is None and engine_var.get() is self:
             owner = workflow_var.get()
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        sealed = self.codec.seal_bytes(data)  # the digest stays the plaintext's: dedupe
         await _store(
-            self.store.put_blob(digest, data, content_type, owner, subject, self.clock.now_ms())
+            self.store.put_blob(digest, sealed, content_type, owner, subject, self.clock.now_ms())
         )
         return BlobRef(digest, len(data), content_type)
 
@@ -162,7 +168,8 @@ class BlobAPI:
                 "as an orphan (store it with owner= or subject=, or pass its ref to a workflow)"
             )
         content_type = ref.content_type if isinstance(ref, BlobRef) else stored.content_type
-        return Blob(stored.data, content_type, stored.size, stored.digest)
+        data = self.codec.unseal_bytes(stored.data)
+        return Blob(data, content_type, len(data), stored.digest)
 
     async def collect_blobs(self, *, older_than: Duration = timedelta(days=1)) -> int:
         """Deletes orphan blobs (held by no workflow and no subject) last stored more than

@@ -13,6 +13,7 @@ Argument hashes are taken on the plaintext JSON so a transform never changes the
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -25,6 +26,9 @@ import pydantic_core
 
 from plait.errors import ConfigurationError, SerializationError
 
+if typing.TYPE_CHECKING:
+    from plait.types import StepRecord
+
 DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
 RENAME_THE_STEP = "Rename the step (e.g. 'score:v2') or accept the old shape when decoding."
 
@@ -35,6 +39,19 @@ class Transform(Protocol):
     def forward(self, text: str) -> str: ...
 
     def backward(self, text: str) -> str: ...
+
+
+@typing.runtime_checkable
+class Envelope(Transform, Protocol):
+    """A transform whose output starts with ``marker`` (``plait.Encryption``): stored text
+    without it is plaintext written before the transform was configured and is read as it
+    is, values nested in JSON wrappers are found by it, and blob bytes are sealed too."""
+
+    marker: str
+
+    def forward_bytes(self, data: bytes) -> bytes: ...
+
+    def backward_bytes(self, data: bytes) -> bytes: ...
 
 
 _BASE64 = pydantic.ConfigDict(val_json_bytes="base64")
@@ -61,6 +78,7 @@ class Codec:
     ) -> None:
         self.max_payload_bytes = max_payload_bytes
         self.transform = transform
+        self.envelope = transform if isinstance(transform, Envelope) else None
 
     def to_jsonable(self, value: object, *, what: str) -> Any:
         """``value`` as plain JSON data, or :class:`SerializationError` naming ``what``."""
@@ -93,7 +111,58 @@ class Codec:
         return text if self.transform is None else self.transform.forward(text)
 
     def unseal(self, stored: str) -> str:
-        return stored if self.transform is None else self.transform.backward(stored)
+        if self.transform is None:
+            return stored
+        if self.envelope is not None and not stored.startswith(self.envelope.marker):
+            return stored  # plaintext, written before the transform was configured
+        return self.transform.backward(stored)
+
+    def seal_bytes(self, data: bytes) -> bytes:
+        """Blob bytes as stored (encrypted when the transform seals bytes)."""
+        return data if self.envelope is None else self.envelope.forward_bytes(data)
+
+    def unseal_bytes(self, stored: bytes) -> bytes:
+        return stored if self.envelope is None else self.envelope.backward_bytes(stored)
+
+    def reveal(self, value: Any) -> Any:
+        """A JSON value read from the store (a journal entry's output, a task event's
+        payload) with the sealed payloads in it opened: a value that is itself sealed text
+        is decoded, sealed text nested in it (a signal's payload in a wait's output) becomes
+        the plaintext JSON text it stood for, so readers see what an unsealed store holds."""
+        env = self.envelope
+        if env is None:
+            return value
+        if isinstance(value, str) and value.startswith(env.marker):
+            return json.loads(self.unseal(value))
+        return self._reveal_nested(value)
+
+    def reveal_steps(self, records: list[StepRecord]) -> list[StepRecord]:
+        """Journal records with their outputs revealed (see :meth:`reveal`)."""
+        if self.envelope is None:
+            return records
+        return [dataclasses.replace(r, output=self.reveal(r.output)) for r in records]
+
+    def _reveal_nested(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: self._reveal_nested(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._reveal_nested(v) for v in value]
+        if isinstance(value, str):
+            return self.reveal_text(value)
+        return value
+
+    def reveal_text(self, text: str) -> str:
+        """Stored text with every sealed payload in it opened (see :meth:`reveal`)."""
+        env = self.envelope
+        if env is None or env.marker not in text:
+            return text
+        if text.startswith(env.marker):
+            return self.unseal(text)
+        try:
+            inner = json.loads(text)
+        except ValueError:
+            return text
+        return json.dumps(self._reveal_nested(inner), separators=(",", ":"))
 
     def decode(self, stored: str | None, annotation: Any = Any, *, what: str) -> Any:
         """The value stored as ``stored``, validated as ``annotation``."""

@@ -24,6 +24,7 @@ from plait.blobs import BlobAPI, blob_digests
 from plait.clock import Clock, SystemClock, duration_ms
 from plait.codec import DEFAULT_MAX_PAYLOAD_BYTES, Codec, Transform, digest
 from plait.definitions import WorkflowDef
+from plait.encryption import Encryption
 from plait.errors import (
     ConfigurationError,
     WaitTimeout,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from plait.ai.budget import Price, Prices
     from plait.ai.ledger import Costs
     from plait.ai.model import Model
+    from plait.rekey import RekeyReport
     from plait.store.records import LedgerRow
 
 R = TypeVar("R")
@@ -137,6 +139,8 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
     reassignments checked against who belongs to which group; without one, ``by=`` is
     recorded as given. The human-task methods are in :class:`plait.human.inbox.TaskAPI`, the
     server's reads (counts, pages, workers, the change feed) in :class:`plait.views.ViewAPI`.
+    ``encryption`` (:class:`plait.Encryption`; by default from ``PLAIT_ENCRYPTION_KEYS``
+    when it is set) encrypts every payload stored (see docs/operations.md).
     ``queues`` (:class:`plait.Queue`) declares queues' concurrency and rate limits; they
     are stored when the engine opens, and every worker applies them.
     ``records`` (:class:`plait.records.Records`) keeps application state; the blob methods
@@ -159,6 +163,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         max_recoveries: int = 5,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         transform: Transform | None = None,
+        encryption: Encryption | None = None,
         step_threads: int = 32,
         directory: Directory | None = None,
         queues: Iterable[Queue] = (),
@@ -170,7 +175,12 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         self.url = url
         self.store: Store = open_store(url)
         self.clock: Clock = clock or SystemClock()
-        self.codec = Codec(max_payload_bytes=max_payload_bytes, transform=transform)
+        if encryption is not None and transform is not None:
+            raise ConfigurationError("give Engine(encryption=...) or transform=..., not both")
+        if encryption is None and transform is None:
+            encryption = Encryption.from_env()  # PLAIT_ENCRYPTION_KEYS: every process alike
+        self.encryption = encryption
+        self.codec = Codec(max_payload_bytes=max_payload_bytes, transform=transform or encryption)
         self.lease_ms = duration_ms(lease_ttl, "lease_ttl")
         if self.lease_ms < 300:
             raise ConfigurationError("lease_ttl must be at least 0.3 s")
@@ -440,7 +450,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
 
     async def journal(self, workflow_id: str) -> builtins.list[StepRecord]:
         """The workflow's journal, in program order."""
-        return await self.store.journal(workflow_id)
+        return self.codec.reveal_steps(await self.store.journal(workflow_id))
 
     async def runs(self, workflow_id: str) -> builtins.list[RunInfo]:
         """The runs of the workflow that ended with ``ctx.continue_as_new``, oldest first
@@ -452,7 +462,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
                 input=self.codec.loads(r.input),
                 started_at=ms_to_datetime(r.started_at),  # type: ignore[arg-type]
                 ended_at=ms_to_datetime(r.ended_at),  # type: ignore[arg-type]
-                journal=r.journal,
+                journal=self.codec.reveal_steps(r.journal),
                 attempts=r.attempts,
             )
             for r in await self.store.finished_runs(workflow_id)
@@ -528,6 +538,14 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         _check_by(by)
         await self.store.resume(workflow_id, self.clock.now_ms(), by)
         self.wake()
+
+    async def rekey(self, *, batch_size: int = 500, dry_run: bool = False) -> RekeyReport:
+        """Re-encrypts every stored payload and blob not under the current encryption key
+        (in batches, each atomic; safe to interrupt and run again); after it, older keys
+        can be removed. ``dry_run`` counts without writing."""
+        from plait.rekey import rekey
+
+        return await rekey(self, batch_size=batch_size, dry_run=dry_run)
 
     async def erase_subject(self, subject: str, *, by: str = "system") -> ErasureReport:
         """Erases every payload about one person: the inputs, outputs, step results, signals

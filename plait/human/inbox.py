@@ -119,7 +119,7 @@ class TaskAPI:
             else None,
             [c.field for c in changes],
             actor,
-            comment,
+            None if comment is None else self.codec.seal(comment),  # free text: sealed too
             self.clock.now_ms(),
         )
         self.wake()
@@ -172,7 +172,7 @@ class TaskAPI:
                 kind=TaskEventKind(r.kind),
                 actor=r.actor,
                 at=ms_to_datetime(r.at),  # type: ignore[arg-type]
-                payload=r.payload,
+                payload=self.codec.reveal(r.payload),  # a comment, a reopened answer
             )
             for r in rows
         ]
@@ -229,7 +229,7 @@ class TaskAPI:
             answer=self.codec.loads(r.answer),
             changes=tuple(FieldChange(**c) for c in changes),
             completed_by=r.completed_by,
-            comment=r.comment,
+            comment=None if r.comment is None else self.codec.unseal(r.comment),
             due_at=ms_to_datetime(r.due_at),
             remind_at=ms_to_datetime(r.remind_at),
             created_at=ms_to_datetime(r.created_at),  # type: ignore[arg-type]

@@ -36,6 +36,7 @@ from plait.store.records import (
     NewWorkflow,
     PageFilter,
     QueueLimits,
+    RekeyBatch,
     StoredBlob,
     StoredRecord,
     TaskEventRow,
@@ -403,6 +404,36 @@ class LedgerStore(Connection, Protocol):
         ...
 
 
+class RekeyStore(Connection, Protocol):
+    """Re-encryption of stored payloads, a batch per call (``plait/store/rekey.py``)."""
+
+    async def rekey_batch(
+        self,
+        column: str,
+        cursor: str | None,
+        limit: int,
+        rewrite: Callable[[str, str], str | None],
+        dry_run: bool,
+    ) -> RekeyBatch:
+        """Reads up to ``limit`` non-NULL values of ``column`` (one of ``PAYLOAD_COLUMNS``)
+        after ``cursor`` and replaces each with ``rewrite(value, shape)`` unless that is
+        ``None``, in one transaction; a value changed since it was read is left alone.
+        ``shape`` is ``"value"`` (one payload), ``"journal:<kind>"``, ``"child_end"``,
+        ``"policy"``, ``"task_event"`` or ``"runs_journal"`` (JSON with payloads inside).
+        ``dry_run`` writes nothing."""
+        ...
+
+    async def rekey_blobs(
+        self,
+        cursor: str | None,
+        limit: int,
+        rewrite: Callable[[bytes], bytes | None],
+        dry_run: bool,
+    ) -> RekeyBatch:
+        """The same for blob bytes."""
+        ...
+
+
 class Store(
     ClientStore,
     RunStore,
@@ -415,6 +446,7 @@ class Store(
     ContinuationStore,
     ErasureStore,
     LedgerStore,
+    RekeyStore,
     Protocol,
 ):
     """The whole contract: what a backend implements and the engine holds."""
@@ -431,6 +463,7 @@ __all__ = [
     "LedgerStore",
     "LimitStore",
     "RecordStore",
+    "RekeyStore",
     "RunStore",
     "Store",
     "ViewStore",

@@ -392,3 +392,34 @@ class LedgerTotal:
 
 LEDGER_GROUPS = ("model", "workflow", "step")
 """What ``ledger_totals`` may group by."""
+
+
+# -- re-encryption (plait/store/rekey.py) ---------------------------------------------------
+PAYLOAD_COLUMNS = (
+    "workflows.input",
+    "workflows.output",
+    "journal.output",
+    "signals.payload",
+    "human_tasks.proposal",
+    "human_tasks.context",
+    "human_tasks.answer",
+    "human_tasks.changes",
+    "human_tasks.comment",
+    "human_tasks.on_timeout",
+    "task_events.payload",
+    "records.value",
+    "workflow_runs.input",
+    "workflow_runs.journal",
+)
+"""The ``table.column``s that hold codec text (sealed payloads, or JSON with sealed payloads
+in it), the ones ``rekey_batch`` takes; blob bytes are ``rekey_blobs``'."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RekeyBatch:
+    """One batch of a re-encryption pass: rows read, rows rewritten (or that would be, in a
+    dry run), and the cursor of the next batch (``None``: the column is done)."""
+
+    scanned: int
+    changed: int
+    cursor: str | None

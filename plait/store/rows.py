@@ -77,7 +77,7 @@ def step_record(r: Row) -> StepRecord:
         kind=r["kind"],
         name=r["name"],
         status=EntryStatus(r["status"]),
-        output=load_json(r["output"]),
+        output=_output(r["output"]),
         error=ErrorInfo.from_json(load_json(r["error"])),
         wake_at=ms_to_datetime(r["wake_at"]),
         attempts=r["attempts"],
@@ -86,6 +86,15 @@ def step_record(r: Row) -> StepRecord:
         completed_at=ms_to_datetime(r["completed_at"]),
         fingerprint=r["fingerprint"],
     )
+
+
+def _output(text: str | None) -> object:
+    """A journal output as JSON data; text that is not JSON (a codec transform's output,
+    e.g. an encrypted value) stays text, for the engine to open."""
+    try:
+        return load_json(text)
+    except ValueError:
+        return text
 
 
 def workflow_info(r: Row) -> WorkflowInfo:

@@ -294,6 +294,14 @@ class Context:
         the patch. False in runs that passed this point before the patch existed."""
         return self._journal.patched(patch_id)
 
+    def deprecate_patch(self, patch_id: str) -> None:
+        """The second deploy of a change guarded by ``patched(patch_id)``, once every
+        workflow that took the old path has ended: the code runs only the new path; a
+        ``patch`` marker of ``patch_id`` recorded at this point is passed over on replay,
+        and new runs record nothing. Remove the call in a third deploy, once the workflows
+        that recorded the marker have ended too (docs/operations.md)."""
+        self._journal.deprecate_patch(patch_id)
+
     def set_status(self, text: str | None, **attributes: str | int | float | bool) -> None:
         """Records what the workflow is doing ("scored 12/25", stage="outreach");
         ``engine.list(...)`` filters on the attributes."""

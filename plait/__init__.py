@@ -62,7 +62,15 @@ from plait.types import (
     WorkflowInfo,
     WorkflowStatus,
 )
-from plait.views import HeldWorkflow, InvalidCursor, Page, WorkerInfo, WorkflowChange
+from plait.replaycheck import ReplayOutcome, ReplayReport, ReplayResult
+from plait.views import (
+    HeldWorkflow,
+    InvalidCursor,
+    Page,
+    VersionCount,
+    WorkerInfo,
+    WorkflowChange,
+)
 from plait.worker import Worker
 
 __version__ = "0.1.0"
@@ -102,6 +110,9 @@ __all__ = [
     "Rate",
     "Record",
     "Records",
+    "ReplayOutcome",
+    "ReplayReport",
+    "ReplayResult",
     "Retry",
     "SerializationError",
     "StepDef",
@@ -114,6 +125,7 @@ __all__ = [
     "TaskNotFound",
     "TaskNotOpen",
     "TaskStatus",
+    "VersionCount",
     "WaitTimeout",
     "Worker",
     "WorkerInfo",

@@ -66,17 +66,31 @@ def workflows_table(items: Sequence[Json]) -> str:
     if not items:
         return "no workflows match (start one with 'plait workflows start')"
     return table(
-        ["id", "name", "status", "status text", "started", "updated"],
+        ["id", "name", "version", "status", "status text", "started", "updated"],
         [
             [
                 w["id"],
                 w["name"],
+                w.get("version", "-"),
                 w["status"],
                 short(w.get("status_text") or "", 40),
                 when(w.get("created_at")),
                 when(w.get("updated_at")),
             ]
             for w in items
+        ],
+    )
+
+
+def versions_table(items: Sequence[Json]) -> str:
+    if not items:
+        return "no workflows in flight"
+    return table(
+        ["name", "version", "in flight", "pending", "running", "waiting", "blocked"],
+        [
+            [v["name"], v["version"], v["in_flight"], v["pending"], v["running"],
+             v["waiting"], v["blocked"]]  # fmt: skip
+            for v in items
         ],
     )
 

@@ -49,6 +49,7 @@ from plait.human import (
 )
 from plait.limits import Limit, Queue, Rate, limit
 from plait.records import Records
+from plait.replaycheck import ReplayOutcome, ReplayReport, ReplayResult
 from plait.types import (
     AttemptRecord,
     EntryStatus,
@@ -62,7 +63,6 @@ from plait.types import (
     WorkflowInfo,
     WorkflowStatus,
 )
-from plait.replaycheck import ReplayOutcome, ReplayReport, ReplayResult
 from plait.views import (
     HeldWorkflow,
     InvalidCursor,

@@ -284,8 +284,8 @@ async def replay(engine: Engine, golden: GoldenJournal, source: str) -> ReplayRe
     journal = ReplayJournal(engine, claimed)
     try:
         args = engine.decode_args(wf, golden.input)
-    except SerializationError as exc:
-        return dataclasses.replace(base, outcome=ReplayOutcome.BLOCKED, message=str(exc))
+    except SerializationError as bad:
+        return dataclasses.replace(base, outcome=ReplayOutcome.BLOCKED, message=str(bad))
     task = start_run(engine, journal, wf, args)
     try:
         result: object = await asyncio.wait_for(asyncio.shield(task), REPLAY_TIMEOUT)
@@ -300,8 +300,8 @@ async def replay(engine: Engine, golden: GoldenJournal, source: str) -> ReplayRe
                 "does the workflow await something that is not a durable operation?"
             ),
         )
-    except BaseException as exc:  # noqa: BLE001 - what the workflow raised is its outcome
-        result = exc
+    except BaseException as raised:  # what the workflow raised is how its run ended
+        result = raised
     replayed = sum(1 for e in golden.entries if e.seq <= journal.reached)
     base = dataclasses.replace(base, replayed=replayed)
     match journal.conclude(result):
@@ -316,11 +316,11 @@ async def replay(engine: Engine, golden: GoldenJournal, source: str) -> ReplayRe
                     message=str(err),
                 )
             return dataclasses.replace(base, outcome=ReplayOutcome.BLOCKED, message=str(err))
-        case Failed(error=exc) if golden.status != WorkflowStatus.FAILED:
+        case Failed(error=failure) if golden.status != WorkflowStatus.FAILED:
             return dataclasses.replace(
                 base,
                 outcome=ReplayOutcome.FAILED,
-                message=f"the code now raises during replay: {type(exc).__name__}: {exc}",
+                message=f"the code now raises during replay: {type(failure).__name__}: {failure}",
             )
         case Suspended():
             return base
@@ -439,13 +439,16 @@ async def export_journals(
             "golden journals hold plaintext: export them from a database whose payloads are "
             "not encrypted (a test or staging run)"
         )
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    journals = [await stored(engine, wid) for wid in workflow_ids]
+    return _write(journals, Path(directory))
+
+
+def _write(journals: list[GoldenJournal], directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for wid in workflow_ids:
-        g = await stored(engine, wid)
-        path = out / f"{_file_name(wid)}.json"
-        path.write_text(json.dumps(g.to_json(), indent=2, sort_keys=False) + "\n", "utf-8")
+    for g in journals:
+        path = directory / f"{_file_name(g.workflow_id)}.json"
+        path.write_text(json.dumps(g.to_json(), indent=2) + "\n", "utf-8")
         written.append(path)
     return written
 

@@ -82,16 +82,15 @@ def workflows_table(items: Sequence[Json]) -> str:
     )
 
 
+_VERSION_KEYS = ("name", "version", "in_flight", "pending", "running", "waiting", "blocked")
+
+
 def versions_table(items: Sequence[Json]) -> str:
     if not items:
         return "no workflows in flight"
     return table(
         ["name", "version", "in flight", "pending", "running", "waiting", "blocked"],
-        [
-            [v["name"], v["version"], v["in_flight"], v["pending"], v["running"],
-             v["waiting"], v["blocked"]]  # fmt: skip
-            for v in items
-        ],
+        [[v[k] for k in _VERSION_KEYS] for v in items],
     )
 
 

@@ -80,9 +80,7 @@ class EngineSource:
         return [jsonable(i) for i in infos]
 
     async def versions(self) -> builtins.list[Json]:
-        return [
-            {**jsonable(v), "in_flight": v.in_flight} for v in await self.engine.versions()
-        ]
+        return [{**jsonable(v), "in_flight": v.in_flight} for v in await self.engine.versions()]
 
     async def workflow(self, workflow_id: str) -> Json:
         e = self.engine

@@ -1,5 +1,6 @@
-"""``plait workflows list|versions|show|start|signal|cancel|resume``: on the database, or on a running
-server with ``--url``. Read commands print a readable table or timeline, ``--json`` JSON."""
+"""``plait workflows list|versions|show|start|signal|cancel|resume``: on the database, or
+on a running server with ``--url``. Read commands print a readable table or timeline,
+``--json`` JSON."""
 
 from __future__ import annotations
 

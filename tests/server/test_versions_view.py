@@ -9,7 +9,6 @@ import asyncio
 import json
 from datetime import timedelta
 
-import pytest
 from click.testing import CliRunner
 
 import plait

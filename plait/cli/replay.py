@@ -23,12 +23,10 @@ from plait.cli.base import (
     EXIT_USAGE,
     CommandError,
     app_option,
-    engine_from,
     exit_code,
     json_option,
     load_app,
     main,
-    run_on,
 )
 from plait.engine import Engine
 from plait.errors import PlaitError
@@ -121,22 +119,15 @@ def replay_check_cmd(
             raise CommandError("give either --export or --golden, not both", EXIT_USAGE)
         if not workflow_ids and not name:
             raise CommandError("--export needs --workflow ID (repeat) or --name NAME", EXIT_USAGE)
-        written = run_on(
-            engine_from(app, None), lambda e: _export(e, workflow_ids, name, export_dir)
-        )
+        written = _reading(load_app(app), lambda e: _export(e, workflow_ids, name, export_dir))
         for path in written:
             click.echo(f"wrote {path}")
         return
-    if golden:  # the database is not read: the engine is not opened
-        report = _without_database(
-            load_app(app),
-            lambda e: e.replay_check(workflow_ids=workflow_ids, name=name, golden=golden),
-        )
-    else:
-        report = run_on(
-            engine_from(app, None),
-            lambda e: e.replay_check(workflow_ids=workflow_ids, name=name),
-        )
+    report = _reading(
+        load_app(app),
+        lambda e: e.replay_check(workflow_ids=workflow_ids, name=name, golden=golden),
+        database=not golden,  # golden journals: the database is not even opened
+    )
     if as_json:
         doc = {"ok": report.ok, "results": [dataclasses.asdict(r) for r in report.results]}
         click.echo(json.dumps(doc, indent=2))
@@ -146,17 +137,38 @@ def replay_check_cmd(
         raise SystemExit(EXIT_FAILED)
 
 
-def _without_database(engine: Engine, fn: Callable[[Engine], Awaitable[T]]) -> T:
+def _reading(engine: Engine, fn: Callable[[Engine], Awaitable[T]], *, database: bool = True) -> T:
+    """Runs ``fn`` with the engine's store open for reading only: unlike ``engine.open()``,
+    the app's queue limits are not stored (migrations, when pending, are applied by the
+    store as by every command)."""
+
     async def go() -> T:
         try:
+            if database:
+                try:
+                    await engine.store.open()
+                except PlaitError:
+                    raise
+                except Exception as exc:
+                    raise CommandError(
+                        f"cannot reach the database at {engine.store.url}: {exc}", EXIT_FAILED
+                    ) from None
+                try:
+                    return await fn(engine)
+                finally:
+                    await engine.store.close()
             return await fn(engine)
         finally:
             await engine.close()
 
     try:
         return asyncio.run(go())
+    except click.ClickException:
+        raise
     except PlaitError as exc:
         raise CommandError(str(exc), exit_code(exc)) from None
+    except Exception as exc:
+        raise CommandError(f"{type(exc).__name__}: {exc}", EXIT_FAILED) from None
 
 
 async def _export(

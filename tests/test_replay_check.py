@@ -57,7 +57,11 @@ def deploy(kind: str) -> plait.WorkflowDef[..., list[str]]:
             out.append(await step_c())
         elif kind == "removed":
             out.append(await step_c())
+        elif kind == "raises":
+            raise ValueError("a bug in the new code")
         await ctx.sleep(timedelta(days=3))
+        if kind == "shortened":
+            return out  # the last step removed
         out.append(await (step_c() if kind == "renamed" else step_b()))
         return out
 
@@ -138,6 +142,24 @@ async def test_deprecate_patch_on_an_old_path_journal_blocks(db_url: str) -> Non
         (result,) = (await engine.replay_check()).results
         assert result.outcome == ReplayOutcome.BLOCKED
         assert result.called == "step 'step_c'"
+
+
+async def test_code_that_raises_or_ends_early_is_reported(db_url: str) -> None:
+    async with TestEngine(db_url, workflows=[deploy("v1")]) as engine:
+        await engine.start("order", 2, id="done")
+        await engine.run_until_idle()
+        assert (await engine.get("done")).status == "completed"
+    await _v1_waiting(db_url, "waits")
+    async with TestEngine(db_url, workflows=[deploy("raises")]) as engine:
+        (result,) = (await engine.replay_check()).results
+        assert result.outcome == ReplayOutcome.FAILED
+        assert "ValueError: a bug in the new code" in (result.message or "")
+    async with TestEngine(db_url, workflows=[deploy("shortened")]) as engine:
+        report = await engine.replay_check(workflow_ids=["done", "waits"])
+        done, waits = report.results
+        assert waits.outcome == ReplayOutcome.PASSED  # it has not reached the removed step
+        assert done.outcome == ReplayOutcome.DIVERGED and not report.ok
+        assert (done.position, done.recorded) == (3, "step 'step_b'")
 
 
 async def test_versions_not_registered_are_listed_not_checked(db_url: str) -> None:

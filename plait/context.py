@@ -4,8 +4,8 @@ Every verb is a durable operation on the run's :class:`~plait.journal.Journal` (
 for reserve, replay, record, park and interrupts): ``sleep``, ``sleep_until``,
 ``wait_for_signal``, ``start_child``/``child`` (:mod:`plait.children`), ``ask_human``
 (:mod:`plait.human.ask`), the recorded values ``now``/``uuid``/``random``, ``patched``,
-``deprecate_patch``, ``set_status`` and ``continue_as_new``. Each reserves its position when called, not when
-awaited, so ``asyncio.gather`` of operations is deterministic.
+``deprecate_patch``, ``set_status`` and ``continue_as_new``. Each reserves its position
+when called, not when awaited, so ``asyncio.gather`` of operations is deterministic.
 
 ``Context`` holds no run state of its own: the journal does, and decides how the run ends.
 """

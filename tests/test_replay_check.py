@@ -80,7 +80,18 @@ async def test_inserted_step_is_caught_without_side_effects(db_url: str) -> None
     async with TestEngine(db_url, workflows=[deploy("inserted")]) as engine:
         before = await engine.journal("o-1")
         info_before = await engine.get("o-1")
+        writes: list[object] = []
+        real_run = engine.store._run  # type: ignore[attr-defined]
+
+        async def watched(fn: object, *, write: bool = True) -> object:
+            if write:
+                writes.append(fn)
+            return await real_run(fn, write=write)
+
+        engine.store._run = watched  # type: ignore[attr-defined]
         report = await engine.replay_check()
+        engine.store._run = real_run  # type: ignore[attr-defined]
+        assert writes == []  # not one write transaction
         assert not report.ok
         (result,) = report.results
         assert result.outcome == ReplayOutcome.BLOCKED

@@ -50,6 +50,7 @@ from plait.human import (
 )
 from plait.limits import Limit, Queue, Rate, limit
 from plait.records import Records
+from plait.replaycheck import ReplayOutcome, ReplayReport, ReplayResult
 from plait.types import (
     AttemptRecord,
     EntryStatus,
@@ -63,7 +64,14 @@ from plait.types import (
     WorkflowInfo,
     WorkflowStatus,
 )
-from plait.views import HeldWorkflow, InvalidCursor, Page, WorkerInfo, WorkflowChange
+from plait.views import (
+    HeldWorkflow,
+    InvalidCursor,
+    Page,
+    VersionCount,
+    WorkerInfo,
+    WorkflowChange,
+)
 from plait.worker import Worker
 
 __version__ = "0.1.0"
@@ -105,6 +113,9 @@ __all__ = [
     "Rate",
     "Record",
     "Records",
+    "ReplayOutcome",
+    "ReplayReport",
+    "ReplayResult",
     "Retry",
     "SerializationError",
     "StepDef",
@@ -117,6 +128,7 @@ __all__ = [
     "TaskNotFound",
     "TaskNotOpen",
     "TaskStatus",
+    "VersionCount",
     "WaitTimeout",
     "Worker",
     "WorkerInfo",

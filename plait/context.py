@@ -4,8 +4,8 @@ Every verb is a durable operation on the run's :class:`~plait.journal.Journal` (
 for reserve, replay, record, park and interrupts): ``sleep``, ``sleep_until``,
 ``wait_for_signal``, ``start_child``/``child`` (:mod:`plait.children`), ``ask_human``
 (:mod:`plait.human.ask`), the recorded values ``now``/``uuid``/``random``, ``patched``,
-``set_status`` and ``continue_as_new``. Each reserves its position when called, not when
-awaited, so ``asyncio.gather`` of operations is deterministic.
+``deprecate_patch``, ``set_status`` and ``continue_as_new``. Each reserves its position
+when called, not when awaited, so ``asyncio.gather`` of operations is deterministic.
 
 ``Context`` holds no run state of its own: the journal does, and decides how the run ends.
 """
@@ -293,6 +293,14 @@ class Context:
         """True where new code runs: in new runs, and in runs that reached this point with
         the patch. False in runs that passed this point before the patch existed."""
         return self._journal.patched(patch_id)
+
+    def deprecate_patch(self, patch_id: str) -> None:
+        """The second deploy of a change guarded by ``patched(patch_id)``, once every
+        workflow that took the old path has ended: the code runs only the new path; a
+        ``patch`` marker of ``patch_id`` recorded at this point is passed over on replay,
+        and new runs record nothing. Remove the call in a third deploy, once the workflows
+        that recorded the marker have ended too (docs/operations.md)."""
+        self._journal.deprecate_patch(patch_id)
 
     def set_status(self, text: str | None, **attributes: str | int | float | bool) -> None:
         """Records what the workflow is doing ("scored 12/25", stage="outreach");

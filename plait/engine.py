@@ -56,10 +56,13 @@ from plait.wakeups import Beacon, Endings, set_done
 from plait.worker import Worker
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from plait.ai.budget import Price, Prices
     from plait.ai.ledger import Costs
     from plait.ai.model import Model
     from plait.rekey import RekeyReport
+    from plait.replaycheck import ReplayReport
     from plait.store.records import LedgerRow
 
 R = TypeVar("R")
@@ -484,6 +487,20 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         from plait.ai.ledger import rows
 
         return await rows(self, workflow_id)
+
+    async def replay_check(
+        self,
+        *,
+        workflow_ids: Sequence[str] = (),
+        name: str | None = None,
+        golden: Sequence[str | Path] = (),
+    ) -> ReplayReport:
+        """Replays journals with this engine's code, without side effects: would the in-flight
+        workflows (or ``workflow_ids``, or the golden journal files ``golden``) replay, or
+        block? See :mod:`plait.replaycheck`."""
+        from plait.replaycheck import replay_check
+
+        return await replay_check(self, workflow_ids=workflow_ids, name=name, golden=golden)
 
     async def events(self, workflow_id: str) -> builtins.list[WorkflowEvent]:
         """Who started, signalled, cancelled and resumed the workflow, and when, oldest

@@ -100,7 +100,23 @@ class WaitTimeout(PlaitError, TimeoutError):
 
 
 class NondeterminismError(PlaitError):
-    """Replaying the workflow met a different operation than the journal recorded."""
+    """Replaying the workflow met a different operation than the journal recorded.
+
+    ``position`` is the journal position, ``recorded`` what the journal holds there and
+    ``called`` what the code now calls (``"step 'score'"``), when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        position: int | None = None,
+        recorded: str | None = None,
+        called: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.position = position
+        self.recorded = recorded
+        self.called = called
 
 
 class WorkflowNotFound(PlaitError):

@@ -193,7 +193,10 @@ class Journal:
         self._blocked = NondeterminismError(
             f"workflow {self.workflow_id!r} does not replay its journal: at position {seq} "
             f"{what}. Restore the old code path, or guard the change with "
-            "ctx.patched(...), then resume the workflow"
+            "ctx.patched(...), then resume the workflow",
+            position=seq,
+            recorded=f"{entry.kind} {entry.name!r}",
+            called=f"{kind} {name!r}",
         )
         return self._blocked
 
@@ -214,6 +217,15 @@ class Journal:
             Entry(seq, "patch", patch_id, EntryStatus.COMPLETED, started_at=now, completed_at=now)
         )
         return True
+
+    def deprecate_patch(self, patch_id: str) -> None:
+        """The cursor side of ``ctx.deprecate_patch``: a ``patch`` marker of ``patch_id``
+        recorded here is passed over; nothing is recorded where there is none."""
+        if self._blocked is not None:
+            raise self._blocked
+        entry = self._entries.get(self._next)
+        if entry is not None and entry.kind == "patch" and entry.name == patch_id:
+            self._next += 1
 
     def done(self) -> None:
         """An operation reserved with ``reserve`` (not a value) ended, however it ended."""

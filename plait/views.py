@@ -84,6 +84,23 @@ class WorkerInfo:
 
 
 @dataclasses.dataclass(frozen=True)
+class VersionCount:
+    """How many workflows of one name and code version are in flight (not finished), by
+    status: during a rollout, old versions drain to zero before their workers stop."""
+
+    name: str
+    version: str
+    pending: int = 0
+    running: int = 0
+    waiting: int = 0
+    blocked: int = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self.pending + self.running + self.waiting + self.blocked
+
+
+@dataclasses.dataclass(frozen=True)
 class WorkflowChange:
     """A change the feed saw: a workflow's status (``kind="status"``: ``name`` is the
     workflow's, ``status`` a :class:`WorkflowStatus`) or a journal entry (``kind="journal"``:
@@ -109,6 +126,19 @@ class ViewAPI:
         poll_interval: float
 
         def _plain(self, info: WorkflowInfo) -> WorkflowInfo: ...
+
+    async def versions(self) -> builtins.list[VersionCount]:
+        """The workflows in flight (pending, running, waiting, blocked) per name and
+        version, by name then version."""
+        found: dict[tuple[str, str], dict[str, int]] = {}
+        for name, version, status, n in await self.store.count_versions():
+            found.setdefault((name, version), {})[status] = n
+        return [
+            VersionCount(name, version, **counts)
+            for (name, version), counts in sorted(
+                found.items(), key=lambda kv: (kv[0][0], _version_order(kv[0][1]))
+            )
+        ]
 
     async def counts(self, *, name: str | None = None) -> dict[WorkflowStatus, int]:
         """How many workflows are in each status (every status, zeros included); of one
@@ -299,3 +329,11 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
         f"bad page cursor {cursor!r}: pass the next_cursor of the page before, "
         "or cursor=None for the first page"
     )
+
+
+def _version_order(version: str) -> tuple[int, tuple[int, ...], str]:
+    """Versions in numeric order where they are numbers ("2" < "10"), else by text."""
+    try:
+        return (0, tuple(int(p) for p in version.split(".")), "")
+    except ValueError:
+        return (1, (), version)

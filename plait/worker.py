@@ -290,12 +290,7 @@ class Worker:
 
     async def _run(self, journal: Journal, wf: WorkflowDef[..., Any], args: list[Any]) -> object:
         """Runs the workflow's coroutine; returns what it returned or raised."""
-        scope = contextvars.copy_context()
-        scope.run(journal_var.set, journal)
-        scope.run(engine_var.set, self.engine)
-        scope.run(workflow_var.set, journal.workflow_id)
-        task = asyncio.get_running_loop().create_task(wf.fn(Context(journal), *args), context=scope)
-        journal.start(task)
+        task = start_run(self.engine, journal, wf, args)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError as exc:
@@ -367,6 +362,20 @@ class Worker:
             await e.store.record(fence, now, journal.take_pending(), [], last)
         await e.store.finish(fence, now, journal.take_pending(), status, output, error)
         e.endings.fire(journal.workflow_id)
+
+
+def start_run(
+    engine: Engine, journal: Journal, wf: WorkflowDef[..., Any], args: list[Any]
+) -> asyncio.Task[Any]:
+    """Starts the workflow's coroutine on ``journal`` as a task with the run's context (the
+    worker's runs, and replay-check's)."""
+    scope = contextvars.copy_context()
+    scope.run(journal_var.set, journal)
+    scope.run(engine_var.set, engine)
+    scope.run(workflow_var.set, journal.workflow_id)
+    task = asyncio.get_running_loop().create_task(wf.fn(Context(journal), *args), context=scope)
+    journal.start(task)
+    return task
 
 
 def _error(exc: BaseException) -> dict[str, Any]:

@@ -15,7 +15,7 @@ allow); 3 not found (no workflow or
 human task with that id).
 """
 
-from plait.cli import costs, keys, tasks, worker_cmd, workflows
+from plait.cli import costs, keys, replay, tasks, worker_cmd, workflows
 from plait.cli.base import CommandError, exit_code, load_app, main
 from plait.server.commands import server_command, users_group
 
@@ -29,6 +29,7 @@ __all__ = [
     "keys",
     "load_app",
     "main",
+    "replay",
     "tasks",
     "worker_cmd",
     "workflows",

@@ -101,6 +101,10 @@ class RemoteSource:
         page = await self._call("GET", "/api/workflows", params=params)
         return list(page["items"])
 
+    async def versions(self) -> builtins.list[Json]:
+        found = await self._call("GET", "/api/workflows/versions")
+        return list(found["versions"])
+
     async def workflow(self, workflow_id: str) -> Json:
         detail = await self._call("GET", f"/api/workflows/{workflow_id}")
         # The API nests each step's attempts in its journal entry; the CLI's shape (the

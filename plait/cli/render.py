@@ -66,11 +66,12 @@ def workflows_table(items: Sequence[Json]) -> str:
     if not items:
         return "no workflows match (start one with 'plait workflows start')"
     return table(
-        ["id", "name", "status", "status text", "started", "updated"],
+        ["id", "name", "version", "status", "status text", "started", "updated"],
         [
             [
                 w["id"],
                 w["name"],
+                w.get("version", "-"),
                 w["status"],
                 short(w.get("status_text") or "", 40),
                 when(w.get("created_at")),
@@ -78,6 +79,18 @@ def workflows_table(items: Sequence[Json]) -> str:
             ]
             for w in items
         ],
+    )
+
+
+_VERSION_KEYS = ("name", "version", "in_flight", "pending", "running", "waiting", "blocked")
+
+
+def versions_table(items: Sequence[Json]) -> str:
+    if not items:
+        return "no workflows in flight"
+    return table(
+        ["name", "version", "in flight", "pending", "running", "waiting", "blocked"],
+        [[v[k] for k in _VERSION_KEYS] for v in items],
     )
 
 

@@ -24,6 +24,10 @@ class Source(Protocol):
         self, *, status: builtins.list[str], name: str | None, limit: int
     ) -> builtins.list[Json]: ...
 
+    async def versions(self) -> builtins.list[Json]:
+        """The (name, version) pairs in flight: a ``VersionCount``'s fields."""
+        ...
+
     async def workflow(self, workflow_id: str) -> Json:
         """``{"workflow", "journal", "attempts", "events", "children", "tasks"}``."""
         ...
@@ -74,6 +78,9 @@ class EngineSource:
     ) -> builtins.list[Json]:
         infos = await self.engine.list(status=status or None, name=name, limit=limit)
         return [jsonable(i) for i in infos]
+
+    async def versions(self) -> builtins.list[Json]:
+        return [{**jsonable(v), "in_flight": v.in_flight} for v in await self.engine.versions()]
 
     async def workflow(self, workflow_id: str) -> Json:
         e = self.engine

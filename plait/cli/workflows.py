@@ -1,5 +1,6 @@
-"""``plait workflows list|show|start|signal|cancel|resume``: on the database, or on a running
-server with ``--url``. Read commands print a readable table or timeline, ``--json`` JSON."""
+"""``plait workflows list|versions|show|start|signal|cancel|resume``: on the database, or
+on a running server with ``--url``. Read commands print a readable table or timeline,
+``--json`` JSON."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from plait.cli.base import (
     token_option,
     url_option,
 )
-from plait.cli.render import timeline, workflows_table
+from plait.cli.render import timeline, versions_table, workflows_table
 from plait.cli.run import run_source
 
 
@@ -64,6 +65,21 @@ def list_cmd(
         lambda s: s.list_workflows(status=list(status), name=name, limit=limit),
     )
     click.echo(json.dumps(items, indent=2) if as_json else workflows_table(items))
+
+
+@workflows.command("versions")
+@app_option
+@db_option
+@url_option
+@token_option
+@json_option
+def versions_cmd(
+    app: str | None, database: str | None, url: str | None, token: str | None, as_json: bool
+) -> None:
+    """How many workflows of each name and version are in flight (pending, running,
+    waiting, blocked): stop the workers of an old version once its count is zero."""
+    items = run_source(app, database, url, token, lambda s: s.versions())
+    click.echo(json.dumps(items, indent=2) if as_json else versions_table(items))
 
 
 @workflows.command("show")

@@ -92,6 +92,11 @@ class ClientStore(Connection, Protocol):
 
     async def attempts(self, workflow_id: str) -> list[AttemptRecord]: ...
 
+    async def snapshot(self, workflow_id: str) -> Claimed | None:
+        """The workflow's current run as a worker would claim it (arguments and journal as
+        stored), read without claiming it: for replay-check and golden journals."""
+        ...
+
     # -- commands from clients ---------------------------------------------------------
     async def send_signal(
         self,
@@ -322,6 +327,10 @@ class ViewStore(Connection, Protocol):
 
     async def count_workflows(self, name: str | None) -> list[tuple[str, str, int]]:
         """(name, status, count) of every workflow, or of one name's."""
+        ...
+
+    async def count_versions(self) -> list[tuple[str, str, str, int]]:
+        """(name, version, status, count) of the workflows not finished."""
         ...
 
     async def page_workflows(self, flt: PageFilter) -> list[WorkflowInfo]: ...

@@ -20,8 +20,14 @@ from __future__ import annotations
 import functools
 
 from plait.errors import InvalidState, WorkflowAlreadyExists, WorkflowFinished
-from plait.store.records import FINISHED, ListFilter, NewWorkflow
-from plait.store.rows import WORKFLOW_COLUMNS, step_record, workflow_filters, workflow_info
+from plait.store.records import FINISHED, Claimed, ListFilter, NewWorkflow
+from plait.store.rows import (
+    WORKFLOW_COLUMNS,
+    entry,
+    step_record,
+    workflow_filters,
+    workflow_info,
+)
 from plait.store.sqlbase import JOURNAL_COLUMNS, Conn, SQLBase, load_json
 from plait.types import (
     AttemptRecord,
@@ -173,6 +179,37 @@ class SQLClients(SQLBase):
                 (workflow_id,),
             )
             return [step_record(r) for r in rows]
+
+        return await self._run(op, write=False)
+
+    async def snapshot(self, workflow_id: str) -> Claimed | None:
+        def op(conn: Conn) -> Claimed | None:
+            r = self._one(
+                conn,
+                "SELECT id, name, version, input, attempt, cancel_requested, parent_id, queue,"
+                " run, seq_base FROM workflows WHERE id = ?",
+                (workflow_id,),
+            )
+            if r is None:
+                return None
+            rows = self._all(
+                conn,
+                f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE workflow_id = ? ORDER BY seq",
+                (workflow_id,),
+            )
+            return Claimed(
+                id=r["id"],
+                name=r["name"],
+                version=r["version"],
+                input=r["input"],
+                attempt=r["attempt"],
+                cancel_requested=bool(r["cancel_requested"]),
+                parent_id=r["parent_id"],
+                queue=r["queue"],
+                journal=[entry(j) for j in rows],
+                run=r["run"],
+                seq_base=r["seq_base"],
+            )
 
         return await self._run(op, write=False)
 

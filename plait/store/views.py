@@ -81,6 +81,15 @@ class SQLViews(SQLBase):
         rows = await self._run(lambda c: self._all(c, sql, params), write=False)
         return [(r["name"], r["status"], int(r["n"])) for r in rows]
 
+    async def count_versions(self) -> list[tuple[str, str, str, int]]:
+        sql = (
+            "SELECT name, version, status, count(*) AS n FROM workflows"
+            " WHERE status IN ('pending', 'running', 'waiting', 'blocked')"
+            " GROUP BY name, version, status"
+        )
+        rows = await self._run(lambda c: self._all(c, sql, ()), write=False)
+        return [(r["name"], r["version"], r["status"], int(r["n"])) for r in rows]
+
     async def page_workflows(self, flt: PageFilter) -> list[WorkflowInfo]:
         where, params = workflow_filters(
             self.dialect, flt.status, flt.name, flt.parent_id, flt.attributes

@@ -62,8 +62,10 @@ def test_every_command_through_a_running_server(
         task = wait_for_task(url, ada, "r1")
 
         code, out, _ = cli("workflows", "list", *remote, vera)
-        assert code == 0 and out.splitlines()[0].split()[:3] == ["ID", "NAME", "STATUS"]
-        assert any(line.split()[:2] == ["r1", "review"] for line in out.splitlines())
+        assert code == 0 and out.splitlines()[0].split()[:4] == ["ID", "NAME", "VERSION", "STATUS"]
+        assert any(line.split()[:3] == ["r1", "review", "1"] for line in out.splitlines())
+        code, out, _ = cli("workflows", "versions", *remote, vera)
+        assert code == 0 and ["review", "1", "1"] in [ln.split()[:3] for ln in out.splitlines()]
         code, out, _ = cli("workflows", "show", "r1", *remote, vera)
         assert code == 0 and out.splitlines()[0].split() == ["review", "r1", "WAITING"]
         assert "waiting for human task" in out and "draft_offer" in out

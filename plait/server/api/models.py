@@ -210,6 +210,25 @@ class Counts(BaseModel):
     by_name: dict[str, dict[str, int]]
 
 
+class VersionCountModel(BaseModel):
+    """The workflows of one name and code version in flight (not finished), by status."""
+
+    name: str
+    version: str
+    pending: int
+    running: int
+    waiting: int
+    blocked: int
+    in_flight: int
+
+
+class VersionList(BaseModel):
+    """Every (name, version) with workflows in flight, by name then version: during a
+    rollout, the old version's count drains to zero before its workers are stopped."""
+
+    versions: list[VersionCountModel]
+
+
 class StartRequest(Strict):
     """Start a workflow of the server's application code."""
 

@@ -20,6 +20,8 @@ from plait.server.api.models import (
     SignalRequest,
     SignalResult,
     StartRequest,
+    VersionCountModel,
+    VersionList,
     WorkflowDetail,
     WorkflowPage,
     WorkflowSummary,
@@ -140,6 +142,28 @@ async def counts(request: Request, user: Viewer) -> Counts:
     return Counts(
         by_status={str(s): n for s, n in by_status.items()},
         by_name={name: {str(s): n for s, n in c.items()} for name, c in by_name.items()},
+    )
+
+
+@router.get(
+    "/versions",
+    summary="how many workflows of each name and version are in flight",
+    responses=responses(401, 403),
+)
+async def versions(request: Request, user: Viewer) -> VersionList:
+    return VersionList(
+        versions=[
+            VersionCountModel(
+                name=v.name,
+                version=v.version,
+                pending=v.pending,
+                running=v.running,
+                waiting=v.waiting,
+                blocked=v.blocked,
+                in_flight=v.in_flight,
+            )
+            for v in await _engine(request).versions()
+        ]
     )
 
 

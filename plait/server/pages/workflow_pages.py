@@ -157,6 +157,8 @@ async def workflows(
             "cursor": cursor,
             "filtered": any(query.values()),
             "error": error,
+            "versions": await engine.versions(),
+            "name_url": lambda n: url(name=n, cursor=None, q=None),
             "chip_url": lambda s: url(status=s),
             "next_url": url(cursor=next_cursor) if next_cursor else None,
             "first_url": url(cursor=None),

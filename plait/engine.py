@@ -55,10 +55,13 @@ from plait.wakeups import Beacon, Endings, set_done
 from plait.worker import Worker
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+
     from plait.ai.budget import Price, Prices
     from plait.ai.ledger import Costs
     from plait.ai.model import Model
     from plait.store.records import LedgerRow
+    from plait.telemetry.hooks import Telemetry
 
 R = TypeVar("R")
 
@@ -146,6 +149,8 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
     ``prices`` (a ``plait.ai.Prices`` table for the cost ledger), ``ai_budget_usd`` (what
     one workflow's model calls may cost in all) and ``ai_limits`` (``plait.limit(...)``
     objects keyed by model name: requests and tokens per minute across workers).
+    ``tracer_provider`` (an OpenTelemetry ``TracerProvider``) turns on traces of run
+    segments, steps and model calls (``plait.telemetry``, docs/operations.md#monitoring).
     """
 
     def __init__(
@@ -166,8 +171,14 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         prices: Mapping[str, Price] | None = None,
         ai_budget_usd: float | None = None,
         ai_limits: Iterable[Limit] = (),
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.url = url
+        self.telemetry: Telemetry | None = None  # plait.telemetry.instrument turns it on
+        if tracer_provider is not None:
+            from plait.telemetry import instrument
+
+            instrument(self, tracer_provider=tracer_provider)
         self.store: Store = open_store(url)
         self.clock: Clock = clock or SystemClock()
         self.codec = Codec(max_payload_bytes=max_payload_bytes, transform=transform)

@@ -29,6 +29,7 @@ from plait.store.records import (
     Entry,
     Fence,
     FinishedRun,
+    HealthSnapshot,
     LedgerRow,
     LedgerTotal,
     ListFilter,
@@ -403,6 +404,15 @@ class LedgerStore(Connection, Protocol):
         ...
 
 
+class MetricsStore(Connection, Protocol):
+    """The health counts ``/metrics`` reads (``plait/store/metrics.py``)."""
+
+    async def health(self, now: int) -> HealthSnapshot:
+        """Workflows by name and status, ready ones per queue, expired leases and open
+        human tasks per assignee, as of ``now``; one read transaction."""
+        ...
+
+
 class Store(
     ClientStore,
     RunStore,
@@ -415,6 +425,7 @@ class Store(
     ContinuationStore,
     ErasureStore,
     LedgerStore,
+    MetricsStore,
     Protocol,
 ):
     """The whole contract: what a backend implements and the engine holds."""
@@ -430,6 +441,7 @@ __all__ = [
     "HumanTaskStore",
     "LedgerStore",
     "LimitStore",
+    "MetricsStore",
     "RecordStore",
     "RunStore",
     "Store",

@@ -392,3 +392,21 @@ class LedgerTotal:
 
 LEDGER_GROUPS = ("model", "workflow", "step")
 """What ``ledger_totals`` may group by."""
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthSnapshot:
+    """What the database says about the system's health at one time (``/metrics``).
+
+    ``workflows``: (name, status, count); ``ready``: (queue, count) of workflows runnable now
+    (pending or waiting, due) that no worker has claimed yet; ``expired_leases``: running
+    workflows whose lease has expired (a dead worker's, not yet taken over);
+    ``recovering``: running workflows taken over from a dead worker at least once since their
+    last progress; ``tasks``: (assignee or "", open count, oldest ``created_at``, overdue
+    count) of open human tasks."""
+
+    workflows: list[tuple[str, str, int]]
+    ready: list[tuple[str, int]]
+    expired_leases: int
+    recovering: int
+    tasks: list[tuple[str, int, int, int]]

@@ -207,14 +207,14 @@ def server_command(
 
 def _log_format(given: str | None) -> str:
     """Makes the process's logs ``given`` (else ``PLAIT_LOG_FORMAT``, else text)."""
-    from plait import telemetry
+    from plait.telemetry import configure_logging, log_format
 
     try:
-        chosen = telemetry.log_format(given)
+        chosen = log_format(given)
     except plait.ConfigurationError as exc:
         raise Failure(str(exc)) from None
     if chosen == "json":
-        telemetry.configure_logging("json")
+        configure_logging("json")
     return chosen
 
 

@@ -28,7 +28,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
-from plait.outcome import Blocked, Failed, Outcome, Suspended
+from plait.outcome import Blocked, Failed, Outcome
 from plait.store.records import Claimed
 from plait.telemetry.names import outcome_name, root_span_id, trace_id_for
 
@@ -120,11 +120,6 @@ class SegmentSpan:
             case Failed(error=exc) | Blocked(error=exc):
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            case Suspended(wait=wait):
-                if wait.signals:
-                    span.set_attribute("plait.wait.signals", list(wait.signals))
-                if wait.until is not None:
-                    span.set_attribute("plait.wait.until_ms", wait.until)
 
     def failed(self, what: str, exc: BaseException) -> None:
         """The segment ended without an outcome: its lease was lost, or its end could not

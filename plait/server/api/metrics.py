@@ -1,6 +1,6 @@
 """``/metrics``: the Prometheus text of the server's engine, for an operator's scraper.
 
-What it holds is :func:`plait.telemetry.metrics_text`: counts read from the database at
+What it holds is ``plait.telemetry.metrics_text``: counts read from the database at
 scrape time (workflows by name and status, queue depth, expired leases, open human tasks and
 their age, model tokens and cost) and, with ``plait server --worker``, what the server's own
 worker measured (step latency, retries, run segments, leases).
@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 import plait
-import plait.telemetry
+from plait.telemetry import METRICS_CONTENT_TYPE, instrument, metrics_text
 from plait.server.auth import require
 from plait.server.errors import ApiError
 from plait.server.users import Role, User
@@ -31,15 +31,15 @@ Viewer = Annotated[User, Depends(require(Role.VIEWER))]
 async def metrics(request: Request, user: Viewer) -> Response:
     engine: plait.Engine = request.app.state.engine
     try:
-        body = await plait.telemetry.metrics_text(engine)
+        body = await metrics_text(engine)
     except plait.ConfigurationError as exc:
         raise ApiError(501, str(exc)) from None
-    return Response(body, media_type=plait.telemetry.METRICS_CONTENT_TYPE)
+    return Response(body, media_type=METRICS_CONTENT_TYPE)
 
 
 def enable(engine: plait.Engine) -> None:
     """Measures what the server's own worker runs, when the telemetry extra is installed."""
     try:
-        plait.telemetry.instrument(engine, traces=False, metrics=True)
+        instrument(engine, traces=False, metrics=True)
     except plait.ConfigurationError:
         pass  # /metrics answers 501 and says what to install

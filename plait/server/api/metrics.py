@@ -18,10 +18,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 import plait
-from plait.telemetry import METRICS_CONTENT_TYPE, instrument, metrics_text
 from plait.server.auth import require
 from plait.server.errors import ApiError
 from plait.server.users import Role, User
+from plait.telemetry import METRICS_CONTENT_TYPE, instrument, metrics_text
 
 router = APIRouter()
 Viewer = Annotated[User, Depends(require(Role.VIEWER))]

@@ -25,11 +25,13 @@ from plait.errors import ConfigurationError
 
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# What every LogRecord has; anything else on a record came from ``extra=``.
+# What every LogRecord has; anything else on a record came from ``extra=`` (except
+# uvicorn's copy of its message with terminal colours).
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
     "asctime",
     "taskName",
+    "color_message",
 }
 
 

@@ -77,6 +77,7 @@ class Telemetry:
         return None if self.tracing is None else self.tracing.model_call(model, call_name)
 
     def leases_recovered(self, n: int) -> None:
+        """This process's worker expired ``n`` leases of dead workers on its host."""
         if self.metrics is not None:
             self.metrics.lease_recoveries.inc(n)
 

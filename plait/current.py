@@ -7,11 +7,15 @@
   :func:`current_engine` and ``plait.limit``.
 - ``workflow_var`` holds the id of the workflow whose code or step runs (a blob put there
   belongs to it, ``plait/blobs.py``).
-- ``step_var`` holds ``(seq, name)`` of the step whose code runs (``None`` elsewhere): a
-  model call made in a step charges the cost ledger under that step (``plait/ai/call.py``).
+- ``step_var`` holds ``(seq, name, attempt)`` of the step whose code runs (``None``
+  elsewhere): a model call made in a step charges the cost ledger under that step
+  (``plait/ai/call.py``); JSON logs name it (``plait/telemetry/logs.py``).
+- ``run_var`` holds ``(workflow id, workflow name, segment)`` of the run segment the worker
+  runs in this task (the segment is the claim's ``attempt`` counter), for JSON logs.
 
-The worker sets all three once per run in the run's own ``contextvars`` copy; the step call
-path resets ``journal_var`` and keeps the others in the step's copy.
+The worker sets ``run_var`` in the task of each claim, and the others once per run in the
+run's own ``contextvars`` copy; the step call path resets ``journal_var`` and keeps the others
+in the step's copy.
 """
 
 from __future__ import annotations
@@ -34,8 +38,11 @@ engine_var: contextvars.ContextVar[Engine | None] = contextvars.ContextVar(
 workflow_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "plait_workflow", default=None
 )
-step_var: contextvars.ContextVar[tuple[int, str] | None] = contextvars.ContextVar(
+step_var: contextvars.ContextVar[tuple[int, str, int] | None] = contextvars.ContextVar(
     "plait_step", default=None
+)
+run_var: contextvars.ContextVar[tuple[str, str, int] | None] = contextvars.ContextVar(
+    "plait_run", default=None
 )
 
 
@@ -51,4 +58,11 @@ def current_engine() -> Engine:
     return engine
 
 
-__all__ = ["current_engine", "engine_var", "journal_var", "step_var", "workflow_var"]
+__all__ = [
+    "current_engine",
+    "engine_var",
+    "journal_var",
+    "run_var",
+    "step_var",
+    "workflow_var",
+]

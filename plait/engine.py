@@ -57,6 +57,7 @@ from plait.worker import Worker
 
 if TYPE_CHECKING:
     from pathlib import Path
+    from opentelemetry.trace import TracerProvider
 
     from plait.ai.budget import Price, Prices
     from plait.ai.ledger import Costs
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from plait.rekey import RekeyReport
     from plait.replaycheck import ReplayReport
     from plait.store.records import LedgerRow
+    from plait.telemetry.hooks import Telemetry
 
 R = TypeVar("R")
 
@@ -153,6 +155,8 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
     ``prices`` (a ``plait.ai.Prices`` table for the cost ledger), ``ai_budget_usd`` (what
     one workflow's model calls may cost in all) and ``ai_limits`` (``plait.limit(...)``
     objects keyed by model name: requests and tokens per minute across workers).
+    ``tracer_provider`` (an OpenTelemetry ``TracerProvider``) turns on traces of run
+    segments, steps and model calls (``plait.telemetry``, docs/operations.md#monitoring).
     """
 
     def __init__(
@@ -174,8 +178,14 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         prices: Mapping[str, Price] | None = None,
         ai_budget_usd: float | None = None,
         ai_limits: Iterable[Limit] = (),
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.url = url
+        self.telemetry: Telemetry | None = None  # plait.telemetry.instrument turns it on
+        if tracer_provider is not None:
+            from plait.telemetry import instrument
+
+            instrument(self, tracer_provider=tracer_provider)
         self.store: Store = open_store(url)
         self.clock: Clock = clock or SystemClock()
         if encryption is not None and transform is not None:

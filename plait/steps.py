@@ -30,6 +30,7 @@ from plait.types import EntryStatus
 
 if TYPE_CHECKING:
     from plait.definitions import StepDef
+    from plait.telemetry.hooks import StepAttempt
 
 
 class _SoftTimeout(Exception):
@@ -88,14 +89,16 @@ async def _execute(
 ) -> Any:
     engine = journal.engine
     codec = engine.codec
+    tel = engine.telemetry  # None unless traces or metrics are on (plait/telemetry)
     await journal.flush()  # values the step may be given (ctx.now(), ...) are durable first
     first_start = journal.now_ms()
     number = 0
     while True:
         number += 1
         started = journal.now_ms()
+        traced = None if tel is None else tel.step(journal.workflow_id, seq, sd.name, number)
         try:
-            value = await _invoke(journal, seq, sd, args, kwargs)
+            value = await _invoke(journal, seq, sd, args, kwargs, number, traced)
             output = codec.encode(value, what=f"step {sd.name!r}")
         except Exception as exc:
             ended = journal.now_ms()
@@ -107,11 +110,14 @@ async def _execute(
             if isinstance(exc, _SoftTimeout):
                 error["type"] = "TimeoutError"
             attempt = Attempt(seq, number, started, ended, error)
-            if (
+            retry = (
                 number < sd.retry.max_attempts
                 and sd.retry.should_retry(exc)
                 and not isinstance(exc, _SoftTimeout)
-            ):
+            )
+            if traced is not None:
+                traced.ended("retry" if retry else "failed", exc)
+            if retry:
                 await journal.record(None, [attempt], at=ended)
                 await engine.clock.sleep(sd.retry.interval(number, engine.random.random()))
                 if journal.draining:
@@ -135,6 +141,12 @@ async def _execute(
                 StepFailed(sd.name, error["type"], error["message"], number, error["traceback"]),
                 seq,
             ) from None
+        except BaseException as exc:  # suspended, cancelled, handed back: not an outcome
+            if traced is not None:
+                traced.ended("interrupted", exc)
+            raise
+        if traced is not None:
+            traced.ended("completed")
         ended = journal.now_ms()
         await journal.record(
             Entry(
@@ -160,12 +172,16 @@ async def _invoke(
     sd: StepDef[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    number: int,
+    traced: StepAttempt | None,
 ) -> Any:
     # Inside a step, plait.step calls are plain calls: clear the current run.
     scope = contextvars.copy_context()
     scope.run(journal_var.set, None)
     scope.run(engine_var.set, journal.engine)
-    scope.run(step_var.set, (seq, sd.name))
+    scope.run(step_var.set, (seq, sd.name, number))
+    if traced is not None:  # the attempt's span is current while the step's code runs
+        scope.run(traced.make_current)
     loop = asyncio.get_running_loop()
     if sd.is_async:
         task = loop.create_task(sd.fn(*args, **kwargs), context=scope)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from plait.clock import duration_ms
 from plait.context import Context
-from plait.current import engine_var, journal_var, workflow_var
+from plait.current import engine_var, journal_var, run_var, workflow_var
 from plait.definitions import WorkflowDef
 from plait.errors import (
     PlaitError,
@@ -258,6 +258,8 @@ class Worker:
         if not dead:
             return 0
         n = await e.store.expire_workers(dead, e.clock.now_ms())
+        if n and e.telemetry is not None:
+            e.telemetry.leases_recovered(n)
         if n:
             log.warning("took over %d workflow(s) of dead worker(s) %s", n, ", ".join(dead))
             e.wake()
@@ -271,6 +273,9 @@ class Worker:
         journal = Journal(e, claimed, self.id)
         if claimed.id in self._running:
             self._running[claimed.id] = (self._running[claimed.id][0], journal)
+        run_var.set((claimed.id, claimed.name, claimed.attempt))  # this task's: for logs
+        tel = e.telemetry  # None unless traces or metrics are on (plait/telemetry)
+        segment = None if tel is None else tel.segment(claimed, self.id)
         try:
             if wf is None:  # cannot happen: the claim filters on registered pairs
                 raise PlaitError(
@@ -280,13 +285,23 @@ class Worker:
             try:
                 args = e.decode_args(wf, claimed.input)
             except SerializationError as exc:
-                await self._settle(journal, journal.conclude(journal.block(exc)))
-                return
-            await self._settle(journal, journal.conclude(await self._run(journal, wf, args)))
-        except (_LeaseLost, LeaseLostError):
+                outcome = journal.conclude(journal.block(exc))
+            else:
+                outcome = journal.conclude(await self._run(journal, wf, args))
+            if segment is not None:
+                segment.ended(outcome)
+            await self._settle(journal, outcome)
+        except (_LeaseLost, LeaseLostError) as exc:
+            if segment is not None:
+                segment.failed("lease_lost", exc)
             log.warning("workflow %s: lease lost (another worker took it over)", claimed.id)
-        except Exception:
+        except Exception as exc:
+            if segment is not None:
+                segment.failed("not_recorded", exc)
             log.exception("workflow %s: the worker could not record its outcome", claimed.id)
+        finally:
+            if segment is not None:
+                segment.close()
 
     async def _run(self, journal: Journal, wf: WorkflowDef[..., Any], args: list[Any]) -> object:
         """Runs the workflow's coroutine; returns what it returned or raised."""

@@ -319,7 +319,29 @@ async def check_request_budget(
 
 
 async def run(call: Call, engine: Engine | None, ledger: Ledger) -> Done:
-    """The requests of one call (the first, then re-asks), each through the retry loop."""
+    """The requests of one call (the first, then re-asks), each through the retry loop;
+    a span of its own when the engine traces (``plait/telemetry``)."""
+    tel = engine.telemetry if engine is not None else None
+    span = None if tel is None else tel.model_call(call.model.name, call.name)
+    if span is None:
+        return await _requests(call, engine, ledger)
+    try:
+        done = await _requests(call, engine, ledger)
+    except BaseException as exc:
+        span.ended(model=None, input_tokens=0, output_tokens=0, cost_usd=0.0, reasks=0, error=exc)
+        raise
+    span.ended(
+        model=done.response.model,
+        input_tokens=done.usage.input_tokens,
+        output_tokens=done.usage.output_tokens,
+        cost_usd=done.cost_usd,
+        reasks=done.reasks,
+        error=None,
+    )
+    return done
+
+
+async def _requests(call: Call, engine: Engine | None, ledger: Ledger) -> Done:
     prices = (engine.prices if engine is not None else None) or DEFAULT_TABLE
     wid = ledger.workflow_id
     on_token = stream.observer(wid, ledger.seq, call.on_token)

@@ -41,6 +41,7 @@ from plait.errors import (
     WorkflowFinished,
     WorkflowNotFound,
 )
+from plait.telemetry.logs import FORMATS, configure_logging
 
 T = TypeVar("T")
 
@@ -212,6 +213,25 @@ def main(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    use_log_format(None)  # PLAIT_LOG_FORMAT=json: one JSON object per line
+
+
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    help="text, or json: one object per line with workflow id, step and attempt "
+    "[env PLAIT_LOG_FORMAT]",
+)
+
+
+def use_log_format(given: str | None) -> None:
+    """Makes the process's logs ``given`` (else ``PLAIT_LOG_FORMAT``); neither: unchanged."""
+    if given is None and not os.environ.get("PLAIT_LOG_FORMAT"):
+        return
+    try:
+        configure_logging(given)
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 url_option = click.option(

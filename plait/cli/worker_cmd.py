@@ -8,11 +8,13 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 import click
 
-from plait.cli.base import load_app, main, run_on
+from plait.cli.base import load_app, log_format_option, main, run_on, use_log_format
 from plait.engine import STEP_THREAD_PREFIX, Engine
+from plait.errors import ConfigurationError
 
 
 @main.command()
@@ -32,13 +34,34 @@ from plait.engine import STEP_THREAD_PREFIX, Engine
     type=click.FloatRange(min=0),
     help="seconds running workflows get to stop at shutdown",
 )
-def worker(app: str, concurrency: int, queues: tuple[str, ...], grace: float) -> None:
+@log_format_option
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="serve this worker's metrics (Prometheus) at http://HOST:PORT/metrics",
+)
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, help="address for --metrics-port"
+)
+def worker(
+    app: str,
+    concurrency: int,
+    queues: tuple[str, ...],
+    grace: float,
+    log_format: str | None,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
     """Run a worker for APP (module:engine) until SIGTERM or Ctrl-C."""
+    use_log_format(log_format)
 
     async def go(engine: Engine) -> None:
         w = engine.worker(
             concurrency=concurrency, queues=list(queues) or None, shutdown_grace=grace
         )
+        stop_metrics = None
+        if metrics_port is not None:
+            stop_metrics = _serve_metrics(engine, metrics_port, metrics_host)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(w.stop()))
@@ -47,10 +70,29 @@ def worker(app: str, concurrency: int, queues: tuple[str, ...], grace: float) ->
             f"{', '.join(f'{n}@{v}' for n, v in engine.registered_pairs)}",
             err=True,
         )
-        await w.run()
+        try:
+            await w.run()
+        finally:
+            if stop_metrics is not None:
+                stop_metrics()
 
     run_on(lambda: load_app(app), go)
     _leave_stuck_step_threads()
+
+
+def _serve_metrics(engine: Engine, port: int, host: str) -> Callable[[], None]:
+    from plait import telemetry
+
+    try:
+        stop = telemetry.serve_metrics(engine, port, host)
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+    click.echo(f"metrics on http://{host}:{port}/metrics", err=True)
+    return stop
 
 
 def _leave_stuck_step_threads() -> None:

@@ -133,6 +133,11 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--no-auth", is_flag=True, help="no sign-in: everyone is admin (loopback only)")
 @click.option("--https-cookies", is_flag=True, help="session cookies over HTTPS only (TLS)")
 @click.option("--base-url", envvar="PLAIT_BASE_URL", help="how people reach this server")
+@click.option(
+    "--log-format",
+    type=click.Choice(("text", "json")),
+    help="text, or json: one object per line (uvicorn's too) [env PLAIT_LOG_FORMAT]",
+)
 def server_command(
     host: str,
     port: int,
@@ -143,6 +148,7 @@ def server_command(
     no_auth: bool,
     https_cookies: bool,
     base_url: str | None,
+    log_format: str | None,
 ) -> None:
     """Serve the web UI and REST API. Needs PLAIT_SECRET_KEY (signs sessions) unless
     --no-auth. The API is described at /openapi.json."""
@@ -157,6 +163,7 @@ def server_command(
         raise Failure(
             "give --app module:engine or --database URL (or set PLAIT_APP / PLAIT_DATABASE_URL)"
         )
+    json_logs = _log_format(log_format) == "json"
     _need_extra()
     from plait.server.app import create_app
     from plait.server.settings import ServerSettings
@@ -193,12 +200,27 @@ def server_command(
         raise Failure(str(exc)) from None
     sock = _bind(host, port)
     try:
-        asyncio.run(_serve(engine, application, sock, worker=worker))
+        asyncio.run(_serve(engine, application, sock, worker=worker, json_logs=json_logs))
     finally:
         sock.close()
 
 
-async def _serve(engine: plait.Engine, app: FastAPI, sock: socket.socket, *, worker: bool) -> None:
+def _log_format(given: str | None) -> str:
+    """Makes the process's logs ``given`` (else ``PLAIT_LOG_FORMAT``, else text)."""
+    from plait.telemetry import configure_logging, log_format
+
+    try:
+        chosen = log_format(given)
+    except plait.ConfigurationError as exc:
+        raise Failure(str(exc)) from None
+    if chosen == "json":
+        configure_logging("json")
+    return chosen
+
+
+async def _serve(
+    engine: plait.Engine, app: FastAPI, sock: socket.socket, *, worker: bool, json_logs: bool
+) -> None:
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -225,6 +247,8 @@ async def _serve(engine: plait.Engine, app: FastAPI, sock: socket.socket, *, wor
         timeout_graceful_shutdown=10,
         server_header=False,
         proxy_headers=True,
+        # JSON logs: uvicorn's loggers keep no handlers of their own and reach the root's.
+        log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
     )
     server = Server(config)
     try:

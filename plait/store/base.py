@@ -29,6 +29,7 @@ from plait.store.records import (
     Entry,
     Fence,
     FinishedRun,
+    HealthSnapshot,
     LedgerRow,
     LedgerTotal,
     ListFilter,
@@ -443,6 +444,15 @@ class RekeyStore(Connection, Protocol):
         ...
 
 
+class MetricsStore(Connection, Protocol):
+    """The health counts ``/metrics`` reads (``plait/store/metrics.py``)."""
+
+    async def health(self, now: int) -> HealthSnapshot:
+        """Workflows by name and status, ready ones per queue, expired leases and open
+        human tasks per assignee, as of ``now``; one read transaction."""
+        ...
+
+
 class Store(
     ClientStore,
     RunStore,
@@ -456,6 +466,7 @@ class Store(
     ErasureStore,
     LedgerStore,
     RekeyStore,
+    MetricsStore,
     Protocol,
 ):
     """The whole contract: what a backend implements and the engine holds."""
@@ -471,6 +482,7 @@ __all__ = [
     "HumanTaskStore",
     "LedgerStore",
     "LimitStore",
+    "MetricsStore",
     "RecordStore",
     "RekeyStore",
     "RunStore",

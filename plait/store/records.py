@@ -423,3 +423,21 @@ class RekeyBatch:
     scanned: int
     changed: int
     cursor: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthSnapshot:
+    """What the database says about the system's health at one time (``/metrics``).
+
+    ``workflows``: (name, status, count); ``ready``: (queue, count) of workflows runnable now
+    (pending or waiting, due) that no worker has claimed yet; ``expired_leases``: running
+    workflows whose lease has expired (a dead worker's, not yet taken over);
+    ``recovering``: running workflows taken over from a dead worker at least once since their
+    last progress; ``tasks``: (assignee or "", open count, oldest ``created_at``, overdue
+    count) of open human tasks."""
+
+    workflows: list[tuple[str, str, int]]
+    ready: list[tuple[str, int]]
+    expired_leases: int
+    recovering: int
+    tasks: list[tuple[str, int, int, int]]

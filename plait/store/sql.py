@@ -17,6 +17,7 @@ from plait.store.events import SQLEvents
 from plait.store.ledger import SQLLedger
 from plait.store.limits import SQLLimits
 from plait.store.rekey import SQLRekey
+from plait.store.metrics import SQLMetrics
 from plait.store.runs import SQLRuns
 from plait.store.tasks import SQLTasks
 from plait.store.views import SQLViews
@@ -35,6 +36,7 @@ class SQLStore(
     SQLErasure,
     SQLLedger,
     SQLRekey,
+    SQLMetrics,
 ):
     """A :class:`~plait.store.base.Store` over any SQL database a ``Dialect`` covers:
 
@@ -49,7 +51,8 @@ class SQLStore(
     - :class:`~plait.store.views.SQLViews`: the server's reads, and the change hints;
     - :class:`~plait.store.erasure.SQLErasure`: erasure of one person's data.
     - :class:`~plait.store.ledger.SQLLedger`: the model-call ledger;
-    - :class:`~plait.store.rekey.SQLRekey`: re-encryption of payloads (``plait rekey``).
+    - :class:`~plait.store.rekey.SQLRekey`: re-encryption of payloads (``plait rekey``);
+    - :class:`~plait.store.metrics.SQLMetrics`: the health counts ``/metrics`` reads.
     """
 
     url: str

@@ -57,6 +57,7 @@ from plait.worker import Worker
 
 if TYPE_CHECKING:
     from pathlib import Path
+
     from opentelemetry.trace import TracerProvider
 
     from plait.ai.budget import Price, Prices

@@ -16,8 +16,8 @@ from plait.store.erasure import SQLErasure
 from plait.store.events import SQLEvents
 from plait.store.ledger import SQLLedger
 from plait.store.limits import SQLLimits
-from plait.store.rekey import SQLRekey
 from plait.store.metrics import SQLMetrics
+from plait.store.rekey import SQLRekey
 from plait.store.runs import SQLRuns
 from plait.store.tasks import SQLTasks
 from plait.store.views import SQLViews

@@ -13,7 +13,7 @@ from plait.context import Context
 from plait.current import current_engine
 from plait.definitions import StepDef, WorkflowDef, step, workflow
 from plait.encryption import DecryptionError, Encryption
-from plait.engine import Engine, WorkflowHandle
+from plait.engine import Engine
 from plait.errors import (
     BlobNotFound,
     ChildWorkflowFailed,
@@ -37,6 +37,7 @@ from plait.errors import (
     WorkflowFinished,
     WorkflowNotFound,
 )
+from plait.handle import WorkflowHandle
 from plait.human import (
     Approval,
     Default,

@@ -8,7 +8,6 @@ work only through the store.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import dataclasses
 import functools
@@ -17,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from plait.arguments import decode_arguments, encode_arguments
 from plait.blobs import BlobAPI, blob_digests
@@ -27,22 +26,19 @@ from plait.definitions import WorkflowDef
 from plait.encryption import Encryption
 from plait.errors import (
     ConfigurationError,
-    WaitTimeout,
-    WorkflowBlocked,
-    WorkflowCancelled,
-    WorkflowFailed,
     WorkflowNotFound,
 )
+from plait.handle import WorkflowHandle
 from plait.human.directory import Directory
 from plait.human.inbox import TaskAPI
 from plait.limits import Limit, Queue, check_queues, declare_queues
+from plait.operations import OperationsAPI, check_by
 from plait.records import Records
 from plait.store import Store, open_store
 from plait.store.records import RESERVED_PREFIX, ListFilter, NewWorkflow
 from plait.types import (
     AttemptRecord,
     Duration,
-    ErasureReport,
     RunInfo,
     StepRecord,
     WorkflowEvent,
@@ -52,20 +48,14 @@ from plait.types import (
     parse_enum,
 )
 from plait.views import ViewAPI
-from plait.wakeups import Beacon, Endings, set_done
+from plait.wakeups import Beacon, Endings
 from plait.worker import Worker
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from opentelemetry.trace import TracerProvider
 
     from plait.ai.budget import Price, Prices
-    from plait.ai.ledger import Costs
     from plait.ai.model import Model
-    from plait.rekey import RekeyReport
-    from plait.replaycheck import ReplayReport
-    from plait.store.records import LedgerRow
     from plait.telemetry.hooks import Telemetry
 
 R = TypeVar("R")
@@ -73,72 +63,7 @@ R = TypeVar("R")
 STEP_THREAD_PREFIX = "plait-step"  # the names of the threads sync steps run in
 
 
-class WorkflowHandle(Generic[R]):
-    """A reference to one workflow: its id, its state and its result."""
-
-    def __init__(
-        self, engine: Engine, workflow_id: str, wf: WorkflowDef[..., R] | None = None
-    ) -> None:
-        self.engine = engine
-        self.id = workflow_id
-        self._wf = wf
-
-    def __repr__(self) -> str:
-        return f"<WorkflowHandle {self.id!r}>"
-
-    async def info(self) -> WorkflowInfo:
-        """The workflow's current record."""
-        return await self.engine.get(self.id)
-
-    async def result(self, timeout: Duration | None = None) -> R:
-        """Waits for the workflow to end and returns its result. Raises ``WorkflowFailed``,
-        ``WorkflowCancelled``, ``WorkflowBlocked``, or ``WaitTimeout`` after ``timeout``."""
-        e = self.engine
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + duration_ms(timeout, "timeout") / 1000
-        while True:
-            ended = e.endings.watch(self.id)  # before reading: an end in between wakes it
-            try:
-                info = await e.get(self.id, decode=False)
-                if info.status == WorkflowStatus.COMPLETED:
-                    wf = self._wf or e.registry_by_name.get(info.name)
-                    value: R = e.codec.decode(
-                        info.output,
-                        wf.return_type if wf else Any,
-                        what=f"the result of workflow {self.id!r}",
-                    )
-                    return value
-                if info.status == WorkflowStatus.FAILED:
-                    err = info.error
-                    raise WorkflowFailed(
-                        self.id,
-                        err.type if err else "Error",
-                        err.message if err else "",
-                        err.traceback if err else None,
-                    )
-                if info.status == WorkflowStatus.CANCELLED:
-                    raise WorkflowCancelled(f"workflow {self.id!r} was cancelled")
-                if info.status == WorkflowStatus.BLOCKED:
-                    raise WorkflowBlocked(
-                        f"workflow {self.id!r} is blocked: "
-                        f"{info.error.message if info.error else ''} (fix the code, then resume it)"
-                    )
-                # An end in this process wakes this waiter at once; polling finds ends elsewhere.
-                # Many waiters poll less often each, together about 1,000 reads a second.
-                wait = max(e.poll_interval, len(e.endings) / 1000)
-                if deadline is not None:
-                    left = deadline - loop.time()
-                    if left <= 0:
-                        raise WaitTimeout(f"workflow {self.id!r} did not end within {timeout}")
-                    wait = min(wait, left)
-                timer = loop.call_later(wait, set_done, ended)
-                await ended
-                timer.cancel()
-            finally:
-                e.endings.unwatch(self.id, ended)
-
-
-class Engine(TaskAPI, BlobAPI, ViewAPI):
+class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI):
     """plait's engine: ``async with plait.Engine("sqlite:///plait.db", workflows=[...])``.
 
     ``directory`` (a :class:`plait.Directory`) makes human-task answers, claims and
@@ -398,7 +323,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
             raise ConfigurationError("a workflow id must be a non-empty string")
         if subject is not None and (not isinstance(subject, str) or not subject):
             raise ConfigurationError("start(subject=...) must be a non-empty string")
-        _check_by(by)
+        check_by(by)
         new = self.new_workflow(
             definition,
             args,
@@ -486,33 +411,6 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         """Every recorded attempt of the workflow's steps (start, end, error)."""
         return await self.store.attempts(workflow_id)
 
-    async def costs(self, workflow_id: str | None = None, *, by: str = "model") -> Costs:
-        """What model calls cost (the cost ledger), per model (the one that answered),
-        ``"workflow"`` or ``"step"``; of one workflow or of all. Replays cost nothing."""
-        from plait.ai.ledger import costs
-
-        return await costs(self, workflow_id, by=by)
-
-    async def ledger(self, workflow_id: str) -> builtins.list[LedgerRow]:
-        """The workflow's model-call attempts (the cost ledger's rows), oldest first."""
-        from plait.ai.ledger import rows
-
-        return await rows(self, workflow_id)
-
-    async def replay_check(
-        self,
-        *,
-        workflow_ids: Sequence[str] = (),
-        name: str | None = None,
-        golden: Sequence[str | Path] = (),
-    ) -> ReplayReport:
-        """Replays journals with this engine's code, without side effects: would the in-flight
-        workflows (or ``workflow_ids``, or the golden journal files ``golden``) replay, or
-        block? See :mod:`plait.replaycheck`."""
-        from plait.replaycheck import replay_check
-
-        return await replay_check(self, workflow_ids=workflow_ids, name=name, golden=golden)
-
     async def events(self, workflow_id: str) -> builtins.list[WorkflowEvent]:
         """Who started, signalled, cancelled and resumed the workflow, and when, oldest
         first; raises ``WorkflowNotFound``."""
@@ -537,7 +435,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         was already used (nothing is sent twice)."""
         if not name or name.startswith(RESERVED_PREFIX):
             raise ConfigurationError(f"bad signal name {name!r}")
-        _check_by(by)
+        check_by(by)
         plain = self.codec.dumps(payload, what=f"signal {name!r}")
         sent = await self.store.send_signal(
             workflow_id,
@@ -554,7 +452,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
     async def cancel(self, workflow_id: str, *, by: str = "system") -> WorkflowStatus:
         """Cancels a workflow and its children: it sees ``asyncio.CancelledError`` at its next
         durable point (a waiting workflow is woken for it), so cleanup code runs."""
-        _check_by(by)
+        check_by(by)
         status = await self.store.cancel(workflow_id, self.clock.now_ms(), by)
         self.wake()
         self.endings.fire()
@@ -563,38 +461,9 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
     async def resume(self, workflow_id: str, *, by: str = "system") -> None:
         """Continues a ``failed`` or ``blocked`` workflow from where it stopped; completed
         steps are not run again."""
-        _check_by(by)
+        check_by(by)
         await self.store.resume(workflow_id, self.clock.now_ms(), by)
         self.wake()
-
-    async def rekey(self, *, batch_size: int = 500, dry_run: bool = False) -> RekeyReport:
-        """Re-encrypts every stored payload and blob not under the current encryption key
-        (in batches, each atomic; safe to interrupt and run again); after it, older keys
-        can be removed. ``dry_run`` counts without writing."""
-        from plait.rekey import rekey
-
-        return await rekey(self, batch_size=batch_size, dry_run=dry_run)
-
-    async def erase_subject(self, subject: str, *, by: str = "system") -> ErasureReport:
-        """Erases every payload about one person: the inputs, outputs, step results, signals
-        and human-task proposals, contexts and answers of the workflows started with
-        ``subject=`` (and their children), their blobs and the records filed under it. An
-        unfinished workflow is cancelled first (without running its cleanup code: its data
-        is what goes). Kinds, names, times and statuses stay, and each workflow's event log
-        gets an ``erased`` event saying who erased it and when."""
-        _check_by(by)
-        if not isinstance(subject, str) or not subject:
-            raise ConfigurationError(f"erase_subject() needs a subject, not {subject!r}")
-        report = await self.store.erase_subject(subject, by, self.clock.now_ms())
-        if report.cancelled:
-            self.wake()
-            self.endings.fire()
-        return report
-
-
-def _check_by(by: str) -> None:
-    if not isinstance(by, str) or not by:
-        raise ConfigurationError(f"by= names who acts (a user name or 'system'), not {by!r}")
 
 
 def _attr_text(value: str | int | float | bool) -> str:

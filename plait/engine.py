@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from plait.alerts import AlertAPI, Alerts, resolve
 from plait.arguments import decode_arguments, encode_arguments
 from plait.blobs import BlobAPI, blob_digests
 from plait.clock import Clock, SystemClock, duration_ms
@@ -130,7 +131,7 @@ class WorkflowHandle(Generic[R]):
                 e.endings.unwatch(self.id, ended)
 
 
-class Engine(TaskAPI, BlobAPI, ViewAPI):
+class Engine(TaskAPI, BlobAPI, ViewAPI, AlertAPI):
     """plait's engine: ``async with plait.Engine("sqlite:///plait.db", workflows=[...])``.
 
     ``directory`` (a :class:`plait.Directory`) makes human-task answers, claims and
@@ -146,6 +147,8 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
     ``prices`` (a ``plait.ai.Prices`` table for the cost ledger), ``ai_budget_usd`` (what
     one workflow's model calls may cost in all) and ``ai_limits`` (``plait.limit(...)``
     objects keyed by model name: requests and tokens per minute across workers).
+    ``alerts`` (:class:`plait.Alerts`, else ``PLAIT_ALERT_*`` in the environment): where
+    workers send alerts; ``list_alerts`` shows them (:class:`plait.alerts.AlertAPI`).
     """
 
     def __init__(
@@ -166,6 +169,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         prices: Mapping[str, Price] | None = None,
         ai_budget_usd: float | None = None,
         ai_limits: Iterable[Limit] = (),
+        alerts: Alerts | None = None,
     ) -> None:
         self.url = url
         self.store: Store = open_store(url)
@@ -179,6 +183,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         if directory is not None and not isinstance(directory, Directory):
             raise ConfigurationError("Engine(directory=...) takes a plait.Directory")
         self.directory = directory
+        self.alerts = resolve(alerts)
         self._closed = False
         self.queues = check_queues(queues)
         self.random = random.Random()

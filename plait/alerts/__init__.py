@@ -7,7 +7,7 @@ events and send them (:mod:`plait.alerts.runner`) through the store's outbox;
 ``engine.list_alerts()`` shows what was sent.
 """
 
-from plait.alerts.config import Alerts, AlertKind, AlertStatus, SmtpServer, resolve
+from plait.alerts.config import AlertKind, Alerts, AlertStatus, SmtpServer, resolve
 from plait.alerts.deliver import KEY_HEADER, SIGNATURE_HEADER, alert_key, signature
 from plait.alerts.runner import AlertAPI, AlertInfo, AlertRunner
 

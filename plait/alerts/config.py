@@ -161,7 +161,9 @@ class Alerts:
         if duration_ms(self.timeout, "timeout") < 100:
             raise ConfigurationError("Alerts(timeout=...) must be at least 0.1 s")
         if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise ConfigurationError(f"Alerts(max_attempts=...) must be >= 1, not {self.max_attempts!r}")
+            raise ConfigurationError(
+                f"Alerts(max_attempts=...) must be >= 1, not {self.max_attempts!r}"
+            )
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -218,7 +220,9 @@ class Alerts:
                 **options,  # type: ignore[arg-type]
             )
         except ConfigurationError as exc:
-            raise ConfigurationError(f"alert settings in the environment (PLAIT_ALERT_*): {exc}") from None
+            raise ConfigurationError(
+                f"alert settings in the environment (PLAIT_ALERT_*): {exc}"
+            ) from None
 
 
 def resolve(alerts: Alerts | None) -> Alerts | None:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import httpx
 
-from plait.alerts.config import Alerts, AlertKind, SmtpServer
+from plait.alerts.config import AlertKind, Alerts, SmtpServer
 from plait.store.records import AlertRow
 from plait.types import ms_to_datetime
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from plait.alerts.config import Alerts, AlertKind, AlertStatus
+from plait.alerts.config import AlertKind, Alerts, AlertStatus
 from plait.alerts.deliver import DeliveryFailed, alert_key, link, post_webhook, send_email
 from plait.clock import duration_ms
 from plait.errors import ConfigurationError
@@ -160,8 +160,10 @@ class AlertRunner:
         now = self.clock.now_ms()
         if self._mark is None:
             stored = await self.store.alert_mark()
-            self._mark = stored if stored is not None else now - duration_ms(
-                self.config.lookback, "lookback"
+            self._mark = (
+                stored
+                if stored is not None
+                else now - duration_ms(self.config.lookback, "lookback")
             )
         events = await self.store.alert_events(self._mark - OVERLAP_MS, now)
         new = [
@@ -174,7 +176,7 @@ class AlertRunner:
                 task_id=e.task_id,
                 message=message(e),
                 at=e.at,
-                )
+            )
             for e in events
             if AlertKind(e.kind) in self.config.kinds
             for channel in self.config.channels

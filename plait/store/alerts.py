@@ -111,7 +111,9 @@ class SQLAlerts(SQLBase):
                 " WHERE t.status = 'open' AND t.due_at >= ? AND t.due_at <= ? ORDER BY t.due_at",
                 (since, now),
             ):
-                found.append(_task_event("task_overdue", f"{r['id']}@{r['due_at']}", r["due_at"], r))
+                found.append(
+                    _task_event("task_overdue", f"{r['id']}@{r['due_at']}", r["due_at"], r)
+                )
             for r in self._all(
                 conn,
                 "SELECT e.id AS event_id, e.kind, e.at, t.id, t.workflow_id, t.title,"
@@ -231,7 +233,9 @@ class SQLAlerts(SQLBase):
         where, params = ("WHERE status = ? ", (status,)) if status else ("", ())
         rows = await self._run(
             lambda c: self._all(
-                c, f"SELECT {_COLUMNS} FROM alerts {where}ORDER BY id DESC LIMIT ?", (*params, limit)
+                c,
+                f"SELECT {_COLUMNS} FROM alerts {where}ORDER BY id DESC LIMIT ?",
+                (*params, limit),
             ),
             write=False,
         )

@@ -155,7 +155,13 @@ async def test_each_event_alerts_once_with_a_link_to_its_page(
     await engine.run_until_idle(within=timedelta(seconds=1))
     engine.clock.set(engine.clock.now_ms() + 3_600_000)  # t's deadline passes; no worker runs
     statuses = {w.id: w.status for w in await engine.list()}
-    assert statuses == {"f": "failed", "b": "blocked", "c": "failed", "t": "waiting", "e": "waiting"}
+    assert statuses == {
+        "f": "failed",
+        "b": "blocked",
+        "c": "failed",
+        "t": "waiting",
+        "e": "waiting",
+    }
 
     first, second = runner(engine), runner(engine)  # two workers' loops
     assert await cycle(first) == 5
@@ -390,6 +396,8 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(plait.ConfigurationError, match="PLAIT_ALERT_.*need an SMTP server"):
         plait.Alerts.from_env({"PLAIT_ALERT_EMAIL_TO": "oncall@example.org"})
     with pytest.raises(plait.ConfigurationError, match="PLAIT_ALERT_SCAN_INTERVAL"):
-        plait.Alerts.from_env({"PLAIT_ALERT_WEBHOOK": "http://h/x", "PLAIT_ALERT_SCAN_INTERVAL": "x"})
+        plait.Alerts.from_env(
+            {"PLAIT_ALERT_WEBHOOK": "http://h/x", "PLAIT_ALERT_SCAN_INTERVAL": "x"}
+        )
     monkeypatch.setenv("PLAIT_ALERT_WEBHOOK", "http://h/x")
     assert plait.Engine("sqlite:///:memory:").alerts == plait.Alerts(webhook="http://h/x")

@@ -177,19 +177,18 @@ class SQLAlerts(SQLBase):
         leased until ``now + lease_ms`` and its ``attempts`` counted up."""
         if not channels or limit <= 0:
             return []
+        marks = ", ".join("?" for _ in channels)
+        due = (
+            "SELECT id FROM alerts WHERE status = 'pending' AND next_at <= ?"
+            f" AND channel IN ({marks}) ORDER BY next_at, id LIMIT ?"
+        )
+        # Mostly there is nothing to send: a read says so without taking SQLite's write lock.
+        if not await self._run(lambda c: self._all(c, due, (now, *channels, 1)), write=False):
+            return []
 
         def op(conn: Conn) -> list[AlertRow]:
-            marks = ", ".join("?" for _ in channels)
-            ids = [
-                r["id"]
-                for r in self._all(
-                    conn,
-                    "SELECT id FROM alerts WHERE status = 'pending' AND next_at <= ?"
-                    f" AND channel IN ({marks}) ORDER BY next_at, id LIMIT ?"
-                    f"{self.dialect.for_update}{self.dialect.skip_locked}",
-                    (now, *channels, limit),
-                )
-            ]
+            lock = self.dialect.for_update + self.dialect.skip_locked
+            ids = [r["id"] for r in self._all(conn, due + lock, (now, *channels, limit))]
             if not ids:
                 return []
             rows = self._all(

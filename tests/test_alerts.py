@@ -163,8 +163,9 @@ async def test_each_event_alerts_once_with_a_link_to_its_page(
         "e": "waiting",
     }
 
-    first, second = runner(engine), runner(engine)  # two workers' loops
-    assert await cycle(first) == 5
+    first, second = runner(engine), runner(engine)  # two workers' loops, at once
+    assert sum(await asyncio.gather(first.scan(), second.scan())) == 5
+    assert sum(await asyncio.gather(first.send(), second.send())) == 5
     assert await cycle(second) == 0 and await cycle(first) == 0  # nothing twice
     await engine.run_until_idle(within=timedelta(hours=1))  # t expires: the same deadline
     assert (await engine.task("t:1")).status == "expired"
@@ -401,3 +402,22 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         )
     monkeypatch.setenv("PLAIT_ALERT_WEBHOOK", "http://h/x")
     assert plait.Engine("sqlite:///:memory:").alerts == plait.Alerts(webhook="http://h/x")
+
+
+async def test_a_worker_runs_the_alert_loop_and_stops_cleanly(
+    db_url: str, receiver: Receiver
+) -> None:
+    alerts = plait.Alerts(webhook=receiver.url, scan_interval=timedelta(milliseconds=50))
+    engine = plait.Engine(
+        db_url, workflows=[failing], poll_interval=timedelta(milliseconds=50), alerts=alerts
+    )
+    async with engine:
+        async with engine.worker():
+            await engine.start(failing, id="f")
+            for _ in range(400):  # up to 20 s: a generous bound that only catches a hang
+                if [a.status for a in await engine.list_alerts()] == ["sent"]:
+                    break
+                await asyncio.sleep(0.05)
+        assert [a["workflow_id"] for a in receiver.alerts()] == ["f"]
+        [alert] = await engine.list_alerts()
+        assert alert.status == "sent" and alert.link is None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import dataclasses
 import logging
 from datetime import datetime
@@ -139,16 +140,26 @@ class AlertRunner:
         interval = duration_ms(self.config.scan_interval, "scan_interval") / 1000
         try:
             while True:
+                cycle = asyncio.ensure_future(self._cycle())
                 try:
-                    await self.scan()
-                    await self.send()
+                    await asyncio.shield(cycle)
                 except asyncio.CancelledError:
+                    # The worker stops: let a delivery under way be marked sent, so it is not
+                    # sent again when its lease ends.
+                    limit = lease_ms(self.config) / 2000
+                    with contextlib.suppress(BaseException):
+                        await asyncio.wait_for(cycle, limit)
                     raise
-                except Exception:
-                    log.exception("alerts: scanning or sending failed; trying again")
                 await asyncio.sleep(interval)
         finally:
             await self.close()
+
+    async def _cycle(self) -> None:
+        try:
+            await self.scan()
+            await self.send()
+        except Exception:
+            log.exception("alerts: scanning or sending failed; trying again")
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -6,6 +6,7 @@ timers, signals, child workflows, cancellation and resumption; SQLite by default
 for many workers.
 """
 
+from plait.alerts import AlertInfo, AlertKind, Alerts, AlertStatus
 from plait.blobs import Blob, BlobRef, get_blob, put_blob
 from plait.children import ChildHandle
 from plait.clock import Clock, FakeClock, SystemClock
@@ -78,6 +79,10 @@ from plait.worker import Worker
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlertInfo",
+    "AlertKind",
+    "AlertStatus",
+    "Alerts",
     "Approval",
     "AttemptRecord",
     "Blob",

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from plait.alerts import AlertAPI, Alerts, resolve
 from plait.arguments import decode_arguments, encode_arguments
 from plait.blobs import BlobAPI, blob_digests
 from plait.clock import Clock, SystemClock, duration_ms
@@ -63,7 +64,7 @@ R = TypeVar("R")
 STEP_THREAD_PREFIX = "plait-step"  # the names of the threads sync steps run in
 
 
-class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI):
+class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI):
     """plait's engine: ``async with plait.Engine("sqlite:///plait.db", workflows=[...])``.
 
     ``directory`` (a :class:`plait.Directory`) makes human-task answers, claims and
@@ -83,6 +84,8 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI):
     objects keyed by model name: requests and tokens per minute across workers).
     ``tracer_provider`` (an OpenTelemetry ``TracerProvider``) turns on traces of run
     segments, steps and model calls (``plait.telemetry``, docs/operations.md#monitoring).
+    ``alerts`` (:class:`plait.Alerts`, else ``PLAIT_ALERT_*`` in the environment): where
+    workers send alerts; ``list_alerts`` shows them (:class:`plait.alerts.AlertAPI`).
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI):
         ai_budget_usd: float | None = None,
         ai_limits: Iterable[Limit] = (),
         tracer_provider: TracerProvider | None = None,
+        alerts: Alerts | None = None,
     ) -> None:
         self.url = url
         self.telemetry: Telemetry | None = None  # plait.telemetry.instrument turns it on
@@ -128,6 +132,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI):
         if directory is not None and not isinstance(directory, Directory):
             raise ConfigurationError("Engine(directory=...) takes a plait.Directory")
         self.directory = directory
+        self.alerts = resolve(alerts)
         self._closed = False
         self.queues = check_queues(queues)
         self.random = random.Random()

@@ -22,6 +22,7 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from plait.alerts import AlertRunner
 from plait.clock import duration_ms
 from plait.context import Context
 from plait.current import engine_var, journal_var, run_var, workflow_var
@@ -138,6 +139,9 @@ class Worker:
             asyncio.create_task(self._claim_loop(), name="plait-claim"),
             asyncio.create_task(self._heartbeat_loop(), name="plait-heartbeat"),
         ]
+        if e.alerts is not None:  # a periodic scan, apart from the workflows' path
+            runner = AlertRunner(e.store, e.clock, e.alerts)
+            self._tasks.append(asyncio.create_task(runner.run(), name="plait-alerts"))
 
     async def run(self) -> None:
         """Runs until ``stop()`` is called."""

@@ -15,7 +15,7 @@ allow); 3 not found (no workflow or
 human task with that id).
 """
 
-from plait.cli import costs, keys, replay, tasks, worker_cmd, workflows
+from plait.cli import alerts, costs, keys, replay, tasks, worker_cmd, workflows
 from plait.cli.base import CommandError, exit_code, load_app, main
 from plait.server.commands import server_command, users_group
 
@@ -24,6 +24,7 @@ main.add_command(users_group)
 
 __all__ = [
     "CommandError",
+    "alerts",
     "costs",
     "exit_code",
     "keys",

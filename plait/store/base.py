@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 from plait.store.records import (
     Actor,
+    AlertEvent,
+    AlertRow,
     Attempt,
     ChangeRow,
     Claimed,
@@ -33,6 +35,7 @@ from plait.store.records import (
     LedgerRow,
     LedgerTotal,
     ListFilter,
+    NewAlert,
     NewTask,
     NewWorkflow,
     PageFilter,
@@ -453,6 +456,34 @@ class MetricsStore(Connection, Protocol):
         ...
 
 
+class AlertStore(Connection, Protocol):
+    """Alerts: the events to alert on, and the outbox they are sent from, each event once per
+    channel (``plait/store/alerts.py``)."""
+
+    async def alert_mark(self) -> int | None:
+        """How far the scanners have looked (epoch ms); ``None`` before the first scan."""
+        ...
+
+    async def alert_events(self, since: int, now: int) -> list[AlertEvent]:
+        """Workflows failed or blocked since ``since``; human tasks open past a deadline
+        between ``since`` and ``now``, expired or escalated since ``since``."""
+        ...
+
+    async def add_alerts(self, alerts: list[NewAlert], mark: int, now: int) -> int:
+        """Adds the alerts whose ``(kind, subject, channel)`` is new; moves the mark forward."""
+        ...
+
+    async def claim_alerts(
+        self, channels: tuple[str, ...], now: int, lease_ms: int, limit: int
+    ) -> list[AlertRow]: ...
+
+    async def settle_alert(
+        self, alert_id: int, attempts: int, now: int, error: str | None, retry_at: int | None
+    ) -> bool: ...
+
+    async def list_alerts(self, status: str | None, limit: int) -> list[AlertRow]: ...
+
+
 class Store(
     ClientStore,
     RunStore,
@@ -467,12 +498,14 @@ class Store(
     LedgerStore,
     RekeyStore,
     MetricsStore,
+    AlertStore,
     Protocol,
 ):
     """The whole contract: what a backend implements and the engine holds."""
 
 
 __all__ = [
+    "AlertStore",
     "BlobStore",
     "ClientStore",
     "Connection",

@@ -441,3 +441,56 @@ class HealthSnapshot:
     expired_leases: int
     recovering: int
     tasks: list[tuple[str, int, int, int]]
+
+
+# -- alerts (plait/store/alerts.py) ---------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class AlertEvent:
+    """Something an operator should hear about, as a scan found it. ``subject`` names the
+    event itself (a workflow's failure in one attempt, a task's passed deadline), so finding it
+    again, on any worker, adds nothing. ``details``: the error (``type``, ``message``) of a
+    workflow, or a task's ``title``, ``assignee`` and ``due_at``."""
+
+    kind: str
+    subject: str
+    at: int
+    workflow_id: str
+    workflow_name: str
+    task_id: str | None
+    details: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class NewAlert:
+    """An alert to add to the outbox: one event for one channel (``webhook``, ``email``)."""
+
+    kind: str
+    subject: str
+    channel: str
+    workflow_id: str
+    workflow_name: str
+    task_id: str | None
+    message: str
+    at: int
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertRow:
+    """An alert in the outbox. ``attempts`` counts claims: a sender settles the row only
+    with the count it claimed it with (its fencing token)."""
+
+    id: int
+    kind: str
+    subject: str
+    channel: str
+    workflow_id: str
+    workflow_name: str
+    task_id: str | None
+    message: str
+    at: int
+    created_at: int
+    status: str  # pending | sent | failed
+    attempts: int
+    next_at: int
+    sent_at: int | None
+    last_error: str | None

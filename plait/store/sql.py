@@ -8,6 +8,7 @@ through the hooks declared on ``SQLBase``.
 
 from __future__ import annotations
 
+from plait.store.alerts import SQLAlerts
 from plait.store.app_records import SQLRecords
 from plait.store.blobs import SQLBlobs
 from plait.store.clients import SQLClients
@@ -37,6 +38,7 @@ class SQLStore(
     SQLLedger,
     SQLRekey,
     SQLMetrics,
+    SQLAlerts,
 ):
     """A :class:`~plait.store.base.Store` over any SQL database a ``Dialect`` covers:
 
@@ -49,10 +51,11 @@ class SQLStore(
     - :class:`~plait.store.app_records.SQLRecords`: application records;
     - :class:`~plait.store.blobs.SQLBlobs`: blobs and their references;
     - :class:`~plait.store.views.SQLViews`: the server's reads, and the change hints;
-    - :class:`~plait.store.erasure.SQLErasure`: erasure of one person's data.
+    - :class:`~plait.store.erasure.SQLErasure`: erasure of one person's data;
     - :class:`~plait.store.ledger.SQLLedger`: the model-call ledger;
     - :class:`~plait.store.rekey.SQLRekey`: re-encryption of payloads (``plait rekey``);
-    - :class:`~plait.store.metrics.SQLMetrics`: the health counts ``/metrics`` reads.
+    - :class:`~plait.store.metrics.SQLMetrics`: the health counts ``/metrics`` reads;
+    - :class:`~plait.store.alerts.SQLAlerts`: the alert scan and outbox.
     """
 
     url: str

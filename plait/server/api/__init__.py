@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from plait.server.api import costs, metrics, system, tasks, workflows
+from plait.server.api import alerts, costs, metrics, system, tasks, workflows
 
 
 def install_api(app: FastAPI) -> None:
@@ -13,3 +13,4 @@ def install_api(app: FastAPI) -> None:
     app.include_router(tasks.router)
     app.include_router(metrics.router)
     metrics.enable(app.state.engine)
+    app.include_router(alerts.router)

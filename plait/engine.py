@@ -36,6 +36,7 @@ from plait.human.directory import Directory
 from plait.human.inbox import TaskAPI
 from plait.limits import Limit, Queue, check_queues, declare_queues
 from plait.records import Records
+from plait.retention import Retention, RetentionAPI, RetentionSpec
 from plait.store import Store, open_store
 from plait.store.records import RESERVED_PREFIX, ListFilter, NewWorkflow
 from plait.types import (
@@ -130,7 +131,7 @@ class WorkflowHandle(Generic[R]):
                 e.endings.unwatch(self.id, ended)
 
 
-class Engine(TaskAPI, BlobAPI, ViewAPI):
+class Engine(TaskAPI, BlobAPI, ViewAPI, RetentionAPI):
     """plait's engine: ``async with plait.Engine("sqlite:///plait.db", workflows=[...])``.
 
     ``directory`` (a :class:`plait.Directory`) makes human-task answers, claims and
@@ -146,6 +147,9 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
     ``prices`` (a ``plait.ai.Prices`` table for the cost ledger), ``ai_budget_usd`` (what
     one workflow's model calls may cost in all) and ``ai_limits`` (``plait.limit(...)``
     objects keyed by model name: requests and tokens per minute across workers).
+    ``retention`` (a duration, or workflow names to durations with ``"*"`` the default),
+    ``record_retention`` (record kinds to durations) and ``retention_interval`` are the
+    policies workers apply (:mod:`plait.retention`; ``gc`` and ``apply_retention`` there).
     """
 
     def __init__(
@@ -166,6 +170,9 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         prices: Mapping[str, Price] | None = None,
         ai_budget_usd: float | None = None,
         ai_limits: Iterable[Limit] = (),
+        retention: RetentionSpec | Mapping[str, RetentionSpec] = None,
+        record_retention: Mapping[str, Duration | str] | None = None,
+        retention_interval: Duration = timedelta(hours=1),
     ) -> None:
         self.url = url
         self.store: Store = open_store(url)
@@ -176,6 +183,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
             raise ConfigurationError("lease_ttl must be at least 0.3 s")
         self.poll_interval = duration_ms(poll_interval, "poll_interval") / 1000
         self.max_recoveries = max_recoveries
+        self.retention = Retention(retention, record_retention, retention_interval)
         if directory is not None and not isinstance(directory, Directory):
             raise ConfigurationError("Engine(directory=...) takes a plait.Directory")
         self.directory = directory

@@ -44,6 +44,7 @@ from plait.outcome import (
     Released,
     Suspended,
 )
+from plait.retention import retention_loop
 from plait.store.records import Claimed, LeaseLostError
 from plait.types import Duration, WorkflowStatus
 
@@ -137,6 +138,7 @@ class Worker:
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="plait-claim"),
             asyncio.create_task(self._heartbeat_loop(), name="plait-heartbeat"),
+            asyncio.create_task(retention_loop(e), name="plait-retention"),
         ]
 
     async def run(self) -> None:

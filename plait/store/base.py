@@ -29,6 +29,8 @@ from plait.store.records import (
     Entry,
     Fence,
     FinishedRun,
+    GcBatch,
+    GcFilter,
     LedgerRow,
     LedgerTotal,
     ListFilter,
@@ -372,6 +374,11 @@ class ErasureStore(Connection, Protocol):
         it held, and logs an ``erased`` event per workflow; one transaction."""
         ...
 
+    async def describe_subject(self, subject: str) -> dict[str, int]:
+        """What erasing ``subject`` would touch: ``workflows`` (with their children),
+        ``records``, ``blobs`` (those a reference of the subject or its workflows holds)."""
+        ...
+
 
 class LedgerStore(Connection, Protocol):
     """The model-call ledger: a row per attempt (``plait/store/ledger.py``)."""
@@ -403,6 +410,26 @@ class LedgerStore(Connection, Protocol):
         ...
 
 
+class GcStore(Connection, Protocol):
+    """Garbage collection (``plait/store/gc.py``): each call one transaction; ``delete=False``
+    counts what would go and writes nothing."""
+
+    async def collect_workflows(self, flt: GcFilter, now: int, by: str, delete: bool) -> GcBatch:
+        """Deletes a batch of ended trees (a top-level workflow and its children, all ended
+        before ``flt.before``) with everything that belongs to them and the blobs only they
+        held, leaving a ``collected`` event per workflow."""
+        ...
+
+    async def collect_orphans(self, blobs_before: int, now: int, delete: bool) -> dict[str, int]:
+        """Deletes unreferenced blobs stored before ``blobs_before`` and expired limiter
+        slots; rows per table."""
+        ...
+
+    async def collect_records(self, kind: str, before: int, limit: int, delete: bool) -> int:
+        """Deletes up to ``limit`` records of ``kind`` not updated since ``before``."""
+        ...
+
+
 class Store(
     ClientStore,
     RunStore,
@@ -415,6 +442,7 @@ class Store(
     ContinuationStore,
     ErasureStore,
     LedgerStore,
+    GcStore,
     Protocol,
 ):
     """The whole contract: what a backend implements and the engine holds."""
@@ -427,6 +455,7 @@ __all__ = [
     "ContinuationStore",
     "ErasureStore",
     "EventStore",
+    "GcStore",
     "HumanTaskStore",
     "LedgerStore",
     "LimitStore",

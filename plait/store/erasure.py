@@ -103,6 +103,36 @@ class SQLErasure(SQLBase):
 
         return await self._run(op)
 
+    async def describe_subject(self, subject: str) -> dict[str, int]:
+        def op(conn: Conn) -> dict[str, int]:
+            ids = [
+                r["id"]
+                for r in self._all(
+                    conn,
+                    "WITH RECURSIVE tree(id) AS (SELECT id FROM workflows WHERE subject = ?"
+                    " UNION SELECT w.id FROM workflows w JOIN tree t ON w.parent_id = t.id)"
+                    " SELECT id FROM tree",
+                    (subject,),
+                )
+            ]
+            records = self._one(
+                conn, "SELECT count(*) AS n FROM records WHERE subject = ?", (subject,)
+            )
+            marks = ", ".join("?" for _ in ids)
+            owned = "subject = ?" + (f" OR workflow_id IN ({marks})" if ids else "")
+            blobs = self._one(
+                conn,
+                f"SELECT count(DISTINCT digest) AS n FROM blob_refs WHERE {owned}",
+                (subject, *ids),
+            )
+            return {
+                "workflows": len(ids),
+                "records": int(records["n"]) if records else 0,
+                "blobs": int(blobs["n"]) if blobs else 0,
+            }
+
+        return await self._run(op, write=False)
+
     def _erase_workflow(self, conn: Conn, wid: str, now: int) -> None:
         row = self._one(conn, "SELECT error FROM workflows WHERE id = ?", (wid,))
         self._x(

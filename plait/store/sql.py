@@ -14,6 +14,7 @@ from plait.store.clients import SQLClients
 from plait.store.continuation import SQLContinuation
 from plait.store.erasure import SQLErasure
 from plait.store.events import SQLEvents
+from plait.store.gc import SQLGc
 from plait.store.ledger import SQLLedger
 from plait.store.limits import SQLLimits
 from plait.store.runs import SQLRuns
@@ -33,6 +34,7 @@ class SQLStore(
     SQLContinuation,
     SQLErasure,
     SQLLedger,
+    SQLGc,
 ):
     """A :class:`~plait.store.base.Store` over any SQL database a ``Dialect`` covers:
 
@@ -47,6 +49,7 @@ class SQLStore(
     - :class:`~plait.store.views.SQLViews`: the server's reads, and the change hints;
     - :class:`~plait.store.erasure.SQLErasure`: erasure of one person's data.
     - :class:`~plait.store.ledger.SQLLedger`: the model-call ledger.
+    - :class:`~plait.store.gc.SQLGc`: gc of ended workflows, orphans and old records.
     """
 
     url: str

@@ -11,6 +11,8 @@ Invariants kept here:
 - A workflow that has not finished is ended ``cancelled`` first, its ``attempt`` (the fencing
   token) moved on, so a worker still running it can write nothing afterwards; its parent is
   told the child ended, as for any cancellation; its open human tasks are cancelled.
+- A human task's journal entry loses its name (the task's title, free text); every other
+  name is the code's (steps, signals, children) and stays.
 - Error types stay (they say what kind of failure it was); error messages and tracebacks go,
   since they may quote the person's data.
 - A blob goes when no reference outside the erased workflows and subject holds it.
@@ -27,6 +29,7 @@ from plait.store.sqlbase import Conn, SQLBase
 from plait.types import ErasureReport, WorkflowEventKind
 
 ERASED = "[erased]"
+HUMAN_TASK = "human_task"  # the journal kind of ask_human, whose entry's name is the title
 
 
 def _type_only(error_json: str | None) -> str | None:
@@ -47,6 +50,8 @@ def _strip_entries(journal_json: str) -> str:
     except ValueError:
         return "[]"
     for row in rows:
+        if row.get("kind") == HUMAN_TASK:
+            row["name"] = ERASED
         if "output" in row:
             row["output"] = None
         if row.get("error") is not None:
@@ -156,6 +161,12 @@ class SQLErasure(SQLBase):
                     (_type_only(r["error"]), wid, *keys),
                 )
         self._x(conn, "UPDATE journal SET output = NULL WHERE workflow_id = ?", (wid,))
+        # A human task's entry is named by its title, free text that may name the person.
+        self._x(
+            conn,
+            "UPDATE journal SET name = ? WHERE workflow_id = ? AND kind = ?",
+            (ERASED, wid, HUMAN_TASK),
+        )
         self._x(conn, "UPDATE signals SET payload = NULL WHERE workflow_id = ?", (wid,))
         self._x(
             conn,

@@ -95,7 +95,9 @@ def subject_model(info: plait.SubjectInfo) -> SubjectModel:
 @router.get(
     "/api/subjects/{subject}",
     summary="what carries a subject (a person's data): workflows, records, blobs",
-    responses=responses(401, 403, 422),
+    description="`empty` is true when nothing carries it (it answers 200, not 404, so a "
+    "confirmation page can say so).",
+    responses=responses(401, 403, 404, 422),
 )
 async def show_subject(request: Request, user: Admin, subject: Subject) -> SubjectModel:
     return subject_model(await _engine(request).subject(subject, limit=SHOWN))
@@ -106,7 +108,7 @@ async def show_subject(request: Request, user: Admin, subject: Subject) -> Subje
     summary="erase every payload about a subject (cancels its running workflows first)",
     description="404 when nothing carries the subject. The journal's shape and the event "
     "log stay; each erased workflow's event log records who erased it.",
-    responses=responses(401, 403, 404, 422),
+    responses=responses(401, 403, 404, 409, 422),
 )
 async def erase(request: Request, user: Admin, subject: Subject) -> ErasureModel:
     engine = _engine(request)
@@ -127,7 +129,7 @@ async def erase(request: Request, user: Admin, subject: Subject) -> ErasureModel
 @router.post(
     "/api/gc",
     summary="delete ended workflows older than a duration (and orphan blobs)",
-    responses=responses(401, 403, 422),
+    responses=responses(401, 403, 409, 422),
 )
 async def gc(request: Request, user: Admin, body: GcRequest) -> GcModel:
     try:

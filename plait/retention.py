@@ -13,7 +13,8 @@ Invariants kept here:
 - Work is done in batches of :data:`BATCH` trees (and of records), one transaction each,
   so a large collection never holds the database in one transaction, and stopping half-way
   (a crash, a shutdown) leaves only whole trees deleted. Every delete is idempotent, so
-  workers applying the policies at once do no harm: each tree is deleted once.
+  workers applying the policies at once do no harm: each tree is deleted once. Workers
+  apply them once per interval on the whole database (one wins ``claim_pass``).
 - Without any policy, nothing is ever deleted automatically.
 - A dry run reads and counts; it writes nothing.
 """
@@ -51,6 +52,8 @@ log = logging.getLogger("plait.retention")
 BATCH = 100  # trees (or records) per transaction
 ORPHAN_AGE = timedelta(days=1)  # an unreferenced blob is kept this long (a put in flight)
 DEFAULT_NAME = "*"  # the key of the default in Engine(retention={...})
+PASS_KEY = "plait:retention"  # the limiter row that says when the next pass is due
+CHECKS = 4  # a worker asks whether a pass is due this often per interval
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([wdhms])\s*$")
 
@@ -282,21 +285,25 @@ def _check_by(by: str) -> None:
 
 
 async def retention_loop(engine: RetentionAPI) -> None:
-    """A worker's loop: applies the engine's policies every ``retention.interval`` (the
-    first time after a random part of a minute, so workers started together spread out)."""
+    """A worker's loop: applies the engine's policies once per ``retention.interval`` on the
+    whole database. Every worker checks a few times per interval (the first time at a random
+    moment within a minute of starting) whether it is the database's turn (``claim_pass``: one
+    conditional UPDATE); the one that wins applies the policies, the others skip."""
     policy = engine.retention
     if not (policy.configured or policy.resolve(engine.registry_by_name)):
         return  # nothing to apply: orphan blobs are gc's (plait gc, engine.collect_blobs)
     period = policy.interval.total_seconds()
+    interval_ms = _ms(policy.interval)
     await asyncio.sleep(random.uniform(0.0, min(period, 60.0)))
     while True:
         try:
-            done = await engine.apply_retention()
-            if done.deleted:
-                counts = ", ".join(f"{n} {t}" for t, n in done.deleted.items())
-                log.info("retention deleted %s", counts)
+            if await engine.store.claim_pass(PASS_KEY, engine.clock.now_ms(), interval_ms):
+                done = await engine.apply_retention()
+                if done.deleted:
+                    counts = ", ".join(f"{n} {t}" for t, n in done.deleted.items())
+                    log.info("retention deleted %s", counts)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("applying the retention policies failed; trying again later")
-        await asyncio.sleep(period)
+        await asyncio.sleep(period / CHECKS)

@@ -360,3 +360,20 @@ async def test_collectors_running_at_once_delete_each_tree_once(
         assert await e.list() == []
         tombs = sql(e.url, "SELECT workflow_id FROM workflow_events WHERE kind = 'collected'")
         assert sorted(str(t[0]) for t in tombs) == sorted(f"f{n}" for n in range(30))
+
+
+async def test_one_retention_pass_per_interval_on_the_whole_database(store_url: str) -> None:
+    from plait.store import open_store
+
+    stores = [open_store(store_url) for _ in range(2)]
+    for s in stores:
+        await s.open()
+    try:
+        hour = 3_600_000
+        turns = await asyncio.gather(*(s.claim_pass("plait:retention", 10, hour) for s in stores))
+        assert sorted(turns) == [False, True]  # two workers at once: one pass
+        assert not await stores[0].claim_pass("plait:retention", 10 + hour - 1, hour)
+        assert await stores[1].claim_pass("plait:retention", 10 + hour, hour)  # an hour later
+    finally:
+        for s in stores:
+            await s.close()

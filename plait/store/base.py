@@ -429,6 +429,11 @@ class GcStore(Connection, Protocol):
         """Deletes up to ``limit`` records of ``kind`` not updated since ``before``."""
         ...
 
+    async def claim_pass(self, key: str, now: int, interval_ms: int) -> bool:
+        """True for at most one caller per ``interval_ms`` across the database: the turn to
+        run the periodic job ``key`` (retention)."""
+        ...
+
 
 class Store(
     ClientStore,

@@ -199,6 +199,27 @@ class SQLGc(SQLBase):
         mine = set(ids)
         return any(r["workflow_id"] is None or r["workflow_id"] not in mine for r in rows)
 
+    async def claim_pass(self, key: str, now: int, interval_ms: int) -> bool:
+        """Whether this caller may run the periodic job ``key`` now: at most one caller per
+        ``interval_ms`` on the whole database gets True (the job's next time is a row of the
+        limiter's table, moved on by a conditional UPDATE that only one transaction wins)."""
+
+        def op(conn: Conn) -> bool:
+            self._x(
+                conn,
+                "INSERT INTO limits (key, tat, updated_at) VALUES (?, 0, ?)"
+                " ON CONFLICT (key) DO NOTHING",
+                (key, now),
+            )
+            cur = self._x(
+                conn,
+                "UPDATE limits SET tat = ?, updated_at = ? WHERE key = ? AND tat <= ?",
+                (now + interval_ms, now, key, now),
+            )
+            return bool(cur.rowcount)
+
+        return await self._run(op)
+
     async def collect_orphans(self, blobs_before: int, now: int, delete: bool) -> dict[str, int]:
         """Blobs with no reference last stored before ``blobs_before``, and limiter slots
         whose lease ran out (their holders died)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import hashlib
 import logging
 import random
 import re
@@ -52,7 +53,7 @@ log = logging.getLogger("plait.retention")
 BATCH = 100  # trees (or records) per transaction
 ORPHAN_AGE = timedelta(days=1)  # an unreferenced blob is kept this long (a put in flight)
 DEFAULT_NAME = "*"  # the key of the default in Engine(retention={...})
-PASS_KEY = "plait:retention"  # the limiter row that says when the next pass is due
+PASS_KEY = "plait:retention"  # + policies' digest: the limiter row of the next pass
 CHECKS = 4  # a worker asks whether a pass is due this often per interval
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([wdhms])\s*$")
@@ -123,6 +124,18 @@ class Retention:
         }
         found.update(self.names)
         return found
+
+    def fingerprint(self, registered: Mapping[str, WorkflowDef[..., Any]]) -> str:
+        """A short digest of the policies in force (equal for workers of one deployment)."""
+        text = repr(
+            (
+                sorted(self.resolve(registered).items()),
+                self.default,
+                sorted(self.records.items()),
+                self.interval,
+            )
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def configured(self) -> bool:
@@ -294,10 +307,13 @@ async def retention_loop(engine: RetentionAPI) -> None:
         return  # nothing to apply: orphan blobs are gc's (plait gc, engine.collect_blobs)
     period = policy.interval.total_seconds()
     interval_ms = _ms(policy.interval)
+    # Workers with the same policies take turns; an application with other policies on the
+    # same database (another engine's workflows) gets turns of its own.
+    key = f"{PASS_KEY}:{policy.fingerprint(engine.registry_by_name)}"
     await asyncio.sleep(random.uniform(0.0, min(period, 60.0)))
     while True:
         try:
-            if await engine.store.claim_pass(PASS_KEY, engine.clock.now_ms(), interval_ms):
+            if await engine.store.claim_pass(key, engine.clock.now_ms(), interval_ms):
                 done = await engine.apply_retention()
                 if done.deleted:
                     counts = ", ".join(f"{n} {t}" for t, n in done.deleted.items())

@@ -165,3 +165,21 @@ def test_erase_and_gc_through_a_running_server(
             "gc", "--older-than", "1s", "--dry-run", "--json", *remote, tokens["root"]
         )
         assert code == 0 and json.loads(out)["dry_run"] is True
+
+
+@pytest.mark.backends("sqlite")
+async def test_a_collected_workflow_page_says_gc_took_it(site) -> None:
+    engine, transport = site
+    await engine.start(about, "x", id="a2")
+    await engine.run_until_idle(within=timedelta(minutes=1))
+    await engine.cancel("a2")
+    await engine.run_until_idle(within=timedelta(minutes=1))
+    engine.clock.advance(timedelta(days=2))
+    await engine.gc(older_than="1d", by="ops")
+    c = await signed_in(transport, "admin1", "admin-pass-123")
+    page = await c.get("/workflows/a2")
+    assert page.status_code == 404
+    assert (
+        "deleted by gc" in page.text and "(by ops)" in page.text and "about cancelled" in page.text
+    )
+    assert "no workflow with the id" in (await c.get("/workflows/never")).text

@@ -111,8 +111,8 @@ def snapshot(url: str) -> dict[str, list[dict[str, object]]]:
                 str(r[0])
                 for r in sql(
                     url,
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
-                    " ORDER BY ordinal_position",
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_schema = 'public' AND table_name = ? ORDER BY ordinal_position",
                     (table,),
                 )
             ]

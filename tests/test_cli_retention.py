@@ -101,3 +101,17 @@ def test_erase_asks_first_and_says_what_it_erased(url: str) -> None:
 
     last = asyncio.run(events())[-1]
     assert (last.kind, last.by) == ("erased", "dpo")
+
+
+def test_gc_policies_apply_the_apps_retention(
+    url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import sys
+
+    monkeypatch.setenv("PLAIT_CLI_DB", url)
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    monkeypatch.delitem(sys.modules, "tests.cli_app", raising=False)  # read the new URL
+    code, out, _ = run("gc", "--app", "tests.cli_app:engine", "--policies", "--dry-run")
+    assert (code, out.strip()) == (0, "nothing to delete (dry run)")  # it has no policies
+    code, _, err = run("gc", "--app", "tests.cli_app:engine", "--policies", "--older-than", "1d")
+    assert code == 2 and "without --older-than" in err

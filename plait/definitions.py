@@ -80,7 +80,14 @@ class StepDef(Generic[P, R]):
 class WorkflowDef(Generic[P, R]):
     """An ``async def f(ctx, ...)`` registered as a workflow."""
 
-    def __init__(self, fn: Callable[..., Awaitable[R]], *, name: str | None, version: str) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Awaitable[R]],
+        *,
+        name: str | None,
+        version: str,
+        retention: Duration | str | None = None,
+    ) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise ConfigurationError(
                 f"@plait.workflow needs an async def taking a plait.Context first; "
@@ -94,6 +101,13 @@ class WorkflowDef(Generic[P, R]):
         self.fn = fn
         self.name = name or fn.__qualname__
         self.version = str(version)
+        # How long the workflow is kept after it ended (plait/retention.py); None: forever
+        # unless the engine's policy says otherwise.
+        self.retention: timedelta | None = None
+        if retention is not None:
+            from plait.retention import parse_duration
+
+            self.retention = parse_duration(retention, f"retention of workflow {self.name!r}")
         self.signature = inspect.Signature(params[1:])
         functools.update_wrapper(self, fn)
 
@@ -160,7 +174,7 @@ def workflow(fn: Callable[..., Awaitable[R]], /) -> WorkflowDef[..., R]: ...
 
 @overload
 def workflow(
-    *, name: str | None = None, version: str = "1"
+    *, name: str | None = None, version: str = "1", retention: Duration | str | None = None
 ) -> Callable[[Callable[..., Awaitable[R]]], WorkflowDef[..., R]]: ...
 
 
@@ -170,11 +184,13 @@ def workflow(
     *,
     name: str | None = None,
     version: str = "1",
+    retention: Duration | str | None = None,
 ) -> WorkflowDef[..., R] | Callable[[Callable[..., Awaitable[R]]], WorkflowDef[..., R]]:
     """Declares a workflow: an ``async def f(ctx: plait.Context, ...)`` that the engine runs
-    durably, replaying its journal after crashes, restarts and waits."""
+    durably, replaying its journal after crashes, restarts and waits. ``retention``
+    (``timedelta``, seconds or ``"90d"``): how long workers keep it after it ended."""
 
     def wrap(f: Callable[..., Awaitable[R]]) -> WorkflowDef[..., R]:
-        return WorkflowDef(f, name=name, version=version)
+        return WorkflowDef(f, name=name, version=version, retention=retention)
 
     return wrap(fn) if fn is not None else wrap

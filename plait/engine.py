@@ -35,6 +35,7 @@ from plait.human.inbox import TaskAPI
 from plait.limits import Limit, Queue, check_queues, declare_queues
 from plait.operations import OperationsAPI, check_by
 from plait.records import Records
+from plait.retention import Retention, RetentionAPI, RetentionSpec
 from plait.store import Store, open_store
 from plait.store.records import RESERVED_PREFIX, ListFilter, NewWorkflow
 from plait.types import (
@@ -64,7 +65,7 @@ R = TypeVar("R")
 STEP_THREAD_PREFIX = "plait-step"  # the names of the threads sync steps run in
 
 
-class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI):
+class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
     """plait's engine: ``async with plait.Engine("sqlite:///plait.db", workflows=[...])``.
 
     ``directory`` (a :class:`plait.Directory`) makes human-task answers, claims and
@@ -86,6 +87,9 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI):
     segments, steps and model calls (``plait.telemetry``, docs/operations.md#monitoring).
     ``alerts`` (:class:`plait.Alerts`, else ``PLAIT_ALERT_*`` in the environment): where
     workers send alerts; ``list_alerts`` shows them (:class:`plait.alerts.AlertAPI`).
+    ``retention`` (a duration, or workflow names to durations with ``"*"`` the default),
+    ``record_retention`` (record kinds to durations) and ``retention_interval`` are the
+    policies workers apply (:mod:`plait.retention`; ``gc`` and ``apply_retention`` there).
     """
 
     def __init__(
@@ -109,6 +113,9 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI):
         ai_limits: Iterable[Limit] = (),
         tracer_provider: TracerProvider | None = None,
         alerts: Alerts | None = None,
+        retention: RetentionSpec | Mapping[str, RetentionSpec] = None,
+        record_retention: Mapping[str, Duration | str] | None = None,
+        retention_interval: Duration = timedelta(hours=1),
     ) -> None:
         self.url = url
         self.telemetry: Telemetry | None = None  # plait.telemetry.instrument turns it on
@@ -129,6 +136,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI):
             raise ConfigurationError("lease_ttl must be at least 0.3 s")
         self.poll_interval = duration_ms(poll_interval, "poll_interval") / 1000
         self.max_recoveries = max_recoveries
+        self.retention = Retention(retention, record_retention, retention_interval)
         if directory is not None and not isinstance(directory, Directory):
             raise ConfigurationError("Engine(directory=...) takes a plait.Directory")
         self.directory = directory

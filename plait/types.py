@@ -244,6 +244,7 @@ class WorkflowEventKind(StrEnum):
     CANCELLED = "cancelled"
     RESUMED = "resumed"
     ERASED = "erased"
+    COLLECTED = "collected"  # deleted by gc or retention: the tombstone that stays
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,6 +271,46 @@ class ErasureReport:
     cancelled: tuple[str, ...]
     records: int
     blobs: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SubjectInfo:
+    """What carries one subject (``engine.subject``), i.e. what ``erase_subject`` would
+    erase: the workflows started with ``subject=`` (newest first, up to a limit), how many
+    workflows with their children, records and blobs, and whether it was erased before."""
+
+    subject: str
+    workflows: tuple[WorkflowInfo, ...]
+    workflow_count: int
+    records: int
+    blobs: int
+    erasures: tuple[WorkflowEvent, ...]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing carries the subject (nothing to erase)."""
+        return not (self.workflow_count or self.records or self.blobs)
+
+
+@dataclasses.dataclass(frozen=True)
+class GcReport:
+    """What ``engine.gc`` or ``engine.apply_retention`` deleted (or, with ``dry_run``, would
+    delete): rows per table (``workflows``, ``journal``, ``blobs``, ``records``, ...)."""
+
+    dry_run: bool
+    deleted: dict[str, int]
+
+    @property
+    def workflows(self) -> int:
+        return self.deleted.get("workflows", 0)
+
+    @property
+    def blobs(self) -> int:
+        return self.deleted.get("blobs", 0)
+
+    @property
+    def records(self) -> int:
+        return self.deleted.get("records", 0)
 
 
 @dataclasses.dataclass(frozen=True)

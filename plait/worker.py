@@ -45,6 +45,7 @@ from plait.outcome import (
     Released,
     Suspended,
 )
+from plait.retention import retention_loop
 from plait.store.records import Claimed, LeaseLostError
 from plait.types import Duration, WorkflowStatus
 
@@ -138,6 +139,7 @@ class Worker:
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="plait-claim"),
             asyncio.create_task(self._heartbeat_loop(), name="plait-heartbeat"),
+            asyncio.create_task(retention_loop(e), name="plait-retention"),
         ]
         if e.alerts is not None:  # a periodic scan, apart from the workflows' path
             runner = AlertRunner(e.store, e.clock, e.alerts)

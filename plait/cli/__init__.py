@@ -12,10 +12,10 @@ with the documented code, never a Python traceback (``-v`` logs one for an unexp
 names nothing usable, an unknown workflow name for ``start``, arguments that do not fit the
 workflow or a human task's form, an operation the workflow's or task's status does not
 allow); 3 not found (no workflow or
-human task with that id).
+human task with that id; for ``erase``, nothing carries the subject).
 """
 
-from plait.cli import alerts, costs, keys, replay, tasks, worker_cmd, workflows
+from plait.cli import alerts, costs, keys, replay, retention, tasks, worker_cmd, workflows
 from plait.cli.base import CommandError, exit_code, load_app, main
 from plait.server.commands import server_command, users_group
 
@@ -31,6 +31,7 @@ __all__ = [
     "load_app",
     "main",
     "replay",
+    "retention",
     "tasks",
     "worker_cmd",
     "workflows",

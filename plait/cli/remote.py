@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 from plait.cli.base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, CommandError
 
@@ -150,6 +151,18 @@ class RemoteSource:
 
     async def resume(self, workflow_id: str, *, by: str) -> None:
         await self._call("POST", f"/api/workflows/{workflow_id}/resume")
+
+    async def subject(self, subject: str) -> Json:
+        return dict(await self._call("GET", f"/api/subjects/{quote(subject, safe='')}"))
+
+    async def erase(self, subject: str, *, by: str) -> Json:
+        return dict(await self._call("POST", f"/api/subjects/{quote(subject, safe='')}/erase"))
+
+    async def gc(self, older_than: str, *, name: str | None, dry_run: bool, by: str) -> Json:
+        body: Json = {"older_than": older_than, "dry_run": dry_run}
+        if name:
+            body["name"] = name
+        return dict(await self._call("POST", "/api/gc", json=body))
 
     async def tasks(
         self,

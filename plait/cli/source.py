@@ -44,6 +44,18 @@ class Source(Protocol):
 
     async def resume(self, workflow_id: str, *, by: str) -> None: ...
 
+    async def subject(self, subject: str) -> Json:
+        """What carries ``subject``: a ``SubjectInfo``'s fields."""
+        ...
+
+    async def erase(self, subject: str, *, by: str) -> Json:
+        """An ``ErasureReport``'s fields."""
+        ...
+
+    async def gc(self, older_than: str, *, name: str | None, dry_run: bool, by: str) -> Json:
+        """A ``GcReport``'s fields (``dry_run``, ``deleted``)."""
+        ...
+
     async def tasks(
         self,
         *,
@@ -110,6 +122,16 @@ class EngineSource:
 
     async def resume(self, workflow_id: str, *, by: str) -> None:
         await self.engine.resume(workflow_id, by=by)
+
+    async def subject(self, subject: str) -> Json:
+        return dict(jsonable(await self.engine.subject(subject)))
+
+    async def erase(self, subject: str, *, by: str) -> Json:
+        return dict(jsonable(await self.engine.erase_subject(subject, by=by)))
+
+    async def gc(self, older_than: str, *, name: str | None, dry_run: bool, by: str) -> Json:
+        done = await self.engine.gc(older_than=older_than, name=name, dry_run=dry_run, by=by)
+        return dict(jsonable(done))
 
     async def tasks(
         self,

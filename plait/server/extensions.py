@@ -30,10 +30,11 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 @dataclasses.dataclass(frozen=True)
 class NavItem:
-    """A link in the top navigation."""
+    """A link in the top navigation; with ``role``, shown only to people who hold it."""
 
     label: str
     href: str
+    role: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,6 +31,8 @@ from plait.store.records import (
     Entry,
     Fence,
     FinishedRun,
+    GcBatch,
+    GcFilter,
     HealthSnapshot,
     LedgerRow,
     LedgerTotal,
@@ -386,6 +388,11 @@ class ErasureStore(Connection, Protocol):
         it held, and logs an ``erased`` event per workflow; one transaction."""
         ...
 
+    async def describe_subject(self, subject: str) -> dict[str, int]:
+        """What erasing ``subject`` would touch: ``workflows`` (with their children),
+        ``records``, ``blobs`` (those a reference of the subject or its workflows holds)."""
+        ...
+
 
 class LedgerStore(Connection, Protocol):
     """The model-call ledger: a row per attempt (``plait/store/ledger.py``)."""
@@ -484,6 +491,31 @@ class AlertStore(Connection, Protocol):
     async def list_alerts(self, status: str | None, limit: int) -> list[AlertRow]: ...
 
 
+class GcStore(Connection, Protocol):
+    """Garbage collection (``plait/store/gc.py``): each call one transaction; ``delete=False``
+    counts what would go and writes nothing."""
+
+    async def collect_workflows(self, flt: GcFilter, now: int, by: str, delete: bool) -> GcBatch:
+        """Deletes a batch of ended trees (a top-level workflow and its children, all ended
+        before ``flt.before``) with everything that belongs to them and the blobs only they
+        held, leaving a ``collected`` event per workflow."""
+        ...
+
+    async def collect_orphans(self, blobs_before: int, now: int, delete: bool) -> dict[str, int]:
+        """Deletes unreferenced blobs stored before ``blobs_before`` and expired limiter
+        slots; rows per table."""
+        ...
+
+    async def collect_records(self, kind: str, before: int, limit: int, delete: bool) -> int:
+        """Deletes up to ``limit`` records of ``kind`` not updated since ``before``."""
+        ...
+
+    async def claim_pass(self, key: str, now: int, interval_ms: int) -> bool:
+        """True for at most one caller per ``interval_ms`` across the database: the turn to
+        run the periodic job ``key`` (retention)."""
+        ...
+
+
 class Store(
     ClientStore,
     RunStore,
@@ -499,6 +531,7 @@ class Store(
     RekeyStore,
     MetricsStore,
     AlertStore,
+    GcStore,
     Protocol,
 ):
     """The whole contract: what a backend implements and the engine holds."""
@@ -512,6 +545,7 @@ __all__ = [
     "ContinuationStore",
     "ErasureStore",
     "EventStore",
+    "GcStore",
     "HumanTaskStore",
     "LedgerStore",
     "LimitStore",

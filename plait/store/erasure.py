@@ -11,6 +11,8 @@ Invariants kept here:
 - A workflow that has not finished is ended ``cancelled`` first, its ``attempt`` (the fencing
   token) moved on, so a worker still running it can write nothing afterwards; its parent is
   told the child ended, as for any cancellation; its open human tasks are cancelled.
+- A human task's journal entry loses its name (the task's title, free text); every other
+  name is the code's (steps, signals, children) and stays.
 - Error types stay (they say what kind of failure it was); error messages and tracebacks go,
   since they may quote the person's data.
 - A blob goes when no reference outside the erased workflows and subject holds it.
@@ -27,6 +29,7 @@ from plait.store.sqlbase import Conn, SQLBase
 from plait.types import ErasureReport, WorkflowEventKind
 
 ERASED = "[erased]"
+HUMAN_TASK = "human_task"  # the journal kind of ask_human, whose entry's name is the title
 
 
 def _type_only(error_json: str | None) -> str | None:
@@ -47,6 +50,8 @@ def _strip_entries(journal_json: str) -> str:
     except ValueError:
         return "[]"
     for row in rows:
+        if row.get("kind") == HUMAN_TASK:
+            row["name"] = ERASED
         if "output" in row:
             row["output"] = None
         if row.get("error") is not None:
@@ -103,6 +108,36 @@ class SQLErasure(SQLBase):
 
         return await self._run(op)
 
+    async def describe_subject(self, subject: str) -> dict[str, int]:
+        def op(conn: Conn) -> dict[str, int]:
+            ids = [
+                r["id"]
+                for r in self._all(
+                    conn,
+                    "WITH RECURSIVE tree(id) AS (SELECT id FROM workflows WHERE subject = ?"
+                    " UNION SELECT w.id FROM workflows w JOIN tree t ON w.parent_id = t.id)"
+                    " SELECT id FROM tree",
+                    (subject,),
+                )
+            ]
+            records = self._one(
+                conn, "SELECT count(*) AS n FROM records WHERE subject = ?", (subject,)
+            )
+            marks = ", ".join("?" for _ in ids)
+            owned = "subject = ?" + (f" OR workflow_id IN ({marks})" if ids else "")
+            blobs = self._one(
+                conn,
+                f"SELECT count(DISTINCT digest) AS n FROM blob_refs WHERE {owned}",
+                (subject, *ids),
+            )
+            return {
+                "workflows": len(ids),
+                "records": int(records["n"]) if records else 0,
+                "blobs": int(blobs["n"]) if blobs else 0,
+            }
+
+        return await self._run(op, write=False)
+
     def _erase_workflow(self, conn: Conn, wid: str, now: int) -> None:
         row = self._one(conn, "SELECT error FROM workflows WHERE id = ?", (wid,))
         self._x(
@@ -126,6 +161,12 @@ class SQLErasure(SQLBase):
                     (_type_only(r["error"]), wid, *keys),
                 )
         self._x(conn, "UPDATE journal SET output = NULL WHERE workflow_id = ?", (wid,))
+        # A human task's entry is named by its title, free text that may name the person.
+        self._x(
+            conn,
+            "UPDATE journal SET name = ? WHERE workflow_id = ? AND kind = ?",
+            (ERASED, wid, HUMAN_TASK),
+        )
         self._x(conn, "UPDATE signals SET payload = NULL WHERE workflow_id = ?", (wid,))
         self._x(
             conn,

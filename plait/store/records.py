@@ -494,3 +494,26 @@ class AlertRow:
     next_at: int
     sent_at: int | None
     last_error: str | None
+
+
+# -- gc and retention (plait/store/gc.py) --------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class GcFilter:
+    """Which ended workflows one gc batch looks at: top-level workflows (with their children)
+    that ended before ``before``, of ``name`` or of any name but those in ``exclude``, after
+    the keyset ``after`` = ``(completed_at, id)`` of the last batch's last one."""
+
+    before: int
+    name: str | None = None
+    exclude: tuple[str, ...] = ()
+    after: tuple[int, str] | None = None
+    limit: int = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class GcBatch:
+    """What one gc batch deleted (or, dry, would delete): rows per table; and the keyset to
+    go on from (``None``: no more candidates)."""
+
+    deleted: dict[str, int]
+    last: tuple[int, str] | None

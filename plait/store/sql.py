@@ -15,6 +15,7 @@ from plait.store.clients import SQLClients
 from plait.store.continuation import SQLContinuation
 from plait.store.erasure import SQLErasure
 from plait.store.events import SQLEvents
+from plait.store.gc import SQLGc
 from plait.store.ledger import SQLLedger
 from plait.store.limits import SQLLimits
 from plait.store.metrics import SQLMetrics
@@ -39,6 +40,7 @@ class SQLStore(
     SQLRekey,
     SQLMetrics,
     SQLAlerts,
+    SQLGc,
 ):
     """A :class:`~plait.store.base.Store` over any SQL database a ``Dialect`` covers:
 
@@ -55,7 +57,8 @@ class SQLStore(
     - :class:`~plait.store.ledger.SQLLedger`: the model-call ledger;
     - :class:`~plait.store.rekey.SQLRekey`: re-encryption of payloads (``plait rekey``);
     - :class:`~plait.store.metrics.SQLMetrics`: the health counts ``/metrics`` reads;
-    - :class:`~plait.store.alerts.SQLAlerts`: the alert scan and outbox.
+    - :class:`~plait.store.alerts.SQLAlerts`: the alert scan and outbox;
+    - :class:`~plait.store.gc.SQLGc`: gc of ended workflows, orphans and old records.
     """
 
     url: str

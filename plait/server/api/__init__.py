@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from plait.server.api import alerts, costs, metrics, system, tasks, workflows
+from plait.server.api import alerts, costs, metrics, subjects, system, tasks, workflows
 
 
 def install_api(app: FastAPI) -> None:
@@ -14,3 +14,4 @@ def install_api(app: FastAPI) -> None:
     app.include_router(metrics.router)
     metrics.enable(app.state.engine)
     app.include_router(alerts.router)
+    app.include_router(subjects.router)

@@ -37,12 +37,14 @@ NAV = (
     NavItem("Workflows", "/workflows"),
     NavItem("Inbox", "/inbox"),
     NavItem("Workers", "/workers"),
+    NavItem("Erasure", "/subjects", role="admin"),
 )
 
 
 def install_pages(app: FastAPI) -> None:
     """Adds plait's web pages, its static files and the template environment to ``app``."""
     from plait.server.pages.other_pages import router as other_router
+    from plait.server.pages.subject_pages import router as subject_router
     from plait.server.pages.task_pages import router as task_router
     from plait.server.pages.tokens import router as tokens_router
     from plait.server.pages.workflow_pages import router as workflow_router
@@ -69,3 +71,4 @@ def install_pages(app: FastAPI) -> None:
     app.include_router(workflow_router, include_in_schema=False)
     app.include_router(task_router, include_in_schema=False)
     app.include_router(tokens_router, include_in_schema=False)
+    app.include_router(subject_router, include_in_schema=False)

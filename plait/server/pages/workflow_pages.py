@@ -220,13 +220,27 @@ async def workflow_page(
         context = await _workflow_context(request, user, workflow_id)
     except plait.WorkflowNotFound:
         return await show_error(
-            request,
-            user,
-            404,
-            f"There is no workflow with the id {workflow_id!r}.",
-            back="/workflows",
+            request, user, 404, await _gone(request, workflow_id), back="/workflows"
         )
     return await render(request, "workflow.html", user, context)
+
+
+async def _gone(request: Request, workflow_id: str) -> str:
+    """Why there is no such workflow: never was, or deleted by gc (its tombstone says when)."""
+    try:
+        events = await engine_of(request).events(workflow_id)
+    except plait.WorkflowNotFound:
+        events = []
+    collected = [e for e in events if e.kind == plait.WorkflowEventKind.COLLECTED]
+    if not collected:
+        return f"There is no workflow with the id {workflow_id!r}."
+    last = collected[-1]
+    what = " ".join(str(last.details.get(k, "")) for k in ("name", "status")).strip()
+    return (
+        f"The workflow {workflow_id!r} ({what}) was deleted by gc on "
+        f"{last.at:%Y-%m-%d %H:%M} UTC (by {last.by}): it had ended before the retention "
+        "period. Its event log keeps this record."
+    )
 
 
 @router.get("/workflows/{workflow_id}/live", response_class=HTMLResponse)

@@ -23,6 +23,8 @@ from plait.errors import (
     NondeterminismError,
     PermissionDenied,
     PlaitError,
+    ScheduleAlreadyExists,
+    ScheduleNotFound,
     SerializationError,
     StepFailed,
     TaskAlreadyCompleted,
@@ -49,6 +51,7 @@ from plait.human import (
 )
 from plait.limits import Limit, Queue, Rate, limit
 from plait.records import Records
+from plait.schedules import Schedule, ScheduleInfo
 from plait.types import (
     AttemptRecord,
     EntryStatus,
@@ -103,6 +106,10 @@ __all__ = [
     "Record",
     "Records",
     "Retry",
+    "Schedule",
+    "ScheduleAlreadyExists",
+    "ScheduleInfo",
+    "ScheduleNotFound",
     "SerializationError",
     "StepDef",
     "StepFailed",

@@ -17,6 +17,7 @@ from plait.store.events import SQLEvents
 from plait.store.ledger import SQLLedger
 from plait.store.limits import SQLLimits
 from plait.store.runs import SQLRuns
+from plait.store.schedules import SQLSchedules
 from plait.store.tasks import SQLTasks
 from plait.store.views import SQLViews
 
@@ -33,6 +34,7 @@ class SQLStore(
     SQLContinuation,
     SQLErasure,
     SQLLedger,
+    SQLSchedules,
 ):
     """A :class:`~plait.store.base.Store` over any SQL database a ``Dialect`` covers:
 
@@ -46,7 +48,8 @@ class SQLStore(
     - :class:`~plait.store.blobs.SQLBlobs`: blobs and their references;
     - :class:`~plait.store.views.SQLViews`: the server's reads, and the change hints;
     - :class:`~plait.store.erasure.SQLErasure`: erasure of one person's data.
-    - :class:`~plait.store.ledger.SQLLedger`: the model-call ledger.
+    - :class:`~plait.store.ledger.SQLLedger`: the model-call ledger;
+    - :class:`~plait.store.schedules.SQLSchedules`: schedules and starting their ticks.
     """
 
     url: str

@@ -12,10 +12,10 @@ with the documented code, never a Python traceback (``-v`` logs one for an unexp
 names nothing usable, an unknown workflow name for ``start``, arguments that do not fit the
 workflow or a human task's form, an operation the workflow's or task's status does not
 allow); 3 not found (no workflow or
-human task with that id).
+human task with that id; no schedule with that id).
 """
 
-from plait.cli import costs, tasks, worker_cmd, workflows
+from plait.cli import costs, schedules, tasks, worker_cmd, workflows
 from plait.cli.base import CommandError, exit_code, load_app, main
 from plait.server.commands import server_command, users_group
 
@@ -28,6 +28,7 @@ __all__ = [
     "exit_code",
     "load_app",
     "main",
+    "schedules",
     "tasks",
     "worker_cmd",
     "workflows",

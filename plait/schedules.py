@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterError, croniter
+from croniter import croniter
 
 from plait.arguments import encode_arguments
 from plait.clock import duration_ms
@@ -122,7 +122,7 @@ class Timing:
             )
         try:
             zone_ok = isinstance(timezone, str) and bool(timezone) and ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             zone_ok = False
         if not zone_ok:
             raise ConfigurationError(
@@ -132,9 +132,9 @@ class Timing:
         if cron is not None:
             if not isinstance(cron, str):
                 raise ConfigurationError(f"{what}: cron= must be a string such as '0 9 * * *'")
-            try:
-                croniter(cron, datetime(2000, 1, 1, tzinfo=UTC))
-            except (CroniterError, ValueError, KeyError) as exc:
+            try:  # a tick must exist too ('0 0 31 2 *' never comes)
+                croniter(cron, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+            except Exception as exc:  # croniter's errors, and any other it lets through
                 raise ConfigurationError(
                     f"{what}: bad cron expression {cron!r} ({exc}); write five fields, "
                     "minute hour day-of-month month day-of-week, e.g. '30 9 * * 1-5'"

@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from plait.server.api import costs, system, tasks, workflows
+from plait.server.api import costs, schedules, system, tasks, workflows
 
 
 def install_api(app: FastAPI) -> None:
@@ -11,3 +11,4 @@ def install_api(app: FastAPI) -> None:
     app.include_router(costs.router)
     app.include_router(workflows.router)
     app.include_router(tasks.router)
+    app.include_router(schedules.router)

@@ -157,6 +157,7 @@ class Timing:
         return None if self.every_ms is None else timedelta(milliseconds=self.every_ms)
 
     def _cron(self, ms: int) -> croniter:
+        assert self.cron is not None
         return croniter(self.cron, datetime.fromtimestamp(ms / 1000, tz=ZoneInfo(self.timezone)))
 
     def after(self, ms: int) -> int:

@@ -53,7 +53,9 @@ def check_schedules(schedules: Iterable[Schedule]) -> tuple[Schedule, ...]:
     found: dict[str, Schedule] = {}
     for s in schedules:
         if not isinstance(s, Schedule):
-            raise ConfigurationError(f"Engine(schedules=...) takes plait.Schedule objects, not {s!r}")
+            raise ConfigurationError(
+                f"Engine(schedules=...) takes plait.Schedule objects, not {s!r}"
+            )
         if s.id in found:
             raise ConfigurationError(f"two schedules have the id {s.id!r}; give each its own")
         found[s.id] = s

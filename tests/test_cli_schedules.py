@@ -47,7 +47,9 @@ def test_add_list_pause_resume_trigger_delete(url: str) -> None:
     assert run("pause", "--database", url, "often") == (0, "often: paused\n")
     code, out = run("trigger", "--database", url, "nightly", "--by", "ada")
     assert code == 0 and out.startswith("nightly@")
-    shown = CliRunner().invoke(main, ["workflows", "show", "--database", url, out.strip(), "--json"])
+    shown = CliRunner().invoke(
+        main, ["workflows", "show", "--database", url, out.strip(), "--json"]
+    )
     assert json.loads(shown.output)["events"][0]["by"] == "ada"
     assert run("delete", "--database", url, "often") == (0, "often: deleted\n")
     assert [s["id"] for s in json.loads(run("list", "--database", url, "--json")[1])] == ["nightly"]
@@ -62,9 +64,16 @@ def test_add_list_pause_resume_trigger_delete(url: str) -> None:
         (("add", "--app", APP, "x", "doubler", "1", "--cron", "99 * * * *"), 2, "bad cron"),
         (("add", "--app", APP, "x", "doubler", "1", "--every", "soon"), 2, "--every 'soon'"),
         (("add", "--app", APP, "x", "doubler", "1"), 2, "exactly one of cron="),
-        (("add", "--app", APP, "x", "doubler", "1", "--every", "60", "--timezone", "Nowhere"),
-         2, "unknown time zone 'Nowhere'"),  # fmt: skip
-        (("add", "--app", APP, "x", "doubler", '"a"', "--every", "60"), 2, "argument 'n' expects int"),
+        (
+            ("add", "--app", APP, "x", "doubler", "1", "--every", "60", "--timezone", "Nowhere"),
+            2,
+            "unknown time zone 'Nowhere'",
+        ),  # fmt: skip
+        (
+            ("add", "--app", APP, "x", "doubler", '"a"', "--every", "60"),
+            2,
+            "argument 'n' expects int",
+        ),
         (("add", "--app", APP, "x", "nope", "--every", "60"), 2, "no workflow named 'nope'"),
         (("add", "x", "doubler", "1", "--every", "60"), 2, "needs the workflow's code"),
     ],

@@ -5,7 +5,6 @@ schedule raises when it is made."""
 from __future__ import annotations
 
 import re
-
 from datetime import UTC, datetime, timedelta
 
 import pytest

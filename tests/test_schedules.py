@@ -89,7 +89,12 @@ async def test_code_wins_but_an_operators_pause_stays(db_url: str) -> None:
     changed = plait.Schedule("s", report, "us", cron="30 * * * *", catchup="skip")
     async with engine_on(db_url, changed) as engine:
         info = await engine.schedules.get("s")
-        assert (info.args, info.cron, info.every, info.catchup) == (["us"], "30 * * * *", None, "skip")
+        assert (info.args, info.cron, info.every, info.catchup) == (
+            ["us"],
+            "30 * * * *",
+            None,
+            "skip",
+        )
         assert info.paused
     async with engine_on(db_url) as engine:  # removed from the code: it stays until deleted
         assert [s.id for s in await engine.schedules.list()] == ["s"]

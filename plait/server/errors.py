@@ -135,7 +135,11 @@ def from_plait(exc: PlaitError) -> ApiError:
         return ApiError(404, message)
     if isinstance(
         exc,
-        TaskNotOpen | WorkflowFinished | InvalidState | WorkflowAlreadyExists | ScheduleAlreadyExists,
+        TaskNotOpen
+        | WorkflowFinished
+        | InvalidState
+        | WorkflowAlreadyExists
+        | ScheduleAlreadyExists,
     ):
         return ApiError(409, message)
     if isinstance(exc, PermissionDenied):

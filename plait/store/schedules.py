@@ -132,7 +132,9 @@ class SQLSchedules(SQLBase):
 
     async def list_schedules(self) -> list[ScheduleRow]:
         return await self._run(
-            lambda c: [_row(r) for r in self._all(c, f"SELECT {_COLUMNS} FROM schedules ORDER BY id")],
+            lambda c: [
+                _row(r) for r in self._all(c, f"SELECT {_COLUMNS} FROM schedules ORDER BY id")
+            ],
             write=False,
         )
 
@@ -191,6 +193,7 @@ class SQLSchedules(SQLBase):
         """Starts the workflows of ``starts`` (tick, workflow) and moves ``next_at`` on;
         ``expect`` (``next_at``, ``updated_at``) as read, or ``None`` (a manual trigger).
         ``None`` when the ticks were started by another worker or the schedule changed."""
+
         def op(conn: Conn) -> list[str] | None:
             lock = self.dialect.for_update + (self.dialect.skip_locked if expect else "")
             row = self._one(

@@ -76,6 +76,10 @@ async def test_not_found_and_conflicts(api: Api) -> None:
         assert "no schedule 'nope'" in error_of(
             await api.post(f"/api/schedules/nope/{action}"), 404, "not_found"
         )
-    error_of(await api.client.delete("/api/schedules/nope", headers=api.auth("olga")), 404, "not_found")
+    error_of(
+        await api.client.delete("/api/schedules/nope", headers=api.auth("olga")), 404, "not_found"
+    )
     assert (await api.post("/api/schedules", json=NIGHTLY)).status_code == 201
-    assert "exists already" in error_of(await api.post("/api/schedules", json=NIGHTLY), 409, "conflict")
+    assert "exists already" in error_of(
+        await api.post("/api/schedules", json=NIGHTLY), 409, "conflict"
+    )

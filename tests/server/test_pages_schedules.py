@@ -62,7 +62,7 @@ async def test_the_table_and_the_operators_buttons(site):
     assert r.status_code == 303 and r.headers["location"] == "/schedules?done=paused"
     page = (await olga.get("/schedules?done=paused")).text
     assert "Paused: the schedule starts nothing" in page
-    assert 'action="/schedules/nightly/resume"' in page and "badge s-cancelled\">paused" in page
+    assert 'action="/schedules/nightly/resume"' in page and 'badge s-cancelled">paused' in page
     assert (await engine.schedules.get("nightly")).paused
     refused = await olga.post("/schedules/nightly/resume")  # no CSRF token
     assert refused.status_code == 403 and (await engine.schedules.get("nightly")).paused

@@ -1,6 +1,7 @@
 """The web pages of ``plait server``: workflows, a workflow's timeline, the inbox, a task's
-form, workers, schedules, sign-in. Server-rendered with Jinja2, readable without JavaScript; the small
-script in ``static/plait.js`` adds live updates, inline confirmations and the inline diff.
+form, workers, schedules, sign-in. Server-rendered with Jinja2, readable without
+JavaScript; the small script in ``static/plait.js`` adds live updates, inline
+confirmations and the inline diff.
 
 :func:`install_pages` (called last by ``create_app``) builds the template environment —
 plait's templates first, then each extension's folder, so an extension's page may extend

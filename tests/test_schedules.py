@@ -132,13 +132,22 @@ async def test_added_schedules_persist_and_trigger_starts_one_now(db_url: str) -
 async def test_two_engines_start_each_tick_once(new_db_url: Callable[..., str]) -> None:
     url = new_db_url()
     every = plait.Schedule("e", report, "eu", every=1, catchup="all")
-    async with engine_on(url, every) as a, engine_on(url, every) as b:
-        for _ in range(5):
-            for e in (a, b):
-                e.clock.advance(1)
-            await asyncio.gather(*(e.schedules.fire_due() for e in (a, b) for _ in range(3)))
-        started = await ids(a)
-        assert len(started) == 5 and len(set(started)) == 5
-        assert started[0] == "e@2030-01-01T09:59:31Z" and started[-1] == "e@2030-01-01T09:59:35Z"
-        events = [ev for w in started for ev in await a.events(w)]
-        assert len(events) == 5  # one start each, no duplicate attempt logged
+    a, b = engine_on(url, every), engine_on(url, every)
+    await asyncio.gather(a.open(), b.open())  # both declare the schedule at once
+    try:
+        await fire_together(a, b)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def fire_together(a: TestEngine, b: TestEngine) -> None:
+    for _ in range(5):
+        for e in (a, b):
+            e.clock.advance(1)
+        await asyncio.gather(*(e.schedules.fire_due() for e in (a, b) for _ in range(3)))
+    started = await ids(a)
+    assert len(started) == 5 and len(set(started)) == 5
+    assert started[0] == "e@2030-01-01T09:59:31Z" and started[-1] == "e@2030-01-01T09:59:35Z"
+    events = [ev for w in started for ev in await a.events(w)]
+    assert len(events) == 5  # one start each, no duplicate attempt logged

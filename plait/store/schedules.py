@@ -90,12 +90,18 @@ class SQLSchedules(SQLBase):
 
     async def declare_schedule(self, row: ScheduleRow, now: int) -> ScheduleRow:
         def op(conn: Conn) -> ScheduleRow:
-            old = self._schedule(conn, row.id, lock=True)
-            if old is None:
-                self._x(conn, _INSERT, _values(row))
+            # Workers opening together race to declare: the insert waits for (PostgreSQL)
+            # or follows (SQLite) another's, and then finds the row there.
+            cur = self._x(conn, _INSERT + " ON CONFLICT (id) DO NOTHING", _values(row))
+            if cur.rowcount == 1:
                 return row
-            timing = (row.cron, row.every_ms, row.timezone)
-            same_timing = timing == (old.cron, old.every_ms, old.timezone)
+            old = self._schedule(conn, row.id, lock=True)
+            assert old is not None  # a delete would have to come between: not with the lock
+            same_timing = (row.cron, row.every_ms, row.timezone) == (
+                old.cron,
+                old.every_ms,
+                old.timezone,
+            )
             new = ScheduleRow(
                 **{
                     **row.__dict__,
@@ -106,12 +112,16 @@ class SQLSchedules(SQLBase):
                     "created_at": old.created_at,
                 }
             )
-            changed = _values(new)[:12] != _values(old)[:12] or new.source != old.source
-            if not changed:
-                return old
-            self._x(conn, "DELETE FROM schedules WHERE id = ?", (row.id,))
-            self._x(conn, _INSERT, _values(new))
-            return new
+            if _values(new)[:13] == _values(old)[:13] and new.source == old.source:
+                return old  # unchanged: nothing written, updated_at kept
+            self._x(
+                conn,
+                "UPDATE schedules SET workflow = ?, version = ?, args = ?, args_hash = ?,"
+                " blobs = ?, cron = ?, every_ms = ?, timezone = ?, catchup = ?, queue = ?,"
+                " next_at = ?, source = ?, updated_at = ? WHERE id = ?",
+                (*_values(new)[1:11], new.next_at, new.source, now, row.id),
+            )
+            return ScheduleRow(**{**new.__dict__, "updated_at": now})
 
         return await self._run(op)
 

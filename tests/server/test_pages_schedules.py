@@ -56,6 +56,7 @@ async def test_the_table_and_the_operators_buttons(site):
     assert "<code>0 2 * * *</code>" in page and "Europe/Paris" in page and "every 1 min" in page
     last = (await engine.schedules.get("minutely")).last_workflow_id
     assert last and f'href="/workflows/{last}"' in page
+    assert last in (await olga.get(f"/workflows/{last}")).text  # the link leads to it
     assert "<time datetime=" in page and "declared in code" in page
 
     r = await olga.post("/schedules/nightly/pause", data={"csrf_token": csrf(page)})

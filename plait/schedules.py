@@ -54,11 +54,12 @@ class Catchup(StrEnum):
 
 
 class Schedule:
-    """Starts ``workflow(*args)`` on a ``cron`` expression (read in ``timezone``) or ``every``
-    interval. ``catchup`` says what happens to the ticks missed while no worker ran
-    (``"skip"``, ``"one"`` or ``"all"``); ``paused`` starts it paused; ``queue`` is the
-    queue its workflows go to. Raises ``ConfigurationError`` (``InvalidArguments``) at once
-    when anything does not fit."""
+    """Starts ``workflow(*args)`` on a ``cron`` expression (read in ``timezone``, an IANA
+    name) or ``every`` interval (a ``timedelta`` or seconds, at least 1 s). ``catchup``
+    says what happens to the ticks missed while no worker ran (``"skip"``, ``"one"`` or
+    ``"all"``); ``paused`` starts it paused; ``queue`` is the queue its workflows go to.
+    Raises ``ConfigurationError`` (``InvalidArguments``) at once when anything does not
+    fit."""
 
     def __init__(
         self,

@@ -151,3 +151,16 @@ async def fire_together(a: TestEngine, b: TestEngine) -> None:
     assert started[0] == "e@2030-01-01T09:59:31Z" and started[-1] == "e@2030-01-01T09:59:35Z"
     events = [ev for w in started for ev in await a.events(w)]
     assert len(events) == 5  # one start each, no duplicate attempt logged
+
+
+async def test_a_zone_s_daylight_saving_change_on_the_fake_clock(db_url: str) -> None:
+    paris = plait.Schedule("p", report, "fr", cron="30 2 * * *", timezone="Europe/Paris")
+    start = datetime(2030, 3, 29, 12, tzinfo=UTC)
+    async with TestEngine(db_url, workflows=[report], schedules=[paris], start=start) as engine:
+        await engine.run_until_idle(within=timedelta(days=3))
+        # 02:30 CET, then 03:00 CEST (02:30 does not exist on the 31st), then 02:30 CEST
+        assert await ids(engine) == [
+            "p@2030-03-30T01:30:00Z",
+            "p@2030-03-31T01:00:00Z",
+            "p@2030-04-01T00:30:00Z",
+        ]

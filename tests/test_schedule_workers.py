@@ -1,4 +1,4 @@
-"""Schedules with real worker processes: three workers start each tick of a schedule exactly
+"""Schedules with real worker processes (PostgreSQL): three workers start each tick of a schedule exactly
 once (no duplicate, no gap); with every worker stopped for a few ticks, the restarted workers
 catch up by each schedule's policy ("all": every missed tick, "one": the latest only)."""
 
@@ -16,7 +16,9 @@ import pytest
 import plait
 from tests.procs import WorkerProcesses
 
-pytestmark = pytest.mark.timeout(90)
+# PostgreSQL: workers on many hosts, SKIP LOCKED. SQLite serializes the same transaction
+# (two engines racing on the fake clock, tests/test_schedules.py, run on both backends).
+pytestmark = [pytest.mark.timeout(90), pytest.mark.backends("postgresql")]
 
 
 @pytest.fixture
@@ -85,19 +87,17 @@ async def test_three_workers_start_each_tick_once_and_catch_up(
 
         one = await ticks("one")
         assert len(one) == len(set(one))
-        gaps = [(a, b) for a, b in zip(one, one[1:], strict=False) if b != a + 1]
-        assert len(gaps) == 1, f"'one' should skip the downtime's ticks but one: {one}"
-        (a, b) = gaps[0]
-        assert a == last["one"] and b > restarted - 1  # the latest missed tick, started late
-        assert one[0] >= before[0] - 1 and b - a >= 3  # two or more passed over
+        # Of the ticks missed while no worker ran, "one" started only the latest, late.
+        b = next(t for t in one if t > last["one"])
+        assert b > restarted - 1 and b - last["one"] >= 3, (last["one"], restarted, one)
 
         async def done() -> bool:
             found = await client.list(name="tick", limit=1000)
             return all(w.status == plait.WorkflowStatus.COMPLETED for w in found)
 
         await workers.until(done, 30, "every scheduled workflow completed")
-        finished = await client.list(name="tick", limit=1000)
-        events = [e for w in finished for e in await client.events(w.id)]
-        assert all(e.by in ("schedule:all", "schedule:one") for e in events)
-        assert len(events) == len(every) + len(one)  # one start each
         stop_all(workers)
+        finished = await client.list(name="tick", limit=1000)
+        for w in finished:  # each started once, by its schedule
+            [started] = await client.events(w.id)
+            assert started.by == f"schedule:{w.id.split('@')[0]}"

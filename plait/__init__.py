@@ -25,6 +25,8 @@ from plait.errors import (
     NondeterminismError,
     PermissionDenied,
     PlaitError,
+    ScheduleAlreadyExists,
+    ScheduleNotFound,
     SerializationError,
     StepFailed,
     TaskAlreadyCompleted,
@@ -53,6 +55,7 @@ from plait.human import (
 from plait.limits import Limit, Queue, Rate, limit
 from plait.records import Records
 from plait.replaycheck import ReplayOutcome, ReplayReport, ReplayResult
+from plait.schedules import Schedule, ScheduleInfo
 from plait.types import (
     AttemptRecord,
     EntryStatus,
@@ -126,6 +129,10 @@ __all__ = [
     "ReplayReport",
     "ReplayResult",
     "Retry",
+    "Schedule",
+    "ScheduleAlreadyExists",
+    "ScheduleInfo",
+    "ScheduleNotFound",
     "SerializationError",
     "StepDef",
     "StepFailed",

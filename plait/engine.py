@@ -36,6 +36,8 @@ from plait.limits import Limit, Queue, check_queues, declare_queues
 from plait.operations import OperationsAPI, check_by
 from plait.records import Records
 from plait.retention import Retention, RetentionAPI, RetentionSpec
+from plait.schedules import Schedule
+from plait.scheduling import Schedules, check_schedules
 from plait.store import Store, open_store
 from plait.store.records import RESERVED_PREFIX, ListFilter, NewWorkflow
 from plait.types import (
@@ -76,6 +78,8 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
     when it is set) encrypts every payload stored (see docs/operations.md).
     ``queues`` (:class:`plait.Queue`) declares queues' concurrency and rate limits; they
     are stored when the engine opens, and every worker applies them.
+    ``schedules`` (:class:`plait.Schedule`) start workflows on a cron expression or at an
+    interval; they are stored when the engine opens, and workers start their ticks.
     ``records`` (:class:`plait.records.Records`) keeps application state; the blob methods
     are in :class:`plait.blobs.BlobAPI`.
     The AI layer (``plait.ai``, see docs/ai.md) reads ``model`` (the default chat model: a
@@ -111,6 +115,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
         prices: Mapping[str, Price] | None = None,
         ai_budget_usd: float | None = None,
         ai_limits: Iterable[Limit] = (),
+        schedules: Iterable[Schedule] = (),
         tracer_provider: TracerProvider | None = None,
         alerts: Alerts | None = None,
         retention: RetentionSpec | Mapping[str, RetentionSpec] = None,
@@ -143,6 +148,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
         self.alerts = resolve(alerts)
         self._closed = False
         self.queues = check_queues(queues)
+        self.declared_schedules = check_schedules(schedules)
         self.random = random.Random()
         self._step_threads = step_threads
         self.threads = ThreadPoolExecutor(
@@ -207,6 +213,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
             self._open = True
             try:
                 await declare_queues(self, self.queues)
+                await self.schedules.declare(self.declared_schedules)
             except BaseException:
                 await self.close()
                 raise
@@ -428,6 +435,13 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
         """Who started, signalled, cancelled and resumed the workflow, and when, oldest
         first; raises ``WorkflowNotFound``."""
         return await self.store.events(workflow_id)
+
+    @functools.cached_property
+    def schedules(self) -> Schedules:
+        """Schedules: ``list``, ``get``, ``add``, ``pause``, ``resume``, ``delete``,
+        ``trigger`` (``plait.Schedule``; those in ``Engine(schedules=...)`` are declared
+        when the engine opens)."""
+        return Schedules(self)
 
     @functools.cached_property
     def records(self) -> Records:

@@ -22,7 +22,9 @@ Every error a caller can act on derives from :class:`PlaitError`::
     │   └── TaskAlreadyCompleted    someone answered it already (a race has one winner)
     ├── InvalidAnswer               the answer does not fit the form (lists each field)
     ├── PermissionDenied            the person may not act on that human task
-    └── BlobNotFound                no blob with that digest (never stored, or collected)
+    ├── BlobNotFound                no blob with that digest (never stored, or collected)
+    ├── ScheduleNotFound            no schedule with that id
+    └── ScheduleAlreadyExists       a schedule with that id exists (delete it first)
 
 Control flow inside a running workflow (suspending, losing the lease, shutting down) uses
 private ``BaseException`` subclasses so that a user's ``except Exception:`` cannot swallow it.
@@ -201,6 +203,14 @@ class PermissionDenied(PlaitError):
 class BlobNotFound(PlaitError):
     """No blob with that digest is stored: it was never stored, or it was collected as an
     orphan (no workflow or subject held it)."""
+
+
+class ScheduleNotFound(PlaitError):
+    """No schedule with that id."""
+
+
+class ScheduleAlreadyExists(PlaitError):
+    """A schedule with that id exists already: delete it first, or choose another id."""
 
 
 class _ControlFlow(BaseException):

@@ -64,16 +64,21 @@ class TestEngine(Engine):
         """Runs every runnable workflow until none is left, skipping the fake clock ahead to
         the next timer or deadline when nothing else can run. With ``within``, the clock is
         not moved more than that past its current time (so a test can signal a workflow
-        before its wait times out). Returns the number of runs executed."""
+        before its wait times out). Schedules start the ticks due at the clock's time; with
+        ``within``, the clock also stops at each tick in the window, so each one starts.
+        Returns the number of runs executed."""
         limit = None if within is None else self.clock.now_ms() + duration_ms(within, "within")
         runs = 0
         for _ in range(max_rounds):
+            tick = await self.schedules.fire_due()  # ticks due at the clock's time
             claimed = await self._worker.claim_once(10_000)
             if claimed:
                 runs += len(claimed)
                 await asyncio.gather(*self._worker.runs())
                 continue
             due = await self.store.next_due(None)
+            if limit is not None and tick is not None:  # within=: schedules tick too
+                due = tick if due is None else min(due, tick)
             if due is None or due <= self.clock.now_ms():
                 return runs
             if limit is not None and due > limit:

@@ -140,6 +140,7 @@ class Worker:
             asyncio.create_task(self._claim_loop(), name="plait-claim"),
             asyncio.create_task(self._heartbeat_loop(), name="plait-heartbeat"),
             asyncio.create_task(retention_loop(e), name="plait-retention"),
+            asyncio.create_task(self._schedule_loop(), name="plait-schedules"),
         ]
         if e.alerts is not None:  # a periodic scan, apart from the workflows' path
             runner = AlertRunner(e.store, e.clock, e.alerts)
@@ -252,6 +253,22 @@ class Worker:
                 raise
             except Exception:
                 log.exception("worker %s: heartbeat failed; retrying", self.id)
+
+    async def _schedule_loop(self) -> None:
+        """Starts the workflows of due schedule ticks, then sleeps until the next tick
+        (bounded by the poll interval, so a schedule added elsewhere is seen)."""
+        e = self.engine
+        while not self._stopping:
+            wait = e.poll_interval
+            try:
+                later = await e.schedules.fire_due()
+                if later is not None:
+                    wait = min(wait, max(0.0, (later - e.clock.now_ms()) / 1000))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker %s: starting scheduled workflows failed; retrying", self.id)
+            await asyncio.sleep(wait)
 
     async def reap_dead_workers(self) -> int:
         """Expires the leases of workers on this host whose process has died."""

@@ -12,10 +12,20 @@ with the documented code, never a Python traceback (``-v`` logs one for an unexp
 names nothing usable, an unknown workflow name for ``start``, arguments that do not fit the
 workflow or a human task's form, an operation the workflow's or task's status does not
 allow); 3 not found (no workflow or
-human task with that id; for ``erase``, nothing carries the subject).
+human task with that id; for ``erase``, nothing carries the subject; no schedule with that id).
 """
 
-from plait.cli import alerts, costs, keys, replay, retention, tasks, worker_cmd, workflows
+from plait.cli import (
+    alerts,
+    costs,
+    keys,
+    replay,
+    retention,
+    schedules,
+    tasks,
+    worker_cmd,
+    workflows,
+)
 from plait.cli.base import CommandError, exit_code, load_app, main
 from plait.server.commands import server_command, users_group
 
@@ -32,6 +42,7 @@ __all__ = [
     "main",
     "replay",
     "retention",
+    "schedules",
     "tasks",
     "worker_cmd",
     "workflows",

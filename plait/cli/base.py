@@ -34,6 +34,8 @@ from plait.errors import (
     InvalidAnswer,
     InvalidState,
     PlaitError,
+    ScheduleAlreadyExists,
+    ScheduleNotFound,
     SerializationError,
     TaskNotFound,
     TaskNotOpen,
@@ -76,7 +78,7 @@ def _reason(exc: BaseException) -> str:
 
 def exit_code(exc: PlaitError) -> int:
     """The exit code for a plait error: 3 not found, 2 bad input, 1 the operation failed."""
-    if isinstance(exc, WorkflowNotFound | TaskNotFound):
+    if isinstance(exc, WorkflowNotFound | TaskNotFound | ScheduleNotFound):
         return EXIT_NOT_FOUND
     if isinstance(
         exc,
@@ -86,7 +88,8 @@ def exit_code(exc: PlaitError) -> int:
         | InvalidState
         | SerializationError
         | WorkflowAlreadyExists
-        | WorkflowFinished,
+        | WorkflowFinished
+        | ScheduleAlreadyExists,
     ):
         return EXIT_USAGE
     return EXIT_FAILED

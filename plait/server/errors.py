@@ -34,6 +34,8 @@ from plait import (
     InvalidState,
     PermissionDenied,
     PlaitError,
+    ScheduleAlreadyExists,
+    ScheduleNotFound,
     SerializationError,
     TaskNotFound,
     TaskNotOpen,
@@ -118,7 +120,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
         401: "no credentials, or a token or session that is not valid",
         403: "the user lacks the role, or a cookie-authenticated request lacks its CSRF token",
-        404: "no such workflow or human task",
+        404: "no such workflow, human task or schedule",
         409: "the operation does not apply now (already completed, finished, no app code)",
         422: "a bad input; field names it",
         503: "the store does not answer",
@@ -129,9 +131,16 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def from_plait(exc: PlaitError) -> ApiError:
     """The HTTP answer for an error the engine raised."""
     message = str(exc)
-    if isinstance(exc, WorkflowNotFound | TaskNotFound):
+    if isinstance(exc, WorkflowNotFound | TaskNotFound | ScheduleNotFound):
         return ApiError(404, message)
-    if isinstance(exc, TaskNotOpen | WorkflowFinished | InvalidState | WorkflowAlreadyExists):
+    if isinstance(
+        exc,
+        TaskNotOpen
+        | WorkflowFinished
+        | InvalidState
+        | WorkflowAlreadyExists
+        | ScheduleAlreadyExists,
+    ):
         return ApiError(409, message)
     if isinstance(exc, PermissionDenied):
         return ApiError(403, message)

@@ -43,6 +43,7 @@ from plait.store.records import (
     PageFilter,
     QueueLimits,
     RekeyBatch,
+    ScheduleRow,
     StoredBlob,
     StoredRecord,
     TaskEventRow,
@@ -516,6 +517,51 @@ class GcStore(Connection, Protocol):
         ...
 
 
+class ScheduleStore(Connection, Protocol):
+    """Schedules: their definitions, and starting their ticks exactly once
+    (``plait/store/schedules.py``)."""
+
+    async def declare_schedule(self, row: ScheduleRow, now: int) -> ScheduleRow:
+        """Inserts or replaces a code-declared schedule, keeping its ``paused`` flag, and its
+        ``next_at`` unless the timing changed; returns what is stored."""
+        ...
+
+    async def add_schedule(self, row: ScheduleRow, now: int) -> ScheduleRow:
+        """Inserts a schedule; ``ScheduleAlreadyExists`` when its id is taken."""
+        ...
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleRow | None: ...
+
+    async def list_schedules(self) -> list[ScheduleRow]: ...
+
+    async def pause_schedule(
+        self, schedule_id: str, paused: bool, next_at: int | None, now: int
+    ) -> ScheduleRow:
+        """Pauses or resumes (then from ``next_at``); ``ScheduleNotFound``."""
+        ...
+
+    async def delete_schedule(self, schedule_id: str) -> bool: ...
+
+    async def due_schedules(self, now: int, limit: int) -> tuple[list[ScheduleRow], int | None]:
+        """Unpaused schedules with a tick due at ``now``, and the next tick after ``now``."""
+        ...
+
+    async def start_scheduled(
+        self,
+        schedule_id: str,
+        expect: tuple[int, int] | None,
+        starts: list[tuple[int, NewWorkflow]],
+        next_at: int | None,
+        by: str,
+        now: int,
+    ) -> list[str] | None:
+        """In one transaction: locks the schedule, checks it is as read (``expect``:
+        ``next_at``, ``updated_at``; ``None`` for a manual trigger), creates the workflows of
+        ``starts`` (tick, workflow; idempotent on their ids) and moves ``next_at`` on.
+        Returns the ids created, ``None`` when another worker got there first."""
+        ...
+
+
 class Store(
     ClientStore,
     RunStore,
@@ -532,6 +578,7 @@ class Store(
     MetricsStore,
     AlertStore,
     GcStore,
+    ScheduleStore,
     Protocol,
 ):
     """The whole contract: what a backend implements and the engine holds."""
@@ -553,6 +600,7 @@ __all__ = [
     "RecordStore",
     "RekeyStore",
     "RunStore",
+    "ScheduleStore",
     "Store",
     "ViewStore",
 ]

@@ -517,3 +517,33 @@ class GcBatch:
 
     deleted: dict[str, int]
     last: tuple[int, str] | None
+
+
+# -- schedules ----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ScheduleRow:
+    """A schedule as stored (``plait/store/schedules.py``): ``args`` is sealed codec text,
+    ``next_at`` the first tick not yet started (epoch ms)."""
+
+    id: str
+    workflow: str
+    version: str
+    args: str
+    args_hash: str
+    blobs: tuple[str, ...]
+    cron: str | None
+    every_ms: int | None
+    timezone: str
+    catchup: str
+    queue: str | None
+    paused: bool
+    next_at: int
+    last_at: int | None
+    last_workflow_id: str | None
+    source: str  # "code" (Engine(schedules=...)) or "api"
+    created_at: int
+    updated_at: int
+
+
+SCHEDULE_SOURCES = ("code", "api")
+"""Where a schedule was declared: in the engine's code, or through the CLI, API or UI."""

@@ -21,6 +21,7 @@ from plait.store.limits import SQLLimits
 from plait.store.metrics import SQLMetrics
 from plait.store.rekey import SQLRekey
 from plait.store.runs import SQLRuns
+from plait.store.schedules import SQLSchedules
 from plait.store.tasks import SQLTasks
 from plait.store.views import SQLViews
 
@@ -41,6 +42,7 @@ class SQLStore(
     SQLMetrics,
     SQLAlerts,
     SQLGc,
+    SQLSchedules,
 ):
     """A :class:`~plait.store.base.Store` over any SQL database a ``Dialect`` covers:
 
@@ -58,7 +60,8 @@ class SQLStore(
     - :class:`~plait.store.rekey.SQLRekey`: re-encryption of payloads (``plait rekey``);
     - :class:`~plait.store.metrics.SQLMetrics`: the health counts ``/metrics`` reads;
     - :class:`~plait.store.alerts.SQLAlerts`: the alert scan and outbox;
-    - :class:`~plait.store.gc.SQLGc`: gc of ended workflows, orphans and old records.
+    - :class:`~plait.store.gc.SQLGc`: gc of ended workflows, orphans and old records;
+    - :class:`~plait.store.schedules.SQLSchedules`: schedules and starting their ticks.
     """
 
     url: str

@@ -33,6 +33,7 @@ class Live:
         self.tokens = tokens
         self.workflow_ids: list[str] = []
         self.task_ids: list[str] = []
+        self.schedule_ids: list[str] = []
 
     def auth(self, who: str = "root") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -53,6 +54,13 @@ def seed(live: Live) -> None:
         )
         assert r.status_code == 201, r.text
         live.workflow_ids.append(r.json()["id"])
+    r = httpx.post(
+        f"{url}/api/schedules",
+        headers=headers,
+        json={"id": "hourly", "workflow": "waiter", "args": [3], "every_seconds": 3600},
+    )
+    assert r.status_code == 201, r.text
+    live.schedule_ids.append("hourly")
     deadline = time.monotonic() + 30
     while len(live.task_ids) < 3:
         assert time.monotonic() < deadline, live.server.log_text()
@@ -123,7 +131,11 @@ def checker(operation, mode: GenerationMode, live: Live):
     def check(case, data) -> None:
         params = case.path_parameters or {}
         if mode.is_positive:  # real ids too, so the found and conflict paths are reached
-            for name, ids in (("workflow_id", live.workflow_ids), ("task_id", live.task_ids)):
+            for name, ids in (
+                ("workflow_id", live.workflow_ids),
+                ("task_id", live.task_ids),
+                ("schedule_id", live.schedule_ids),
+            ):
                 if name in params:
                     params[name] = data.draw(st.sampled_from([*ids, params[name]]))
         case.call_and_validate(headers=live.auth("root"), timeout=30)
@@ -139,7 +151,7 @@ def test_every_operation_answers_as_its_schema_says(api_schema, live: Live) -> N
         if op.path != STREAM and (op.path.startswith("/api/") or op.path in ("/healthz", "/readyz"))
     ]
     # Every API route is generated (the schema lists them all); a handful at least.
-    assert len(operations) >= 20, [op.label for op in operations]
+    assert len(operations) >= 25, [op.label for op in operations]
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:

@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from plait.server.api import alerts, costs, metrics, subjects, system, tasks, workflows
+from plait.server.api import alerts, costs, metrics, schedules, subjects, system, tasks, workflows
 
 
 def install_api(app: FastAPI) -> None:
@@ -15,3 +15,4 @@ def install_api(app: FastAPI) -> None:
     metrics.enable(app.state.engine)
     app.include_router(alerts.router)
     app.include_router(subjects.router)
+    app.include_router(schedules.router)

@@ -1,6 +1,7 @@
 """The web pages of ``plait server``: workflows, a workflow's timeline, the inbox, a task's
-form, workers, sign-in. Server-rendered with Jinja2, readable without JavaScript; the small
-script in ``static/plait.js`` adds live updates, inline confirmations and the inline diff.
+form, workers, schedules, sign-in. Server-rendered with Jinja2, readable without
+JavaScript; the small script in ``static/plait.js`` adds live updates, inline
+confirmations and the inline diff.
 
 :func:`install_pages` (called last by ``create_app``) builds the template environment —
 plait's templates first, then each extension's folder, so an extension's page may extend
@@ -37,6 +38,7 @@ NAV = (
     NavItem("Workflows", "/workflows"),
     NavItem("Inbox", "/inbox"),
     NavItem("Workers", "/workers"),
+    NavItem("Schedules", "/schedules"),
     NavItem("Erasure", "/subjects", role="admin"),
 )
 
@@ -44,6 +46,7 @@ NAV = (
 def install_pages(app: FastAPI) -> None:
     """Adds plait's web pages, its static files and the template environment to ``app``."""
     from plait.server.pages.other_pages import router as other_router
+    from plait.server.pages.schedule_pages import router as schedule_router
     from plait.server.pages.subject_pages import router as subject_router
     from plait.server.pages.task_pages import router as task_router
     from plait.server.pages.tokens import router as tokens_router
@@ -71,4 +74,5 @@ def install_pages(app: FastAPI) -> None:
     app.include_router(workflow_router, include_in_schema=False)
     app.include_router(task_router, include_in_schema=False)
     app.include_router(tokens_router, include_in_schema=False)
+    app.include_router(schedule_router, include_in_schema=False)
     app.include_router(subject_router, include_in_schema=False)

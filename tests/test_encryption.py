@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pydantic
@@ -115,6 +116,10 @@ def envelopes(url: str, kid: str) -> int:
 
 async def run_dossier(engine: TestEngine, workflow_id: str, name: str) -> str:
     engine.model = Scripted(says(f"summary of {name}"))
+    # A schedule's arguments are a payload too (paused: it only has to be stored).
+    await engine.schedules.add(
+        plait.Schedule(f"s-{workflow_id}", child, name, every=timedelta(days=1), paused=True)
+    )
     h = await engine.start(dossier, name, id=workflow_id)
     await engine.run_until_idle()
     await engine.signal(workflow_id, "reply", f"reply from {name}")
@@ -129,6 +134,7 @@ async def check_readable(engine: plait.Engine, workflow_id: str, name: str) -> N
     """Every payload of ``run_dossier`` read back in plaintext through the engine."""
     result = await engine.handle(workflow_id).result()
     assert result == f"{name}|child saw {name}|reply from {name}|ok {name}"
+    assert (await engine.schedules.get(f"s-{workflow_id}")).args == [name]
     info = await engine.get(workflow_id)
     assert info.input == [name, 1] and info.output == result
     journal = await engine.journal(workflow_id)

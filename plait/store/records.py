@@ -410,6 +410,7 @@ PAYLOAD_COLUMNS = (
     "records.value",
     "workflow_runs.input",
     "workflow_runs.journal",
+    "schedules.args",
 )
 """The ``table.column``s that hold codec text (sealed payloads, or JSON with sealed payloads
 in it), the ones ``rekey_batch`` takes; blob bytes are ``rekey_blobs``'."""

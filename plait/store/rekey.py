@@ -49,6 +49,7 @@ _SPECS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "records.value": ("records", ("kind", "key"), "'value'"),
     "workflow_runs.input": ("workflow_runs", ("workflow_id", "run"), "'value'"),
     "workflow_runs.journal": ("workflow_runs", ("workflow_id", "run"), "'runs_journal'"),
+    "schedules.args": ("schedules", ("id",), "'value'"),
 }
 assert set(_SPECS) == set(PAYLOAD_COLUMNS)
 

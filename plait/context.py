@@ -25,7 +25,7 @@ from plait.children import child as _child
 from plait.children import start_child as _start_child
 from plait.clock import duration_ms, to_ms
 from plait.definitions import WorkflowDef
-from plait.errors import ConfigurationError, SerializationError, WaitTimeout
+from plait.errors import ConfigurationError, SerializationError, WaitTimeout, check_text
 from plait.human.ask import ask_human as _ask_human
 from plait.human.forms import Approval, OnTimeout
 from plait.journal import ContinueAsNew, Journal, mark
@@ -305,6 +305,8 @@ class Context:
     def set_status(self, text: str | None, **attributes: str | int | float | bool) -> None:
         """Records what the workflow is doing ("scored 12/25", stage="outreach");
         ``engine.list(...)`` filters on the attributes."""
+        if text is not None:
+            check_text(text, "ctx.set_status(text)")
         self._journal.set_status(text, json.dumps({k: v for k, v in attributes.items()}))
 
     # -- the end -------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from plait.encryption import Encryption
 from plait.errors import (
     ConfigurationError,
     WorkflowNotFound,
+    check_text,
 )
 from plait.handle import WorkflowHandle
 from plait.human.directory import Directory
@@ -341,6 +342,9 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
         definition = self._workflow(wf)
         if id is not None and (not isinstance(id, str) or not id):
             raise ConfigurationError("a workflow id must be a non-empty string")
+        for value, what in ((id, "the workflow id"), (subject, "start(subject=...)")):
+            if value is not None:
+                check_text(value, what)
         if subject is not None and (not isinstance(subject, str) or not subject):
             raise ConfigurationError("start(subject=...) must be a non-empty string")
         check_by(by)
@@ -462,6 +466,9 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
         was already used (nothing is sent twice)."""
         if not name or name.startswith(RESERVED_PREFIX):
             raise ConfigurationError(f"bad signal name {name!r}")
+        check_text(name, "a signal name")
+        if dedup_key is not None:
+            check_text(dedup_key, "signal(dedup_key=...)")
         check_by(by)
         plain = self.codec.dumps(payload, what=f"signal {name!r}")
         sent = await self.store.send_signal(

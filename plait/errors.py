@@ -54,6 +54,16 @@ def traceback_text(exc: BaseException) -> str:
     return text
 
 
+def check_text(value: str, what: str) -> None:
+    """Refuses text the database cannot store: a NUL character (PostgreSQL's text type has
+    none), so it fails where it is given, with its name, not later in a worker."""
+    if "\x00" in value:
+        raise ConfigurationError(
+            f"{what} contains a NUL character (\\x00), which the database cannot store; "
+            "remove it (or put binary data in a blob: plait.put_blob)"
+        )
+
+
 class PlaitError(Exception):
     """Root of every error plait raises that a caller can act on."""
 

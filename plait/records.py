@@ -21,7 +21,7 @@ import builtins
 from typing import TYPE_CHECKING, Any
 
 from plait.current import journal_var
-from plait.errors import ConfigurationError
+from plait.errors import ConfigurationError, check_text
 from plait.store.records import RESERVED_PREFIX, StoredRecord
 from plait.types import Record, ms_to_datetime
 
@@ -41,6 +41,8 @@ class Records:
         _check(kind, key)
         if subject is not None and (not isinstance(subject, str) or not subject):
             raise ConfigurationError("records.put(subject=...) must be a non-empty string")
+        if subject is not None:
+            check_text(subject, "records.put(subject=...)")
         codec = self._engine.codec
         stored = codec.encode(value, what=f"record {kind!r} {key!r}")
         now = self._engine.clock.now_ms()
@@ -113,6 +115,8 @@ def _check(kind: str, key: str) -> None:
         raise ConfigurationError(f"record kinds starting with {RESERVED_PREFIX!r} are plait's")
     if not isinstance(key, str) or not key:
         raise ConfigurationError(f"a record key must be a non-empty string, not {key!r}")
+    check_text(kind, "a record kind")
+    check_text(key, "a record key")
 
 
 __all__ = ["Records"]

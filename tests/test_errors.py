@@ -369,3 +369,44 @@ async def test_a_blocked_workflow_s_error_shows_the_line_that_no_longer_replays(
         assert info.error.type == "NondeterminismError"
         assert "in changes_v2" in (info.error.traceback or "")
         assert "n = await other_step()" in (info.error.traceback or "")
+
+
+# -- text the database cannot store ---------------------------------------------------------
+
+
+@plait.workflow
+async def titled(ctx: plait.Context, title: str) -> str:
+    ctx.set_status("asking")
+    await ctx.ask_human(title, assignee="bob")
+    return "answered"
+
+
+@plait.workflow
+async def status_nul(ctx: plait.Context) -> None:
+    ctx.set_status("half\x00way")
+
+
+async def test_a_nul_character_fails_where_it_is_given_on_both_backends(
+    test_engine: TestEngine,
+) -> None:
+    # PostgreSQL's text type cannot hold NUL: such text used to reach the store and fail
+    # there (a worker retrying the run); now it is refused by name, the same on SQLite.
+    test_engine.register(titled)
+    test_engine.register(status_nul)
+    for h in (await test_engine.start(titled, "hi\x00"), await test_engine.start(status_nul)):
+        await test_engine.run_until_idle()
+        with pytest.raises(plait.WorkflowFailed, match="NUL character"):
+            await h.result()
+    for call in (
+        lambda: test_engine.start(titled, "x", id="a\x00"),
+        lambda: test_engine.start(titled, "x", subject="b\x00"),
+        lambda: test_engine.signal("a", "go\x00"),
+        lambda: test_engine.records.put("kind", "k\x00", 1),
+    ):
+        with pytest.raises(plait.ConfigurationError, match="NUL character"):
+            await call()
+    with pytest.raises(plait.ConfigurationError, match="NUL character"):
+        plait.Escalate(to="team\x00", due=60)
+    # A NUL inside a payload is fine: JSON escapes it.
+    await test_engine.records.put("kind", "k", {"text": "a\x00b"})
+    assert await test_engine.records.get("kind", "k") == {"text": "a\x00b"}

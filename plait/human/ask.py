@@ -28,7 +28,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from plait.clock import duration_ms, to_ms
-from plait.errors import ConfigurationError, InvalidAnswer, SerializationError, WaitTimeout
+from plait.errors import (
+    ConfigurationError,
+    InvalidAnswer,
+    SerializationError,
+    WaitTimeout,
+    check_text,
+)
 from plait.human.forms import (
     Approval,
     Default,
@@ -64,10 +70,13 @@ def ask_human(
     """The implementation of :meth:`plait.Context.ask_human`."""
     if not isinstance(title, str) or not title.strip():
         raise ConfigurationError("ask_human needs a title: what the person is asked")
+    check_text(title, "the title of ask_human")
     spec = form_spec(Approval if form is None else form)
     check_on_timeout(on_timeout)
     if assignee is not None and (not isinstance(assignee, str) or not assignee):
         raise ConfigurationError("ask_human(assignee=...) must be a person or group name")
+    if assignee is not None:
+        check_text(assignee, "ask_human(assignee=...)")
     offsets = offsets_ms(remind)
     if due is not None and not isinstance(due, datetime):
         duration_ms(due, "ask_human(due=...)")

@@ -24,7 +24,7 @@ from typing import Any, Generic, Literal, TypeVar
 import pydantic
 import pydantic_core
 
-from plait.errors import ConfigurationError, InvalidAnswer
+from plait.errors import ConfigurationError, InvalidAnswer, check_text
 from plait.human.records import FieldChange
 from plait.types import Duration, JSONValue, to_seconds
 
@@ -62,6 +62,7 @@ class Escalate:
     def __post_init__(self) -> None:
         if not isinstance(self.to, str) or not self.to:
             raise ConfigurationError("Escalate(to=...) needs a person or group name")
+        check_text(self.to, "Escalate(to=...)")
         if to_seconds(self.due, "Escalate(due=...)") <= 0:
             raise ConfigurationError("Escalate(due=...) must be longer than zero")
         check_on_timeout(self.then)

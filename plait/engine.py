@@ -146,6 +146,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
     ``prices`` (a ``plait.ai.Prices`` table for the cost ledger), ``ai_budget_usd`` (what
     one workflow's model calls may cost in all) and ``ai_limits`` (``plait.limit(...)``
     objects keyed by model name: requests and tokens per minute across workers).
+    ``migrate=False`` leaves the schema to ``plait migrate`` (see :mod:`plait.schema`).
     """
 
     def __init__(
@@ -166,8 +167,10 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         prices: Mapping[str, Price] | None = None,
         ai_budget_usd: float | None = None,
         ai_limits: Iterable[Limit] = (),
+        migrate: bool = True,
     ) -> None:
         self.url = url
+        self.migrate = migrate
         self.store: Store = open_store(url)
         self.clock: Clock = clock or SystemClock()
         self.codec = Codec(max_payload_bytes=max_payload_bytes, transform=transform)
@@ -233,7 +236,8 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
         return tuple(sorted(self.registry))
 
     async def open(self) -> None:
-        """Opens the store and applies migrations."""
+        """Opens the store and applies pending migrations; with ``migrate=False``, refuses a
+        schema behind this code instead (``plait migrate`` applies them, see plait.schema)."""
         if not self._open:
             if self._closed:  # opened before: a closed store and thread pool start afresh
                 self.store = open_store(self.url)
@@ -241,9 +245,13 @@ class Engine(TaskAPI, BlobAPI, ViewAPI):
                     max_workers=self._step_threads, thread_name_prefix=STEP_THREAD_PREFIX
                 )
                 self._closed = False
-            await self.store.open()
+            await self.store.open(migrate=self.migrate)
             self._open = True
             try:
+                if not self.migrate:
+                    from plait.schema import check_schema
+
+                    await check_schema(self.store)
                 await declare_queues(self, self.queues)
             except BaseException:
                 await self.close()

@@ -32,7 +32,14 @@ from plait.engine import STEP_THREAD_PREFIX, Engine
     type=click.FloatRange(min=0),
     help="seconds running workflows get to stop at shutdown",
 )
-def worker(app: str, concurrency: int, queues: tuple[str, ...], grace: float) -> None:
+@click.option(
+    "--no-migrate",
+    is_flag=True,
+    help="do not migrate at start-up: refuse a database behind this code (see plait migrate)",
+)
+def worker(
+    app: str, concurrency: int, queues: tuple[str, ...], grace: float, no_migrate: bool
+) -> None:
     """Run a worker for APP (module:engine) until SIGTERM or Ctrl-C."""
 
     async def go(engine: Engine) -> None:
@@ -49,7 +56,13 @@ def worker(app: str, concurrency: int, queues: tuple[str, ...], grace: float) ->
         )
         await w.run()
 
-    run_on(lambda: load_app(app), go)
+    def make() -> Engine:
+        engine = load_app(app)
+        if no_migrate:
+            engine.migrate = False
+        return engine
+
+    run_on(make, go)
     _leave_stuck_step_threads()
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+from plait.store.migrations import SchemaStatus
 from plait.store.records import (
     Actor,
     Attempt,
@@ -61,9 +62,19 @@ class Connection(Protocol):
 
     url: str
 
-    async def open(self) -> None: ...
+    async def open(self, *, migrate: bool = True) -> None:
+        """Connects; with ``migrate``, first applies the pending migrations."""
+        ...
 
     async def close(self) -> None: ...
+
+    async def schema_status(self) -> SchemaStatus:
+        """The database's schema against this plait's migrations (changes nothing)."""
+        ...
+
+    async def migrate(self) -> list[int]:
+        """Applies the pending migrations; the numbers it applied (an open store)."""
+        ...
 
     def notify(self, queue: str | None) -> None:
         """After a commit that made work runnable on ``queue`` (``None``: any): tell workers

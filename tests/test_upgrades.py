@@ -92,9 +92,7 @@ def test_database_at_an_older_migration(
     assert run("migrate", "--check", "--database", url)[0] == 0
 
 
-def test_schema_ahead_of_the_code_is_allowed(
-    db_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_schema_ahead_of_the_code_is_allowed(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
     async def newer_plait_migrated() -> None:
         # A migration this code does not know, as a newer plait would have recorded it.
         store = plait.Engine(db_url).store

@@ -132,7 +132,7 @@ class SQLBase:
         """The database's schema against this plait's migrations (changes nothing)."""
 
         def read(conn: Conn) -> tuple[int, ...]:
-            if not self._one(conn, _HAS_MIGRATIONS_TABLE[self.dialect.name])["n"]:
+            if not self._all(conn, _HAS_MIGRATIONS_TABLE[self.dialect.name])[0]["n"]:
                 return ()  # a new, empty database
             rows = self._all(conn, "SELECT version FROM schema_migrations ORDER BY version")
             return tuple(int(r["version"]) for r in rows)

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from plait.clock import duration_ms, to_ms
 from plait.errors import ConfigurationError, InvalidAnswer, SerializationError, WaitTimeout
 from plait.human.forms import (
-    Approval,
     Default,
     Escalate,
     FormSpec,
@@ -64,7 +63,11 @@ def ask_human(
     """The implementation of :meth:`plait.Context.ask_human`."""
     if not isinstance(title, str) or not title.strip():
         raise ConfigurationError("ask_human needs a title: what the person is asked")
-    spec = form_spec(Approval if form is None else form)
+    if form is None:
+        from plait.human.approval import Approval  # loaded on first use (see there)
+
+        form = Approval
+    spec = form_spec(form)
     check_on_timeout(on_timeout)
     if assignee is not None and (not isinstance(assignee, str) or not assignee):
         raise ConfigurationError("ask_human(assignee=...) must be a person or group name")

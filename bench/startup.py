@@ -38,15 +38,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
-APP = '''
-import os, time
+APP = """
+import os, resource, time
 import plait
 
 @plait.step
 async def first() -> int:
-    t = os.times()
+    r = resource.getrusage(resource.RUSAGE_SELF)
     with open(os.environ["STARTUP_MARK"] + ".tmp", "w") as f:
-        f.write(f"{time.time()} {t.user + t.system}")
+        f.write(f"{time.time()} {r.ru_utime + r.ru_stime}")
     os.replace(os.environ["STARTUP_MARK"] + ".tmp", os.environ["STARTUP_MARK"])
     return 1
 
@@ -55,11 +55,13 @@ async def hello(ctx: plait.Context) -> int:
     return await first()
 
 engine = plait.Engine(os.environ["STARTUP_DB"], workflows=[hello])
-'''
+"""
 
 IMPORT = (
-    "import os, time, json; t = time.perf_counter(); import plait; d = time.perf_counter() - t;"
-    " c = os.times(); print(json.dumps({'import_s': d, 'cpu_s': c.user + c.system}))"
+    "import resource, time, json; t = time.perf_counter(); import plait;"
+    " d = time.perf_counter() - t; r = resource.getrusage(resource.RUSAGE_SELF);"
+    " print(json.dumps({'import_s': d, 'cpu_s': r.ru_utime + r.ru_stime,"
+    " 'file': plait.__file__, 'modules': len(__import__('sys').modules)}))"
 )
 
 
@@ -72,14 +74,22 @@ def child_env(root: Path, app_dir: str, cache: str | None) -> dict[str, str]:
     return env
 
 
-def import_once(env: dict[str, str]) -> dict[str, float]:
+def import_once(env: dict[str, str], root: Path, app_dir: str) -> dict[str, float]:
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", IMPORT], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", IMPORT],
+        cwd=app_dir,  # not a checkout: ``-c`` puts the working folder first on sys.path
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    figures: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    figures = json.loads(out.strip().splitlines()[-1])
+    where = Path(figures.pop("file")).resolve()
+    if not where.is_relative_to(root):
+        raise RuntimeError(f"imported plait from {where}, not from {root}")
     figures["process_s"] = time.perf_counter() - t0
-    return figures
+    return dict(figures)
 
 
 async def _pending_workflow(url: str, app_dir: str) -> None:
@@ -132,9 +142,10 @@ def worker_once(env: dict[str, str], app_dir: str, label: str) -> dict[str, floa
     return {"spawn_to_first_step_s": at - start, "worker_cpu_s": cpu}
 
 
-def importtime_top(env: dict[str, str], n: int = 15) -> list[dict[str, Any]]:
+def importtime_top(env: dict[str, str], app_dir: str, n: int = 15) -> list[dict[str, Any]]:
     err = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import plait.cli"],
+        cwd=app_dir,
         env=env,
         capture_output=True,
         text=True,
@@ -189,12 +200,15 @@ def main() -> None:
     envs = {str(r): child_env(r, app_dir, cache) for r in roots}
     raw: dict[str, dict[str, list[float]]] = {str(r): {} for r in roots}
     for r in roots:  # warm-up: compiles the bytecode cache, fills the page cache
-        import_once(envs[str(r)])
+        import_once(envs[str(r)], r, app_dir)
         worker_once(envs[str(r)], app_dir, "warm")
     for i in range(a.rounds):
         for r in roots:
             key = str(r)
-            figures = {**import_once(envs[key]), **worker_once(envs[key], app_dir, f"r{i}")}
+            figures = {
+                **import_once(envs[key], r, app_dir),
+                **worker_once(envs[key], app_dir, f"r{i}"),
+            }
             for name, value in figures.items():
                 raw[key].setdefault(name, []).append(value)
             print(f"round {i + 1}/{a.rounds} {r.name}: {figures}", file=sys.stderr, flush=True)
@@ -210,7 +224,7 @@ def main() -> None:
                 "commit": git_commit(r),
                 "figures": {k: summary(v) for k, v in raw[str(r)].items()},
                 "raw": raw[str(r)],
-                "importtime_top": importtime_top(envs[str(r)]),
+                "importtime_top": importtime_top(envs[str(r)], app_dir),
             }
             for r in roots
         ],

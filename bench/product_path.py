@@ -18,6 +18,8 @@ whether to go ahead (``ctx.ask_human``, an Approval for the group ``recruiter``)
   a responder lists open tasks for ``recruiter`` (``engine.tasks``), claims each
   (``claim_task``) and approves it (``complete_task(..., True, by="ada")``), polling every
   ``--poll`` seconds (2 ms by default: the time a person takes is not what is measured).
+  It runs only in the variants with a human task, in this process, so their CPU figures
+  include its polling (a read every 2 ms while no task is open).
 
 Four variants, so what each layer adds is measured, not guessed: ``engine`` (five steps, no
 model, no person), ``ai`` (the model call), ``human`` (the human task) and ``full`` (both).
@@ -196,13 +198,19 @@ async def responder(engine: plait.Engine, poll: float, answered: list[int]) -> N
             await asyncio.sleep(poll)
 
 
+async def idle() -> None:
+    """No person where no task is asked: nothing polls in the ``engine`` and ``ai`` runs."""
+    await asyncio.Event().wait()
+
+
 # -- the measurements ------------------------------------------------------------------
 async def run_variant(url: str, variant: str, n: int, latency_runs: int, poll: float) -> dict:
     wf = WORKFLOWS[variant]
     answered = [0]
     async with plait.Engine(url, workflows=[wf], step_threads=8) as engine:
         async with engine.worker(concurrency=max(n, 10)):
-            person = asyncio.create_task(responder(engine, poll, answered))
+            human = variant in ("human", "full")
+            person = asyncio.create_task(responder(engine, poll, answered) if human else idle())
             try:
                 for i in range(5):  # warm-up: the first claims, adapters, threads
                     await (await engine.start(wf, candidate(i))).result(timeout=60)

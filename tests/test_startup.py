@@ -16,10 +16,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import plait
+from plait.codec import Codec, _adapter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,3 +106,35 @@ async def test_a_worker_on_sqlite_loads_only_what_it_runs(tmp_path: Path) -> Non
     modules = json.loads(dump.read_text())
     assert "plait.cli.worker_cmd" in modules and "plait.store.sqlite" in modules
     assert loaded(modules, NEVER + NOT_ON_SQLITE + NOT_IN_A_WORKER) == []
+
+
+@pytest.mark.parametrize(
+    ("annotation", "value"),
+    [
+        (int, 7),
+        (str, "héllo"),
+        (bool, False),
+        (float, 2.5),
+        (dict[str, Any], {"a": [1, 2.5, None, {"b": "c"}], "d": True}),
+        (list[Any], [1, "x", {"y": 2}]),
+        (dict, {"k": 1}),
+        (list, []),
+    ],
+)
+def test_plain_json_decodes_as_the_type_adapter_does(annotation: Any, value: Any) -> None:
+    codec = Codec()
+    text = codec.dumps(value, what="test")
+    got = codec.decode_plain(text, annotation, what="test")
+    assert got == _adapter(annotation).validate_json(f"[{text}]")[0] == value
+    assert type(got) is type(value)
+
+
+def test_values_that_need_coercion_or_do_not_fit_still_go_through_pydantic() -> None:
+    codec = Codec()
+    as_float = codec.decode_plain("3", float, what="test")
+    assert as_float == 3.0 and type(as_float) is float  # coerced, as before
+    with pytest.raises(plait.SerializationError, match="no longer fits its type int"):
+        codec.decode_plain('"seven"', int, what="test")
+    with pytest.raises(plait.SerializationError, match="no longer fits its type str"):
+        codec.decode_plain('"\\ud800"', str, what="test")  # a lone surrogate: refused
+    assert codec.misfits('"x"', int) and not codec.misfits("1", int)

@@ -83,7 +83,10 @@ def _plain(text: str, annotation: Any) -> tuple[bool, Any]:
     # A lone surrogate escape is refused by pydantic: leave such text to it.
     if expected is None or "\\ud" in text or "\\uD" in text:
         return False, None
-    value = json.loads(text)
+    try:
+        value = json.loads(text)
+    except ValueError:  # not JSON: pydantic says what is wrong, as before
+        return False, None
     return (True, value) if type(value) is expected else (False, None)
 
 

@@ -2,9 +2,9 @@
 a database's schema looks like against them (:class:`SchemaStatus`).
 
 A database records each migration it has applied in ``schema_migrations``. Migrations are
-additive (new tables, new nullable or defaulted columns, new indexes), so the previous release
-of plait keeps working against a schema one release ahead: that is what lets old and new
-workers run side by side during a rollout (docs/operations.md, "Upgrades").
+additive (new tables, new nullable or defaulted columns, new or replaced indexes), so the
+previous release of plait keeps working against a schema one release ahead: that is what
+lets old and new workers run side by side during a rollout (docs/operations.md, "Upgrades").
 """
 
 from __future__ import annotations

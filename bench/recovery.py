@@ -7,7 +7,9 @@ soon as step 5's line is in the log, starts a new worker process, and waits for 
 to complete. Figures: which steps ran more than once (from the log; a completed step must
 never run again, the interrupted one may), and the seconds from the restart (the new
 process being spawned) to the first re-executed step and to the completion the worker
-recorded in the database.
+recorded in the database; and the CPU time the restarted worker used up to that completion
+(``restarted_worker_cpu_s``: start-up, the claim, the replay and the five remaining steps;
+steady when the machine is shared, unlike the wall times).
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ async def recovery(url: str, n: int = STEPS) -> dict[str, Any]:
                     raise TimeoutError("the restarted worker did not finish within 60 s")
                 await asyncio.sleep(0.005)
             observed = time.perf_counter() - restart
+            worker_cpu = _cpu_of(second.pid)  # start-up, the claim, replay and five steps
             result = await handle.result(timeout=10)
             info = await engine.get(handle.id)
         finally:
@@ -114,4 +117,12 @@ async def recovery(url: str, n: int = STEPS) -> dict[str, Any]:
         "restart_to_first_step_s": (min(after) - restart_epoch) if after else None,
         "restart_to_completed_s": info.completed_at.timestamp() - restart_epoch,
         "restart_to_observed_s": observed,
+        "restarted_worker_cpu_s": worker_cpu,
     }
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds a running process has used (``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

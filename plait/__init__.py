@@ -6,6 +6,8 @@ timers, signals, child workflows, cancellation and resumption; SQLite by default
 for many workers.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from plait.alerts import AlertInfo, AlertKind, Alerts, AlertStatus
 from plait.blobs import Blob, BlobRef, get_blob, put_blob
 from plait.children import ChildHandle
@@ -42,7 +44,6 @@ from plait.errors import (
 )
 from plait.handle import WorkflowHandle
 from plait.human import (
-    Approval,
     Default,
     Directory,
     Escalate,
@@ -81,7 +82,20 @@ from plait.views import (
 )
 from plait.worker import Worker
 
+if TYPE_CHECKING:
+    from plait.human.approval import Approval
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: what a worker may never need (plait/human/approval.py says why).
+    if name == "Approval":
+        from plait.human.approval import Approval
+
+        return Approval
+    raise AttributeError(f"module 'plait' has no attribute {name!r}")
+
 
 __all__ = [
     "AlertInfo",

@@ -9,6 +9,12 @@ fits its type (the engine then parks the workflow as ``blocked``).
 
 The codec is a layer: ``encode`` -> optional ``Transform`` (e.g. encryption) -> store.
 Argument hashes are taken on the plaintext JSON so a transform never changes them.
+
+Start-up: a value whose annotation is a plain JSON type (``int``, ``str``, ``bool``,
+``float``, ``dict[str, Any]``, ``list[Any]``, ...) and that ``json.loads`` already returns as
+exactly that type is returned without pydantic, so a worker whose workflows carry plain JSON
+never imports pydantic's schema machinery (about 70 ms); anything else, including every value
+that would need coercion or fails, goes through the ``TypeAdapter`` as before.
 """
 
 from __future__ import annotations
@@ -19,14 +25,15 @@ import hashlib
 import json
 import types
 import typing
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pydantic
 import pydantic_core
 
 from plait.errors import ConfigurationError, SerializationError
 
-if typing.TYPE_CHECKING:
+if TYPE_CHECKING:
+    import pydantic
+
     from plait.types import StepRecord
 
 DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
@@ -54,7 +61,19 @@ class Envelope(Transform, Protocol):
     def backward_bytes(self, data: bytes) -> bytes: ...
 
 
-_BASE64 = pydantic.ConfigDict(val_json_bytes="base64")
+# Annotations a JSON value satisfies as is when ``json.loads`` returns exactly this type.
+_PLAIN: dict[Any, type] = {
+    int: int,
+    str: str,
+    bool: bool,
+    float: float,
+    dict: dict,
+    list: list,
+    dict[str, Any]: dict,
+    dict[str, object]: dict,
+    list[Any]: list,
+    list[object]: list,
+}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -64,7 +83,27 @@ def _adapter(annotation: Any) -> pydantic.TypeAdapter[list[Any]]:
     The list carries the config: a dataclass or model given to ``TypeAdapter`` directly
     ignores it (a Pydantic model's own config still decides for its own fields).
     """
-    return pydantic.TypeAdapter(list[annotation], config=_BASE64)  # type: ignore[valid-type]
+    import pydantic  # here: a worker with plain JSON values never needs it
+
+    config = pydantic.ConfigDict(val_json_bytes="base64")
+    return pydantic.TypeAdapter(list[annotation], config=config)  # type: ignore[valid-type]
+
+
+def _plain(text: str, annotation: Any) -> tuple[bool, Any]:
+    """``(True, value)`` when ``text`` is a plain JSON value of exactly ``annotation``'s type
+    (what the ``TypeAdapter`` would return for it too), else ``(False, None)``."""
+    try:
+        expected = _PLAIN.get(annotation)
+    except TypeError:  # an unhashable annotation
+        return False, None
+    # A lone surrogate escape is refused by pydantic: leave such text to it.
+    if expected is None or "\\ud" in text or "\\uD" in text:
+        return False, None
+    try:
+        value = json.loads(text)
+    except ValueError:  # not JSON: pydantic says what is wrong, as before
+        return False, None
+    return (True, value) if type(value) is expected else (False, None)
 
 
 class Codec:
@@ -177,9 +216,12 @@ class Codec:
         ends the message when it no longer fits."""
         if annotation is Any or annotation is None or annotation is type(None):
             return json.loads(text)
+        done, value = _plain(text, annotation)
+        if done:
+            return value
         try:
             return _adapter(annotation).validate_json(f"[{text}]")[0]
-        except pydantic.ValidationError as exc:
+        except pydantic_core.ValidationError as exc:
             raise SerializationError(
                 f"the recorded value of {what} no longer fits its type "
                 f"{type_name(annotation)}: {exc}. {fix}"
@@ -191,6 +233,10 @@ class Codec:
         decodes."""
         if annotation is Any or annotation is None or annotation is type(None):
             return []
+        if _plain(text, annotation)[0]:
+            return []
+        import pydantic
+
         try:
             adapter = _adapter(annotation)
         except pydantic.PydanticUserError as exc:  # e.g. a class pydantic has no schema for
@@ -200,7 +246,7 @@ class Codec:
             ) from None
         try:
             adapter.validate_json(f"[{text}]")
-        except pydantic.ValidationError as exc:
+        except pydantic_core.ValidationError as exc:
             return [(tuple(e["loc"][1:]), e["msg"]) for e in exc.errors(include_url=False)]
         return []
 

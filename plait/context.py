@@ -27,13 +27,14 @@ from plait.clock import duration_ms, to_ms
 from plait.definitions import WorkflowDef
 from plait.errors import ConfigurationError, SerializationError, WaitTimeout, check_text
 from plait.human.ask import ask_human as _ask_human
-from plait.human.forms import Approval, OnTimeout
+from plait.human.forms import OnTimeout
 from plait.journal import ContinueAsNew, Journal, mark
 from plait.store.records import RESERVED_PREFIX
 from plait.types import Duration
 
 if TYPE_CHECKING:
     from plait.ai.context import AIContext
+    from plait.human.approval import Approval
 
 T = TypeVar("T")
 R = TypeVar("R")

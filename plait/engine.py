@@ -95,6 +95,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
     ``retention`` (a duration, or workflow names to durations with ``"*"`` the default),
     ``record_retention`` (record kinds to durations) and ``retention_interval`` are the
     policies workers apply (:mod:`plait.retention`; ``gc`` and ``apply_retention`` there).
+    ``migrate=False`` leaves the schema to ``plait migrate`` (see :mod:`plait.schema`).
     """
 
     def __init__(
@@ -122,8 +123,10 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
         retention: RetentionSpec | Mapping[str, RetentionSpec] = None,
         record_retention: Mapping[str, Duration | str] | None = None,
         retention_interval: Duration = timedelta(hours=1),
+        migrate: bool = True,
     ) -> None:
         self.url = url
+        self.migrate = migrate
         self.telemetry: Telemetry | None = None  # plait.telemetry.instrument turns it on
         if tracer_provider is not None:
             from plait.telemetry import instrument
@@ -202,7 +205,8 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
         return tuple(sorted(self.registry))
 
     async def open(self) -> None:
-        """Opens the store and applies migrations."""
+        """Opens the store and applies pending migrations; with ``migrate=False``, refuses a
+        schema behind this code instead (``plait migrate`` applies them, see plait.schema)."""
         if not self._open:
             if self._closed:  # opened before: a closed store and thread pool start afresh
                 self.store = open_store(self.url)
@@ -210,9 +214,13 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
                     max_workers=self._step_threads, thread_name_prefix=STEP_THREAD_PREFIX
                 )
                 self._closed = False
-            await self.store.open()
+            await self.store.open(migrate=self.migrate)
             self._open = True
             try:
+                if not self.migrate:
+                    from plait.schema import check_schema
+
+                    await check_schema(self.store)
                 await declare_queues(self, self.queues)
                 await self.schedules.declare(self.declared_schedules)
             except BaseException:

@@ -13,37 +13,66 @@ names nothing usable, an unknown workflow name for ``start``, arguments that do 
 workflow or a human task's form, an operation the workflow's or task's status does not
 allow); 3 not found (no workflow or
 human task with that id; for ``erase``, nothing carries the subject; no schedule with that id).
+
+Commands are loaded lazily: ``COMMANDS`` maps each command name to the ``module:attribute``
+of its ``click.Command``, and a module is imported only when its command runs (or ``plait
+--help`` lists it), so ``plait worker`` does not import the server, the REST client or the
+other commands (tests/test_startup.py pins it). To add a command, write it in its own module
+(``@main.command("name")`` from ``plait.cli.base``, or a plain ``click.Command``; import
+heavy dependencies inside the function) and add one line here.
 """
 
-from plait.cli import (
-    alerts,
-    costs,
-    keys,
-    replay,
-    retention,
-    schedules,
-    tasks,
-    worker_cmd,
-    workflows,
-)
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
 from plait.cli.base import CommandError, exit_code, load_app, main
-from plait.server.commands import server_command, users_group
 
-main.add_command(server_command)
-main.add_command(users_group)
+COMMANDS: dict[str, str] = {
+    "alerts": "plait.cli.alerts:alerts",
+    "backup": "plait.cli.upgrades:backup_cmd",
+    "costs": "plait.cli.costs:costs_cmd",
+    "erase": "plait.cli.retention:erase_cmd",
+    "gc": "plait.cli.retention:gc_cmd",
+    "keys": "plait.cli.keys:keys",
+    "migrate": "plait.cli.upgrades:migrate_cmd",
+    "rekey": "plait.cli.keys:rekey_cmd",
+    "replay-check": "plait.cli.replay:replay_check_cmd",
+    "schedules": "plait.cli.schedules:schedules",
+    "server": "plait.server.commands:server_command",
+    "tasks": "plait.cli.tasks:tasks",
+    "users": "plait.server.commands:users_group",
+    "worker": "plait.cli.worker_cmd:worker",
+    "workflows": "plait.cli.workflows:workflows",
+}
+main.lazy = COMMANDS  # type: ignore[attr-defined]  # main is a LazyGroup
 
-__all__ = [
-    "CommandError",
+_MODULES = (
     "alerts",
     "costs",
-    "exit_code",
     "keys",
-    "load_app",
-    "main",
     "replay",
     "retention",
     "schedules",
     "tasks",
+    "upgrades",
     "worker_cmd",
     "workflows",
+)
+
+
+def __getattr__(name: str) -> ModuleType:
+    # ``plait.cli.tasks`` and friends, as before the commands were loaded lazily.
+    if name in _MODULES:
+        return importlib.import_module(f"plait.cli.{name}")
+    raise AttributeError(f"module 'plait.cli' has no attribute {name!r}")
+
+
+__all__ = [
+    "COMMANDS",
+    "CommandError",
+    "exit_code",
+    "load_app",
+    "main",
 ]

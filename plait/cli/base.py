@@ -123,6 +123,29 @@ class Group(click.Group):
             return super().invoke(ctx)
 
 
+class LazyGroup(Group):
+    """The ``plait`` group: a command's module is imported only when that command runs (or
+    help lists it), so ``plait worker`` loads neither the server nor the other commands.
+
+    ``lazy`` maps a command name to ``"module:attribute"``; the attribute is the
+    ``click.Command``. A module may define its command with ``@main.command()`` (it registers
+    itself when imported) or as a plain ``@click.command()``; either way it is added here.
+    """
+
+    lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module_name, _, attr = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module_name), attr)
+            if cmd_name not in self.commands:
+                self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+
 def load_app(spec: str) -> Engine:
     """Imports ``module:attribute`` and returns the Engine it names."""
     module_name, _, attr = spec.partition(":")
@@ -204,7 +227,7 @@ by_option = click.option(
 )
 
 
-@click.group(cls=Group)
+@click.group(cls=LazyGroup)
 @click.option("-v", "--verbose", is_flag=True, help="log what workers do")
 def main(verbose: bool) -> None:
     """plait: durable AI workflows.

@@ -43,6 +43,11 @@ from plait.errors import ConfigurationError
 @click.option(
     "--metrics-host", default="127.0.0.1", show_default=True, help="address for --metrics-port"
 )
+@click.option(
+    "--no-migrate",
+    is_flag=True,
+    help="do not migrate at start-up: refuse a database behind this code (see plait migrate)",
+)
 def worker(
     app: str,
     concurrency: int,
@@ -51,6 +56,7 @@ def worker(
     log_format: str | None,
     metrics_port: int | None,
     metrics_host: str,
+    no_migrate: bool,
 ) -> None:
     """Run a worker for APP (module:engine) until SIGTERM or Ctrl-C."""
     use_log_format(log_format)
@@ -76,7 +82,13 @@ def worker(
             if stop_metrics is not None:
                 stop_metrics()
 
-    run_on(lambda: load_app(app), go)
+    def make() -> Engine:
+        engine = load_app(app)
+        if no_migrate:
+            engine.migrate = False
+        return engine
+
+    run_on(make, go)
     _leave_stuck_step_threads()
 
 

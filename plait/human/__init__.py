@@ -8,9 +8,24 @@ through the engine (``engine.complete_task``).
 - :mod:`plait.human.inbox`: :class:`TaskAPI`, the engine's task methods.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from plait.human.directory import Directory
-from plait.human.forms import Approval, Default, Escalate, OnTimeout
+from plait.human.forms import Default, Escalate, OnTimeout
 from plait.human.records import FieldChange, HumanTask, TaskEvent, TaskEventKind, TaskStatus
+
+if TYPE_CHECKING:
+    from plait.human.approval import Approval
+
+
+def __getattr__(name: str) -> Any:
+    # Approval is loaded on first use (plait/human/approval.py says why).
+    if name == "Approval":
+        from plait.human.approval import Approval
+
+        return Approval
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Approval",

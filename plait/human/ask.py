@@ -36,7 +36,6 @@ from plait.errors import (
     check_text,
 )
 from plait.human.forms import (
-    Approval,
     Default,
     Escalate,
     FormSpec,
@@ -71,7 +70,11 @@ def ask_human(
     if not isinstance(title, str) or not title.strip():
         raise ConfigurationError("ask_human needs a title: what the person is asked")
     check_text(title, "the title of ask_human")
-    spec = form_spec(Approval if form is None else form)
+    if form is None:
+        from plait.human.approval import Approval  # loaded on first use (see there)
+
+        form = Approval
+    spec = form_spec(form)
     check_on_timeout(on_timeout)
     if assignee is not None and (not isinstance(assignee, str) or not assignee):
         raise ConfigurationError("ask_human(assignee=...) must be a person or group name")

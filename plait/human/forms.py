@@ -19,7 +19,7 @@ import json
 import sys
 from collections.abc import Collection, Mapping
 from datetime import timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import pydantic
 import pydantic_core
@@ -28,17 +28,19 @@ from plait.errors import ConfigurationError, InvalidAnswer, check_text
 from plait.human.records import FieldChange
 from plait.types import Duration, JSONValue, to_seconds
 
+if TYPE_CHECKING:
+    from plait.human.approval import Approval as Approval
+
 F = TypeVar("F")
 
 
-class Approval(pydantic.BaseModel):
-    """The answer to a human task asked without a form: approve or reject, with a comment."""
+def __getattr__(name: str) -> Any:
+    # Approval lives in plait.human.approval, loaded on first use (see there why).
+    if name == "Approval":
+        from plait.human.approval import Approval
 
-    # Its stored form name stays "plait.human:Approval" (rows written before the package).
-    __module__ = "plait.human"
-
-    approved: bool
-    comment: str | None = None
+        return Approval
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclasses.dataclass(frozen=True)

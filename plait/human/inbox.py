@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from plait.errors import ConfigurationError, PermissionDenied, TaskNotFound
 from plait.human.directory import Directory
-from plait.human.forms import Approval, diff, form_spec, resolve_form
+from plait.human.forms import diff, form_spec, resolve_form
 from plait.human.records import FieldChange, HumanTask, TaskEvent, TaskEventKind, TaskStatus
 from plait.human.schema import check_answer
 from plait.store.records import Actor, TaskFilter, TaskRow
@@ -25,6 +25,7 @@ from plait.types import ms_to_datetime, parse_enum
 if TYPE_CHECKING:
     from plait.clock import Clock
     from plait.codec import Codec
+    from plait.human.approval import Approval
     from plait.store import Store
     from plait.wakeups import Beacon
 
@@ -245,10 +246,16 @@ def _checked(row: TaskRow, answer: object, comment: str | None) -> object:
     if form is None:
         return check_answer(row.form_schema, row.form_name, answer, task_id=row.id)
     spec = form_spec(form)
-    if spec.type is Approval:
+    if spec.type is _approval_type():
         answer = _approval(answer, comment)
     _, plain = spec.check(answer, what=f"the answer to human task {row.id!r}", task_id=row.id)
     return plain
+
+
+def _approval_type() -> type[Approval]:
+    from plait.human.approval import Approval  # loaded on first use (see there)
+
+    return Approval
 
 
 def _approval(answer: object, comment: str | None) -> object:
@@ -256,7 +263,7 @@ def _approval(answer: object, comment: str | None) -> object:
     if isinstance(answer, bool):
         answer = {"approved": answer}
     if comment is not None:
-        if isinstance(answer, Approval) and answer.comment is None:
+        if isinstance(answer, _approval_type()) and answer.comment is None:
             answer = answer.model_copy(update={"comment": comment})
         elif isinstance(answer, Mapping) and answer.get("comment") is None:
             answer = {**answer, "comment": comment}

@@ -409,13 +409,14 @@ class PostgresStore(SQLStore):
 
         return unsubscribe
 
-    def _migrate(self, conn: Conn) -> None:
+    def _migrate(self, conn: Conn) -> list[int]:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
         )
         done = {r["version"] for r in conn.execute("SELECT version FROM schema_migrations")}
+        applied = []
         for number, sql in migrations.load("postgresql"):
             if number in done:
                 continue
@@ -425,3 +426,5 @@ class PostgresStore(SQLStore):
                 " VALUES (%s, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)",
                 (number,),
             )
+            applied.append(number)
+        return applied

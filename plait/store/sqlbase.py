@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from plait.errors import WorkflowNotFound
 from plait.store.executor import Executor
+from plait.store.migrations import SchemaStatus, names
 from plait.store.records import Entry, Fence, LeaseLostError
 
 if TYPE_CHECKING:
@@ -61,6 +62,14 @@ JOURNAL_COLUMNS = (
     "workflow_id, seq, kind, name, status, output, error, wake_at, attempts, worker_attempt, "
     "started_at, completed_at, fingerprint"
 )
+
+
+_HAS_MIGRATIONS_TABLE = {
+    "sqlite": "SELECT COUNT(*) AS n FROM sqlite_master"
+    " WHERE type = 'table' AND name = 'schema_migrations'",
+    "postgresql": "SELECT COUNT(*) AS n FROM pg_tables"
+    " WHERE schemaname = current_schema() AND tablename = 'schema_migrations'",
+}
 
 
 class Dialect:
@@ -114,9 +123,26 @@ class SQLBase:
         self._executor = executor
 
     # -- plumbing ----------------------------------------------------------------------
-    async def open(self) -> None:
+    async def open(self, *, migrate: bool = True) -> None:
         await self._executor.start()
-        await self._run(self._migrate)
+        if migrate:
+            await self._run(self._migrate)
+
+    async def schema_status(self) -> SchemaStatus:
+        """The database's schema against this plait's migrations (changes nothing)."""
+
+        def read(conn: Conn) -> tuple[int, ...]:
+            if not self._all(conn, _HAS_MIGRATIONS_TABLE[self.dialect.name])[0]["n"]:
+                return ()  # a new, empty database
+            rows = self._all(conn, "SELECT version FROM schema_migrations ORDER BY version")
+            return tuple(int(r["version"]) for r in rows)
+
+        applied = await self._run(read, write=False)
+        return SchemaStatus(self.url, applied, names(self.dialect.name))
+
+    async def migrate(self) -> list[int]:
+        """Applies the pending migrations (one transaction); the numbers it applied."""
+        return await self._run(self._migrate)
 
     async def close(self) -> None:
         await self._executor.close()
@@ -139,7 +165,8 @@ class SQLBase:
     def _all(self, conn: Conn, sql: str, params: Sequence[object] = ()) -> list[Row]:
         return list(self._x(conn, sql, params).fetchall())
 
-    def _migrate(self, conn: Conn) -> None:
+    def _migrate(self, conn: Conn) -> list[int]:
+        """Applies the migrations not yet recorded; returns their numbers."""
         raise NotImplementedError
 
     def _require(self, conn: Conn, workflow_id: str) -> Row:

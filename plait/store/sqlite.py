@@ -95,12 +95,13 @@ class SQLiteStore(SQLStore):
         backend = EventLogBackend(_SQLiteBackend(path_from_url(url)), self)
         super().__init__(url, SQLiteDialect(), BatchExecutor(backend, name="plait-sqlite"))
 
-    def _migrate(self, conn: Conn) -> None:
+    def _migrate(self, conn: Conn) -> list[int]:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
         )
         done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        applied = []
         for number, sql in migrations.load("sqlite"):
             if number in done:
                 continue
@@ -111,6 +112,8 @@ class SQLiteStore(SQLStore):
                 "VALUES (?, CAST(strftime('%s','now') AS INTEGER) * 1000)",
                 (number,),
             )
+            applied.append(number)
+        return applied
 
 
 def _statements(sql: str) -> list[str]:

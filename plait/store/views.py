@@ -44,8 +44,8 @@ class SQLViews(SQLBase):
         self._change_hooks: list[Callable[[], None]] = []
 
     # -- change hooks ------------------------------------------------------------------
-    async def open(self) -> None:
-        await super().open()
+    async def open(self, *, migrate: bool = True) -> None:
+        await super().open(migrate=migrate)
         # After migrating (that changes no workflow). Once per committed batch, not once
         # per operation: no coroutine wraps each store call (a burst of starts holds
         # thousands in flight).

@@ -1,7 +1,15 @@
-"""Numbered SQL migrations, one folder per dialect (``001_init.sql``, ``002_...sql``)."""
+"""Numbered SQL migrations, one folder per dialect (``001_init.sql``, ``002_...sql``), and what
+a database's schema looks like against them (:class:`SchemaStatus`).
+
+A database records each migration it has applied in ``schema_migrations``. Migrations are
+additive (new tables, new nullable or defaulted columns, new or replaced indexes), so the
+previous release of plait keeps working against a schema one release ahead: that is what
+lets old and new workers run side by side during a rollout (docs/operations.md, "Upgrades").
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from importlib import resources
 
 
@@ -13,3 +21,41 @@ def load(dialect: str) -> list[tuple[int, str]]:
         if item.name.endswith(".sql"):
             found.append((int(item.name.split("_", 1)[0]), item.read_text()))
     return sorted(found)
+
+
+def names(dialect: str) -> dict[int, str]:
+    """The migrations of ``dialect`` by number: ``{7: "007_views"}``."""
+    folder = resources.files(__package__).joinpath(dialect)
+    return {
+        int(item.name.split("_", 1)[0]): item.name.removesuffix(".sql")
+        for item in folder.iterdir()
+        if item.name.endswith(".sql")
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaStatus:
+    """A database's schema against the migrations this plait knows.
+
+    ``applied``: the numbers recorded in the database; ``known``: this plait's migrations by
+    number (their file names); ``pending``: known but not applied (``plait migrate`` applies
+    them); ``unknown``: applied but not known, i.e. the schema is ahead of this code (written by
+    a newer plait; allowed, since migrations are additive).
+    """
+
+    url: str
+    applied: tuple[int, ...]
+    known: dict[int, str]
+
+    @property
+    def pending(self) -> tuple[int, ...]:
+        done = set(self.applied)
+        return tuple(n for n in sorted(self.known) if n not in done)
+
+    @property
+    def unknown(self) -> tuple[int, ...]:
+        return tuple(n for n in self.applied if n not in self.known)
+
+    def describe_pending(self) -> str:
+        """``"007_views, 008_model_ledger"``."""
+        return ", ".join(self.known[n] for n in self.pending)

@@ -26,10 +26,8 @@ import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import croniter
 
 from plait.arguments import encode_arguments
 from plait.clock import duration_ms
@@ -37,6 +35,9 @@ from plait.codec import Codec
 from plait.definitions import WorkflowDef
 from plait.errors import ConfigurationError
 from plait.types import Duration, JSONValue, parse_enum
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 MAX_CATCHUP = 100
 """``catchup="all"`` starts at most this many missed ticks (the latest ones) at once."""
@@ -134,6 +135,8 @@ class Timing:
             if not isinstance(cron, str):
                 raise ConfigurationError(f"{what}: cron= must be a string such as '0 9 * * *'")
             try:  # a tick must exist too ('0 0 31 2 *' never comes)
+                from croniter import croniter  # here: only code with schedules loads it
+
                 croniter(cron, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
             except Exception as exc:  # croniter's errors, and any other it lets through
                 raise ConfigurationError(
@@ -159,6 +162,8 @@ class Timing:
 
     def _cron(self, ms: int) -> croniter:
         assert self.cron is not None
+        from croniter import croniter
+
         return croniter(self.cron, datetime.fromtimestamp(ms / 1000, tz=ZoneInfo(self.timezone)))
 
     def after(self, ms: int) -> int:

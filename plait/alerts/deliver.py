@@ -19,14 +19,15 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from plait.alerts.config import AlertKind, Alerts, SmtpServer
 from plait.store.records import AlertRow
 from plait.types import ms_to_datetime
+
+if TYPE_CHECKING:
+    import httpx
 
 SIGNATURE_HEADER = "X-Plait-Signature"
 KEY_HEADER = "Idempotency-Key"
@@ -87,6 +88,8 @@ def signature(secret: str, body: bytes) -> str:
 
 async def post_webhook(client: httpx.AsyncClient, config: Alerts, alert: AlertRow) -> None:
     """POSTs the alert; ``DeliveryFailed`` unless the receiver answers 2xx."""
+    import httpx  # here: a worker without alerts never loads the HTTP client
+
     assert config.webhook is not None
     body = json.dumps(payload(alert, config.ui_url), separators=(",", ":")).encode()
     headers = {

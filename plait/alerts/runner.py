@@ -26,8 +26,6 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import httpx
-
 from plait.alerts.config import AlertKind, Alerts, AlertStatus
 from plait.alerts.deliver import DeliveryFailed, alert_key, link, post_webhook, send_email
 from plait.clock import duration_ms
@@ -36,6 +34,8 @@ from plait.store.records import AlertEvent, AlertRow, NewAlert
 from plait.types import ms_to_datetime, parse_enum
 
 if TYPE_CHECKING:
+    import httpx
+
     from plait.clock import Clock
     from plait.store import Store
 
@@ -222,6 +222,8 @@ class AlertRunner:
         try:
             if alert.channel == "webhook" and self.config.webhook:
                 if self._client is None:
+                    import httpx  # here: only a worker that sends webhooks loads it
+
                     self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
                 await post_webhook(self._client, self.config, alert)
             elif alert.channel == "email" and self.config.email:

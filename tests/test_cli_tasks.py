@@ -92,7 +92,7 @@ async def test_reassign_and_the_readable_timeline(waiting: TestEngine) -> None:
     assert any(line.split()[:2] == ["1", "human_task"] for line in lines)
     assert "r1:1  Check the offer  open" in out and "-> ada" in out
     code, out, _ = await cli("workflows", "list", *db)
-    assert code == 0 and out.splitlines()[1].split()[:3] == ["r1", "review", "waiting"]
+    assert code == 0 and out.splitlines()[1].split()[:4] == ["r1", "review", "1", "waiting"]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ person, so every erased workflow's event log says who did it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -42,11 +43,31 @@ async def show(request: Request, subject: str, user: User = Depends(page_user)) 
         info = await engine_of(request).subject(subject, limit=SHOWN)
     except plait.PlaitError as exc:
         return await show_error(request, user, 422, str(exc), back="/subjects")
+    erased = {e.workflow_id for e in info.erasures}
+    # One line per erase_subject call (its events share who and when), newest first.
+    done: dict[tuple[str, datetime], int] = {}
+    for e in info.erasures:
+        done[(e.by, e.at)] = done.get((e.by, e.at), 0) + 1
+    erasures = [{"by": by, "at": at, "workflows": n} for (by, at), n in reversed(done.items())]
+    left = bool(
+        info.records
+        or info.blobs
+        or len(info.workflows) >= SHOWN
+        or any(w.id not in erased for w in info.workflows)
+    )
     return await render(
         request,
         "subject.html",
         user,
-        {"subject": subject, "info": info, "action": _path(subject) + "/erase", "shown": SHOWN},
+        {
+            "subject": subject,
+            "info": info,
+            "erased": erased,
+            "erasures": erasures,
+            "left": left,
+            "action": _path(subject) + "/erase",
+            "shown": SHOWN,
+        },
     )
 
 

@@ -128,8 +128,12 @@ class LiveServer:
         self.ids["report"] = (await e.schedules.trigger("nightly-report", by="olga")).id
         self.ids["ada"] = (
             await e.start(
-                ui_app.candidate_file, "cand-ada", "Ada Lovelace", "ada@example.org",
-                subject="cand-ada", by="olga",
+                ui_app.candidate_file,
+                "cand-ada",
+                "Ada Lovelace",
+                "ada@example.org",
+                subject="cand-ada",
+                by="olga",
             )  # fmt: skip
         ).id
         self.ids["index-old"] = (await e.start(ui_app.refresh_index_v1, 1, by="olga")).id

@@ -138,8 +138,12 @@ def test_workflows_show_versions_in_flight(browser, live_server, shots):
     rows = page.locator("tr[data-workflow]")
     expect(rows).to_have_count(2)
     expect(page.locator("thead th").nth(2)).to_have_text("Version")
-    expect(page.locator(f"tr[data-workflow='{live_server.ids['index-old']}'] td").nth(2)).to_have_text("1")
-    expect(page.locator(f"tr[data-workflow='{live_server.ids['index-new']}'] td").nth(2)).to_have_text("2")
+    expect(
+        page.locator(f"tr[data-workflow='{live_server.ids['index-old']}'] td").nth(2)
+    ).to_have_text("1")
+    expect(
+        page.locator(f"tr[data-workflow='{live_server.ids['index-new']}'] td").nth(2)
+    ).to_have_text("2")
     versions = page.locator("section.versions")
     expect(versions.locator("tr[data-version='refresh_index@1']")).to_contain_text("1")
     expect(versions.locator("tr[data-version='refresh_index@2']")).to_contain_text("1")

@@ -158,5 +158,7 @@ SCHEDULES = [
     plait.Schedule(
         "nightly-report", nightly_report, "eu-west", cron="0 2 * * *", timezone="America/New_York"
     ),
-    plait.Schedule("hourly-report", nightly_report, "us-east", every=timedelta(hours=1), paused=True),
+    plait.Schedule(
+        "hourly-report", nightly_report, "us-east", every=timedelta(hours=1), paused=True
+    ),
 ]

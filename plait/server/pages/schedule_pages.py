@@ -1,6 +1,6 @@
 """The schedules page: every schedule, when it runs next (in the viewer's zone), the
-workflow it started last and that workflow's status, and for operators pause, resume and run-now buttons (forms with
-the CSRF token, so the page works without JavaScript)."""
+workflow it started last and that workflow's status, and for operators pause, resume and
+run-now buttons (forms with the CSRF token, so the page works without JavaScript)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """A real plait server (uvicorn in a thread, with a worker, seeded users, workflows and
-schedules) and one headless Chromium, shared by ``test_ui.py`` and ``test_ui_ops.py`` (one
-session: started once), driven by Playwright.
+schedules) and one headless Chromium for the whole module, driven by Playwright.
 
 Debian's ``chromium`` is used (``executable_path``); under ``CI=true`` a missing browser
 fails the tests, elsewhere they are skipped with a message saying how to install it.
@@ -123,7 +122,7 @@ class LiveServer:
         self.ids["sync"] = (await e.start(ui_app.nightly_sync, "eu-west", by="olga")).id
         self.ids["offer"] = (await e.start(ui_app.make_offer, "Ada Lovelace", by="olga")).id
         self.ids["offer2"] = (await e.start(ui_app.make_offer, "Grace Hopper", by="olga")).id
-        # For the operator's pages (test_ui_ops.py): a schedule that ran once, a candidate's
+        # For the operator's pages: a schedule that ran once, a candidate's
         # file carrying a subject, and two versions of one workflow in flight.
         self.ids["report"] = (await e.schedules.trigger("nightly-report", by="olga")).id
         self.ids["ada"] = (
@@ -168,7 +167,7 @@ class LiveServer:
         self.thread.join(timeout=15)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     _need_browser()
     server = LiveServer(tmp_path_factory.mktemp("ui-server"))
@@ -177,7 +176,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(live_server: LiveServer) -> Any:
     from playwright.sync_api import sync_playwright
 

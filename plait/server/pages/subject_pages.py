@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 import plait
 from plait.server.auth import Role, User, page_user, verify_csrf
 from plait.server.pages.common import confirm, engine_of, render, require_role, show_error
+from plait.server.pages.render import counted
 
 router = APIRouter()
 SHOWN = 50  # workflows listed on a subject's page
@@ -92,8 +93,9 @@ async def erase(request: Request, subject: str, user: User = Depends(page_user))
                 request,
                 user,
                 question=f"Erase everything about {subject}?",
-                detail=f"{info.workflow_count} workflow(s) with their children, "
-                f"{info.records} record(s) and {info.blobs} blob(s): their inputs, outputs, "
+                detail=f"{counted(info.workflow_count, 'workflow')} (children included), "
+                f"{counted(info.records, 'record')} and {counted(info.blobs, 'blob')}: "
+                "their inputs, outputs, "
                 "step results, signals, task answers and files are deleted for good; running "
                 "workflows are cancelled first. The journals keep their shape and the event "
                 "log records that you erased it. This cannot be undone.",

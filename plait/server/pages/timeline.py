@@ -267,6 +267,9 @@ def _place_events(rows: list[Row], events: Sequence[WorkflowEvent]) -> None:
         row = Row(kind="event", title=title, status="action", started=event.at, by=event.by)
         if event.kind == "resumed" and event.details:
             row.notes.append(", ".join(f"{k}: {v}" for k, v in event.details.items()))
+        schedule = event.details.get("schedule")
+        if event.kind == "started" and schedule and event.by != f"schedule:{schedule}":
+            row.notes.append(f"run now, of schedule {schedule}")
         at = next(
             (
                 i

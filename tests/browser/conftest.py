@@ -1,5 +1,5 @@
-"""A real plait server (uvicorn in a thread, with a worker, seeded users and workflows) and
-one headless Chromium for the whole module, driven by Playwright.
+"""A real plait server (uvicorn in a thread, with a worker, seeded users, workflows and
+schedules) and one headless Chromium for the whole module, driven by Playwright.
 
 Debian's ``chromium`` is used (``executable_path``); under ``CI=true`` a missing browser
 fails the tests, elsewhere they are skipped with a message saying how to install it.
@@ -40,7 +40,12 @@ CHROMIUM_ARGS = [
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-output" / "screenshots"
 DOCS = ROOT / "docs" / "ui"
-PASSWORDS = {"rita": "rita-pass-2026", "olga": "olga-pass-2026", "vic": "vic-pass-20266"}
+PASSWORDS = {
+    "rita": "rita-pass-2026",
+    "olga": "olga-pass-2026",
+    "vic": "vic-pass-20266",
+    "amir": "amir-pass-2026",
+}
 
 
 def _need_browser() -> None:
@@ -75,13 +80,17 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ids: dict[str, str] = {}
         self.engine = plait.Engine(
-            f"sqlite:///{folder / 'plait.db'}", workflows=ui_app.WORKFLOWS, poll_interval=0.2
+            f"sqlite:///{folder / 'plait.db'}",
+            workflows=ui_app.WORKFLOWS,
+            schedules=ui_app.SCHEDULES,
+            poll_interval=0.2,
         )
         users = Users(folder / "users.toml")
         users.add("rita", password=PASSWORDS["rita"], roles=["approver"], groups=["recruiters"],
                   display_name="Rita Recruiter", time_zone="Europe/Paris")  # fmt: skip
         users.add("olga", password=PASSWORDS["olga"], roles=["operator"], display_name="Olga Ops")
         users.add("vic", password=PASSWORDS["vic"], roles=["viewer"], display_name="Vic Viewer")
+        users.add("amir", password=PASSWORDS["amir"], roles=["admin"], display_name="Amir Admin")
         settings = ServerSettings(users_file=folder / "users.toml", secret_key="s" * 40)
         self.app = create_app(self.engine, settings)
         config = uvicorn.Config(
@@ -113,8 +122,24 @@ class LiveServer:
         self.ids["sync"] = (await e.start(ui_app.nightly_sync, "eu-west", by="olga")).id
         self.ids["offer"] = (await e.start(ui_app.make_offer, "Ada Lovelace", by="olga")).id
         self.ids["offer2"] = (await e.start(ui_app.make_offer, "Grace Hopper", by="olga")).id
+        # For the operator's pages: a schedule that ran once, a candidate's
+        # file carrying a subject, and two versions of one workflow in flight.
+        self.ids["report"] = (await e.schedules.trigger("nightly-report", by="olga")).id
+        self.ids["ada"] = (
+            await e.start(
+                ui_app.candidate_file,
+                "cand-ada",
+                "Ada Lovelace",
+                "ada@example.org",
+                subject="cand-ada",
+                by="olga",
+            )  # fmt: skip
+        ).id
+        self.ids["index-old"] = (await e.start(ui_app.refresh_index_v1, 1, by="olga")).id
+        self.ids["index-new"] = (await e.start(ui_app.refresh_index_v2, 2, by="olga")).id
         want = {"screening": "completed", "import": "failed", "sync": "waiting",
-                "offer": "waiting", "offer2": "waiting"}  # fmt: skip
+                "offer": "waiting", "offer2": "waiting", "report": "completed",
+                "ada": "completed", "index-old": "waiting", "index-new": "waiting"}  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             got = {k: (await e.get(v)).status for k, v in self.ids.items()}

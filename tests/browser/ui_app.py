@@ -1,6 +1,8 @@
 """The application the browser tests serve: an offer that waits for a recruiter's decision
-through a typed form, a sync that waits for a signal (to cancel), an import that fails, and
-a screening that runs children."""
+through a typed form, a sync that waits for a signal (to cancel), an import that fails, a
+screening that runs children; for the operator's pages, a nightly report on a schedule, a
+candidate's file that carries a subject (to erase), and an index refresh whose old and new
+versions are both in flight."""
 
 from __future__ import annotations
 
@@ -98,4 +100,65 @@ async def screening(ctx: plait.Context, job: str) -> dict[str, float]:
     return dict(zip(names, scores, strict=True))
 
 
-WORKFLOWS = [make_offer, nightly_sync, import_batch, score_candidate, screening]
+@plait.step
+async def build_report(region: str) -> dict[str, object]:
+    return {"region": region, "rows": 1280, "late": 3}
+
+
+@plait.workflow
+async def nightly_report(ctx: plait.Context, region: str) -> dict[str, object]:
+    ctx.set_status(f"report for {region}")
+    return await build_report(region)
+
+
+@plait.step
+async def read_cv(candidate_id: str, name: str, email: str) -> dict[str, object]:
+    await plait.current_engine().records.put(
+        "notes", candidate_id, {"phone": "+33 6 12 34 56 78"}, subject=candidate_id
+    )
+    return {"name": name, "email": email, "years": 12, "skills": ["python", "postgres"]}
+
+
+@plait.workflow
+async def candidate_file(
+    ctx: plait.Context, candidate_id: str, name: str, email: str
+) -> dict[str, object]:
+    cv = await read_cv(candidate_id, name, email)
+    ctx.set_status("file read", stage="screened")
+    return {"summary": f"{cv['name']}, {cv['years']} years", "email": email}
+
+
+@plait.workflow(name="refresh_index", version="1")
+async def refresh_index_v1(ctx: plait.Context, shard: int) -> str:
+    ctx.set_status(f"shard {shard}: waiting for the nightly window")
+    await ctx.sleep(timedelta(days=1))
+    return "refreshed"
+
+
+@plait.workflow(name="refresh_index", version="2")
+async def refresh_index_v2(ctx: plait.Context, shard: int) -> str:
+    ctx.set_status(f"shard {shard}: waiting for the nightly window (batched)")
+    await ctx.sleep(timedelta(days=1))
+    return "refreshed in batches"
+
+
+WORKFLOWS = [
+    make_offer,
+    nightly_sync,
+    import_batch,
+    score_candidate,
+    screening,
+    nightly_report,
+    candidate_file,
+    refresh_index_v1,
+    refresh_index_v2,
+]
+SCHEDULES = [
+    # Read in New York's wall-clock time: the page shows it in the viewer's zone.
+    plait.Schedule(
+        "nightly-report", nightly_report, "eu-west", cron="0 2 * * *", timezone="America/New_York"
+    ),
+    plait.Schedule(
+        "hourly-report", nightly_report, "us-east", every=timedelta(hours=1), paused=True
+    ),
+]

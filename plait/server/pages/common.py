@@ -21,6 +21,7 @@ DONE = {
     "signalled": "Signal sent.",
     "signal-duplicate": "Not sent: a signal with that dedup key was sent before.",
     "answered": "Answer recorded: the workflow continues with it.",
+    "triggered": "Started now by its schedule; the schedule's next run stays as it was.",
     "erased": "Erased: every payload about this subject is gone; the journals keep their "
     "shape and the event logs say who erased it and when.",
 }

@@ -152,6 +152,11 @@ def short_id(workflow_id: str) -> str:
     return workflow_id[:12] + "\N{HORIZONTAL ELLIPSIS}"
 
 
+def counted(n: int, word: str) -> str:
+    """``1 workflow``, ``2 workflows``, ``0 blobs``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def install_filters(env: jinja2.Environment) -> None:
     env.filters.update(
         iso=iso,
@@ -161,6 +166,7 @@ def install_filters(env: jinja2.Environment) -> None:
         scalar=scalar,
         humanize=humanize,
         short_id=short_id,
+        counted=counted,
     )
     env.tests.update(mapping_value=is_mapping, list_value=is_list, scalar_list=is_scalar_list)
     env.globals.update(

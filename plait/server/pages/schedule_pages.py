@@ -1,6 +1,6 @@
 """The schedules page: every schedule, when it runs next (in the viewer's zone), the
-workflow it started last, and for operators pause, resume and run-now buttons (forms with
-the CSRF token, so the page works without JavaScript)."""
+workflow it started last and that workflow's status, and for operators pause, resume and
+run-now buttons (forms with the CSRF token, so the page works without JavaScript)."""
 
 from __future__ import annotations
 
@@ -17,16 +17,24 @@ DONE = {
     "paused": "Paused: the schedule starts nothing until it is resumed.",
     "resumed": "Resumed: the schedule runs again from its next tick (ticks during the pause "
     "are not run).",
-    "triggered": "Started: the schedule's workflow runs now.",
 }
 
 
 @router.get("/schedules", response_class=HTMLResponse)
 async def schedules(request: Request, user: User = Depends(page_user)) -> HTMLResponse:
     """Every schedule, by id."""
-    items = await engine_of(request).schedules.list()
+    engine = engine_of(request)
+    items = await engine.schedules.list()
+    last: dict[str, plait.WorkflowStatus] = {}
+    for s in items:
+        if s.last_workflow_id is not None:
+            try:
+                last[s.id] = (await engine.get(s.last_workflow_id)).status
+            except plait.WorkflowNotFound:  # collected by gc or retention since
+                pass
     context = {
         "schedules": items,
+        "last_status": last,
         "can_operate": user.can(Role.OPERATOR),
         "flash": DONE.get(request.query_params.get("done", "")),
     }
@@ -57,7 +65,7 @@ async def _act(request: Request, user: User, schedule_id: str, action: str) -> R
                 button="Yes, run it now",
             )
         handle = await engine.schedules.trigger(schedule_id, by=user.name)
-        return RedirectResponse(f"/workflows/{handle.id}", status_code=303)
+        return RedirectResponse(f"/workflows/{handle.id}?done=triggered", status_code=303)
     except plait.ScheduleNotFound as exc:
         return await show_error(request, user, 404, str(exc), back="/schedules")
 

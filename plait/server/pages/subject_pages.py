@@ -9,6 +9,7 @@ person, so every erased workflow's event log says who did it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -17,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 import plait
 from plait.server.auth import Role, User, page_user, verify_csrf
 from plait.server.pages.common import confirm, engine_of, render, require_role, show_error
+from plait.server.pages.render import counted
 
 router = APIRouter()
 SHOWN = 50  # workflows listed on a subject's page
@@ -42,11 +44,31 @@ async def show(request: Request, subject: str, user: User = Depends(page_user)) 
         info = await engine_of(request).subject(subject, limit=SHOWN)
     except plait.PlaitError as exc:
         return await show_error(request, user, 422, str(exc), back="/subjects")
+    erased = {e.workflow_id for e in info.erasures}
+    # One line per erase_subject call (its events share who and when), newest first.
+    done: dict[tuple[str, datetime], int] = {}
+    for e in info.erasures:
+        done[(e.by, e.at)] = done.get((e.by, e.at), 0) + 1
+    erasures = [{"by": by, "at": at, "workflows": n} for (by, at), n in reversed(done.items())]
+    left = bool(
+        info.records
+        or info.blobs
+        or len(info.workflows) >= SHOWN
+        or any(w.id not in erased for w in info.workflows)
+    )
     return await render(
         request,
         "subject.html",
         user,
-        {"subject": subject, "info": info, "action": _path(subject) + "/erase", "shown": SHOWN},
+        {
+            "subject": subject,
+            "info": info,
+            "erased": erased,
+            "erasures": erasures,
+            "left": left,
+            "action": _path(subject) + "/erase",
+            "shown": SHOWN,
+        },
     )
 
 
@@ -71,8 +93,9 @@ async def erase(request: Request, subject: str, user: User = Depends(page_user))
                 request,
                 user,
                 question=f"Erase everything about {subject}?",
-                detail=f"{info.workflow_count} workflow(s) with their children, "
-                f"{info.records} record(s) and {info.blobs} blob(s): their inputs, outputs, "
+                detail=f"{counted(info.workflow_count, 'workflow')} (children included), "
+                f"{counted(info.records, 'record')} and {counted(info.blobs, 'blob')}: "
+                "their inputs, outputs, "
                 "step results, signals, task answers and files are deleted for good; running "
                 "workflows are cancelled first. The journals keep their shape and the event "
                 "log records that you erased it. This cannot be undone.",

@@ -131,7 +131,9 @@ def build_timeline(
     total = max((end - start).total_seconds(), 0.001)
     for row in rows:
         row_end = row.ended if row.ended is not None else end
-        row.bar_left = round(max(0.0, (row.started - start).total_seconds() / total * 100), 2)
+        # An action after the end (an erasure, a gc days later) sits at the right edge.
+        left = (row.started - start).total_seconds() / total * 100
+        row.bar_left = round(min(max(0.0, left), 99.6), 2)
         width = (row_end - row.started).total_seconds() / total * 100
         row.bar_width = round(min(max(width, 0.4), 100 - row.bar_left), 2)
     return Timeline(rows, start, end, not finished)
@@ -265,6 +267,9 @@ def _place_events(rows: list[Row], events: Sequence[WorkflowEvent]) -> None:
         row = Row(kind="event", title=title, status="action", started=event.at, by=event.by)
         if event.kind == "resumed" and event.details:
             row.notes.append(", ".join(f"{k}: {v}" for k, v in event.details.items()))
+        schedule = event.details.get("schedule")
+        if event.kind == "started" and schedule and event.by != f"schedule:{schedule}":
+            row.notes.append(f"run now, of schedule {schedule}")
         at = next(
             (
                 i
@@ -303,7 +308,7 @@ def waiting_on(
         if row.status != "waiting" or row.kind == "human_task":
             continue
         if row.kind == "sleep":
-            out.append(Waiting("a timer", None, row.deadline, "until", None))
+            out.append(Waiting("a timer", None, row.deadline, "ends", None))
         elif row.kind == "signal":
             out.append(
                 Waiting(
@@ -319,7 +324,9 @@ def waiting_on(
             str(s) for s in info.waiting_on.get("signals", ()) if not str(s).startswith("plait:")
         ]
         if signals:
-            out.append(Waiting(", ".join(signals), "a signal", info.available_at, "until", None))
+            out.append(
+                Waiting(", ".join(signals), "a signal", info.available_at, "times out", None)
+            )
         elif info.available_at is not None:
-            out.append(Waiting("a timer", None, info.available_at, "until", None))
+            out.append(Waiting("a timer", None, info.available_at, "ends", None))
     return out

@@ -79,7 +79,7 @@ def _waiting_summary(info: plait.WorkflowInfo, tasks: list[plait.HumanTask]) -> 
             Waiting("signal " + ", ".join(named), None, info.available_at, "times out", None)
         )
     if not out and info.available_at is not None:
-        out.append(Waiting("a timer", None, info.available_at, "until", None))
+        out.append(Waiting("a timer", None, info.available_at, "ends", None))
     return out
 
 

@@ -265,25 +265,30 @@ async def test_waiting_workflows_cost_the_process_no_memory(test_engine: TestEng
     # (statement and validator caches, free lists, tables sized for 200 runs at once);
     # the next 200, run the same way, are measured. psycopg's prepared-statement cache
     # (bounded, keyed by query) is left out: its entries keep the parameters of claims.
+    # Measured twice: a leak holds blocks in both rounds; the other things a busy process
+    # allocates now and then (a bounded cache filling up, a background loop's turn) do not.
     test_engine.register(parked)
-    tracemalloc.start(4)
-    try:
-        await _park(test_engine, 0, 200)
-        gc.collect()
-        before = tracemalloc.take_snapshot()
-        await _park(test_engine, 200, 200)
-        gc.collect()
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    assert len(await test_engine.list(status="waiting", limit=1000)) == 400
     bounded = [
         tracemalloc.Filter(False, f"*/psycopg/{name}.py", all_frames=True)
         for name in ("_queries", "_preparing")
     ]
-    grown = after.filter_traces(bounded).compare_to(before.filter_traces(bounded), "lineno")
-    blocks = sum(s.count_diff for s in grown)
-    held = [str(s) for s in grown[:5] if s.count_diff >= 100]
+    rounds: list[tuple[int, list[str]]] = []
+    tracemalloc.start(4)
+    try:
+        await _park(test_engine, 0, 200)
+        for first in (200, 400):
+            gc.collect()
+            before = tracemalloc.take_snapshot()
+            await _park(test_engine, first, 200)
+            gc.collect()
+            after = tracemalloc.take_snapshot()
+            grown = after.filter_traces(bounded).compare_to(before.filter_traces(bounded), "lineno")
+            held = [str(s) for s in grown[:5] if s.count_diff >= 100]
+            rounds.append((sum(s.count_diff for s in grown), held))
+    finally:
+        tracemalloc.stop()
+    assert len(await test_engine.list(status="waiting", limit=1000)) == 600
+    blocks, held = min(rounds)
     assert blocks / 200 < 0.5, f"{blocks / 200:.2f} blocks held per waiting workflow: {held}"
 
 

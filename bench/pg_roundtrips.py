@@ -1,0 +1,248 @@
+"""Round trips, statements, transactions and CPU per workflow on PostgreSQL (issue 12).
+
+Wall-clock figures are noise on a shared machine; these are not (or much less):
+
+- **round trips**, **statements** and **transactions** of the store's connections, counted
+  from libpq's protocol trace (``PGconn.trace``) of every executor connection: a round trip is
+  a run of messages the client sent followed by the server's answer (an F→B turn in the
+  trace), a statement is a ``CommandComplete`` (or an ``ErrorResponse``), a transaction a
+  ``COMMIT``/``ROLLBACK`` completed. The measured window is cut by a marker query run on
+  every pool connection just before the burst and just after the last result (the two
+  marker transactions add 2 statements per connection to the window: negligible);
+- **client CPU**: ``time.process_time()`` of this process (event loop, executor threads and
+  the worker, which runs in this process as in ``fanout``) over the window;
+- **server CPU**: utime + stime (``/proc/<pid>/stat``) of the PostgreSQL backends connected
+  to the run's database (the pool's connections and the wake-up connection), over the
+  window. The server's shared processes (WAL writer, checkpointer) are not counted: other
+  databases on the same server use them too.
+
+CPU is measured in runs without the trace (tracing costs client CPU); counts in one traced
+run per scenario. Every run is a fresh process on a fresh database::
+
+    python -m bench.pg_roundtrips --database postgresql://postgres@127.0.0.1:5432/postgres \\
+        --runs 3 --out bench/results/pg-roundtrips.json
+
+Scenarios: ``fanout`` (1000 workflows × 5 steps started at once, one worker in this process,
+figures per workflow) and ``seq_steps`` (one workflow of 1000 steps, figures per step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from typing import Any
+
+TICK = os.sysconf("SC_CLK_TCK")
+MARK = "plait-bench-mark"
+
+
+def _cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def _backends(url: str) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def _install_trace(folder: str) -> None:
+    """Every executor connection of the PostgreSQL store writes libpq's trace to a file."""
+    from psycopg import pq
+
+    from plait.store import postgres
+
+    connect, close = postgres._Backend.connect, postgres._Backend.close
+    files: list[Any] = []
+
+    def traced_connect(self: Any) -> Any:
+        conn = connect(self)
+        f = open(os.path.join(folder, f"conn-{len(files)}.trace"), "w")  # noqa: SIM115
+        files.append(f)
+        conn.pgconn.trace(f.fileno())
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        return conn
+
+    def traced_close(self: Any, conn: Any) -> None:
+        if not conn.closed:
+            conn.pgconn.untrace()  # flushes the stream
+        close(self, conn)
+
+    postgres._Backend.connect = traced_connect  # type: ignore[method-assign]
+    postgres._Backend.close = traced_close  # type: ignore[method-assign]
+
+
+def _count_trace(path: str) -> Counter[str]:
+    """Round trips, statements, transactions, prepared (Parse of a named statement) between
+    the two markers of one connection's trace."""
+    counts: Counter[str] = Counter()
+    inside = False
+    last = "B"
+    with open(path) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 3:
+                continue
+            side, kind = parts[0], parts[2]
+            text = parts[3] if len(parts) > 3 else ""
+            if MARK in text and side == "F":
+                if inside:
+                    break
+                inside = True
+                last = "F"
+                continue
+            if not inside:
+                continue
+            if side == "F" and last == "B":
+                counts["round_trips"] += 1
+            last = side
+            if side == "B" and kind == "CommandComplete":
+                counts["statements"] += 1
+                tag = text.strip().strip('"').split(" ")[0]
+                counts["tag_" + tag] += 1
+                if tag in ("COMMIT", "ROLLBACK"):
+                    counts["transactions"] += 1
+            elif side == "B" and kind == "ErrorResponse":
+                counts["statements"] += 1
+                counts["errors"] += 1
+            elif side == "F" and kind == "Parse":
+                counts["parses"] += 1
+            elif side == "F" and kind in ("Sync", "Query"):
+                counts["syncs"] += 1
+    return counts
+
+
+async def _mark(engine: Any) -> None:
+    """The marker query on every connection of the pool (the least busy one takes each)."""
+    store = engine.store
+    members = len(getattr(store._executor, "_members", [None]))
+
+    def op(conn: Any) -> None:
+        conn.execute(f"SELECT '{MARK}'")
+
+    await asyncio.gather(*(store._run(op, write=False) for _ in range(members)))
+
+
+async def _child(scenario: str, url: str, trace_dir: str | None, n: int, k: int) -> dict[str, Any]:
+    if trace_dir is not None:
+        _install_trace(trace_dir)
+    from bench.app import make_engine, steps
+    from bench.scenarios import CONCURRENCY
+
+    async with make_engine(url) as engine, engine.worker(concurrency=CONCURRENCY):
+        warm = await asyncio.gather(*(engine.start(steps, k) for _ in range(10)))
+        await asyncio.gather(*(h.result() for h in warm))
+        await asyncio.sleep(0.3)
+        pids = await asyncio.to_thread(_backends, url)
+        await _mark(engine)
+        server0, client0, t0 = _cpu_of(pids), time.process_time(), time.perf_counter()
+        if scenario == "fanout":
+            handles = await asyncio.gather(*(engine.start(steps, k) for _ in range(n)))
+            results = await asyncio.gather(*(h.result() for h in handles))
+            assert results == [k] * n
+            units = n
+        else:
+            assert await (await engine.start(steps, n)).result() == n
+            units = n
+        elapsed = time.perf_counter() - t0
+        client, server = time.process_time() - client0, _cpu_of(pids) - server0
+        await _mark(engine)
+    out: dict[str, Any] = {
+        "units": units,
+        "wall_s": elapsed,
+        "client_cpu_us": client / units * 1e6,
+        "server_cpu_us": server / units * 1e6,
+        "server_backends": len(pids),
+    }
+    if trace_dir is not None:
+        total: Counter[str] = Counter()
+        for name in sorted(os.listdir(trace_dir)):
+            total.update(_count_trace(os.path.join(trace_dir, name)))
+        out["counts"] = {key: round(v / units, 3) for key, v in sorted(total.items())}
+    return out
+
+
+def _run_child(database: str, scenario: str, trace: bool, label: str) -> dict[str, Any]:
+    from bench.backends import PostgresBackend
+
+    backend = PostgresBackend(database)
+    url = backend.fresh(label)
+    try:
+        with tempfile.TemporaryDirectory(prefix="plait-pgrt-") as folder:
+            cmd = [sys.executable, "-m", "bench.pg_roundtrips", "--child", scenario, "--url", url]
+            if trace:
+                cmd += ["--trace-dir", folder]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{scenario} run failed:\n{proc.stderr[-3000:]}")
+            return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    finally:
+        backend.discard(url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--scenarios", default="fanout,seq_steps")
+    parser.add_argument("--runs", type=int, default=3, help="untraced runs (CPU) per scenario")
+    parser.add_argument("--out")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--trace-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        n, k = (1000, 5) if args.child == "fanout" else (1000, 10)
+        print(json.dumps(asyncio.run(_child(args.child, args.url, args.trace_dir, n, k))))
+        return
+    doc: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        doc["commit"] = commit
+    except OSError:
+        pass
+    doc["loadavg"] = os.getloadavg()
+    for scenario in args.scenarios.split(","):
+        traced = _run_child(args.database, scenario, True, f"rt_{scenario}_trace")
+        runs = [
+            _run_child(args.database, scenario, False, f"rt_{scenario}_{i}")
+            for i in range(args.runs)
+        ]
+        doc[scenario] = {
+            "per": "workflow (5 steps)" if scenario == "fanout" else "step",
+            "counts": traced["counts"],
+            "client_cpu_us": statistics.median(r["client_cpu_us"] for r in runs),
+            "server_cpu_us": statistics.median(r["server_cpu_us"] for r in runs),
+            "client_cpu_us_runs": [round(r["client_cpu_us"], 1) for r in runs],
+            "server_cpu_us_runs": [round(r["server_cpu_us"], 1) for r in runs],
+            "wall_s_runs": [round(r["wall_s"], 3) for r in runs],
+        }
+    doc["loadavg_after"] = os.getloadavg()
+    text = json.dumps(doc, indent=2)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -18,8 +18,10 @@ Invariants kept here:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from plait.errors import InvalidState, WorkflowAlreadyExists, WorkflowFinished
+from plait.store.executor import Pipelined
 from plait.store.records import FINISHED, ListFilter, NewWorkflow
 from plait.store.rows import WORKFLOW_COLUMNS, step_record, workflow_filters, workflow_info
 from plait.store.sqlbase import JOURNAL_COLUMNS, Conn, SQLBase, load_json
@@ -82,7 +84,29 @@ class SQLClients(SQLBase):
         self, new: NewWorkflow, now: int, by: str = "system"
     ) -> tuple[WorkflowInfo, bool]:
         # A partial, not a closure: a burst of starts holds one per start in flight.
+        if self.dialect.writes_in_with and new.parent_id is None and not new.blobs:
+            # pipelined: a burst of starts sends its INSERTs together
+            return await self._run(Pipelined(functools.partial(self._send_create, new, now, by)))
         return await self._run(functools.partial(self._create, new, now, by))
+
+    def _send_create(
+        self, new: NewWorkflow, now: int, by: str, conn: Conn
+    ) -> Callable[[], tuple[WorkflowInfo, bool]]:
+        """The send half of a start without a parent or blobs: the INSERT says with
+        RETURNING whether it inserted, so nothing needs reading before the batch's next."""
+        cur = self._x(
+            conn,
+            _INSERT_WORKFLOW.format(subject="?") + " RETURNING id",
+            (*self._workflow_values(new, now), now, now),
+        )
+
+        def receive() -> tuple[WorkflowInfo, bool]:
+            if cur.fetchone() is None:
+                return self._existing(conn, new, created=False), False
+            self._log_event(conn, new.id, WorkflowEventKind.STARTED, by, {"name": new.name}, now)
+            return _fresh_info(new, now), True
+
+        return receive
 
     def _create(self, new: NewWorkflow, now: int, by: str, conn: Conn) -> tuple[WorkflowInfo, bool]:
         created = self._insert_workflow(conn, new, now)
@@ -91,6 +115,10 @@ class SQLClients(SQLBase):
             if new.parent_id is None:
                 # The row is what was just inserted: no need to read it back.
                 return _fresh_info(new, now), True
+        return self._existing(conn, new, created), created
+
+    def _existing(self, conn: Conn, new: NewWorkflow, created: bool) -> WorkflowInfo:
+        """The row of ``new``'s id; unless ``created``, it must be the same start."""
         row = self._one(
             conn, f"SELECT {WORKFLOW_COLUMNS}, input_hash FROM workflows WHERE id = ?", (new.id,)
         )
@@ -111,11 +139,10 @@ class SQLClients(SQLBase):
                 f"a workflow with id {new.id!r} already exists, started with {what}; "
                 "use another id, or the same arguments to get the existing workflow"
             )
-        return workflow_info(row), created
+        return workflow_info(row)
 
-    def _insert_workflow(self, conn: Conn, new: NewWorkflow, now: int) -> bool:
-        """Hook (see ``SQLBase``): inserts ``new`` unless its id exists; whether it did."""
-        values = (
+    def _workflow_values(self, new: NewWorkflow, now: int) -> tuple[object, ...]:
+        return (
             new.id,
             new.name,
             new.version,
@@ -129,6 +156,10 @@ class SQLClients(SQLBase):
             new.parent_id,
             new.subject,
         )
+
+    def _insert_workflow(self, conn: Conn, new: NewWorkflow, now: int) -> bool:
+        """Hook (see ``SQLBase``): inserts ``new`` unless its id exists; whether it did."""
+        values = self._workflow_values(new, now)
         if new.parent_id is None:
             cur = self._x(conn, _INSERT_WORKFLOW.format(subject="?"), (*values, now, now))
         else:
@@ -143,13 +174,19 @@ class SQLClients(SQLBase):
         return created
 
     async def get(self, workflow_id: str) -> WorkflowInfo | None:
-        def op(conn: Conn) -> WorkflowInfo | None:
-            row = self._one(
+        def send(conn: Conn) -> Callable[[], WorkflowInfo | None]:
+            cur = self._x(
                 conn, f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = ?", (workflow_id,)
             )
-            return None if row is None else workflow_info(row)
 
-        return await self._run(op, write=False)
+            def receive() -> WorkflowInfo | None:
+                row = cur.fetchone()
+                return None if row is None else workflow_info(row)
+
+            return receive
+
+        # pipelined: the reads of many waiting results share a round trip
+        return await self._run(Pipelined(send), write=False)
 
     async def list_workflows(self, flt: ListFilter) -> list[WorkflowInfo]:
         where, params = workflow_filters(

@@ -23,9 +23,11 @@ Invariants kept here:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
 from typing import Any
 
+from plait.store.executor import Pipelined
 from plait.store.records import (
     CHILD_SIGNAL,
     END_DEDUP,
@@ -264,6 +266,15 @@ class SQLRuns(SQLBase):
         updates: list[Entry] | None = None,
     ) -> bool:
         """Appends journal entries (and updates waiting ones) for a running workflow."""
+        if entries and not attempts and not updates and status is None:
+            # a step's result, the common case: pipelined with the batch's others
+            return await self._run(
+                Pipelined(
+                    functools.partial(
+                        self._send_fenced_append, fence=fence, now=now, entries=entries
+                    )
+                )
+            )
 
         def op(conn: Conn) -> bool:
             cancel = self._fence(conn, fence, now)

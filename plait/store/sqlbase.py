@@ -73,6 +73,9 @@ class Dialect:
     # A statement that takes a lock on one queue (its name bound) until the transaction
     # ends; empty where write transactions are serialized anyway (SQLite).
     queue_lock = ""
+    # Whether a WITH clause may hold INSERT/UPDATE (PostgreSQL): the fence and the journal
+    # entries after it are then one statement (``SQLBase._send_fenced_append``).
+    writes_in_with = False
 
     def sql(self, text: str) -> str:
         return text if self.param == "?" else _convert(text, self.param)
@@ -267,6 +270,37 @@ class SQLBase:
             self._x(conn, "UPDATE workflows SET recoveries = 0 WHERE id = ?", (fence.workflow_id,))
         return bool(row["cancel_requested"])
 
+    def _send_fenced_append(
+        self, conn: Conn, fence: Fence, now: int, entries: Sequence[Entry]
+    ) -> Callable[[], bool]:
+        """``_fence`` then ``_append``, as the send half of a pipelined operation: returns
+        the function that reads whether cancellation was requested (``LeaseLostError`` if
+        the lease was lost). Where the dialect allows, one statement does both, and the
+        entries are inserted only if the fence's row was found and locked: a stale attempt
+        writes nothing."""
+        if not self.dialect.writes_in_with or not entries:
+            cancel = self._fence(conn, fence, now)
+            self._append(conn, fence, entries)
+            return lambda: cancel
+        cur = self._x(conn, _fenced_append_sql(len(entries)), _fenced_append_params(fence, entries))
+
+        def receive() -> bool:
+            try:
+                row = cur.fetchone()
+            except Exception as exc:
+                if _is_unique_violation(exc):
+                    raise LeaseLostError(
+                        f"a journal entry of {fence.workflow_id!r} was written by another attempt"
+                    ) from None
+                raise
+            if row is None:
+                raise LeaseLostError(
+                    f"attempt {fence.attempt} of workflow {fence.workflow_id!r} lost its lease"
+                )
+            return bool(row["cancel_requested"])
+
+        return receive
+
     def _append(self, conn: Conn, fence: Fence, entries: Iterable[Entry]) -> None:
         for e in entries:
             try:
@@ -313,6 +347,55 @@ class SQLBase:
                 e.seq,
             ),
         )
+
+
+# The row ``_fenced_append_sql`` inserts per entry: JOURNAL_COLUMNS' types, cast because
+# the values come through SELECT (a parameter's type is not taken from the target column).
+_ENTRY_ROW = (
+    "(?::text, ?::integer, ?::text, ?::text, ?::text, ?::text, ?::text, ?::bigint,"
+    " ?::integer, ?::integer, ?::bigint, ?::bigint, ?::text)"
+)
+_fenced_sql: dict[int, str] = {}
+
+
+def _fenced_append_sql(n: int) -> str:
+    """The fence (the row lock, the crash-loop count reset) and ``n`` journal entries in one
+    statement: every part runs on the row the fence found, so none runs without it."""
+    sql = _fenced_sql.get(n)
+    if sql is None:
+        sql = _fenced_sql[n] = (
+            "WITH f AS (SELECT id, cancel_requested, recoveries FROM workflows"
+            " WHERE id = ? AND attempt = ? AND status = ? FOR NO KEY UPDATE),"
+            " r AS (UPDATE workflows SET recoveries = 0"
+            " WHERE id = (SELECT id FROM f WHERE recoveries <> 0)),"
+            f" j AS (INSERT INTO journal ({JOURNAL_COLUMNS}) SELECT v.* FROM f,"
+            f" (VALUES {', '.join([_ENTRY_ROW] * n)}) AS v)"
+            " SELECT cancel_requested FROM f"
+        )
+    return sql
+
+
+def _fenced_append_params(fence: Fence, entries: Sequence[Entry]) -> list[object]:
+    params: list[object] = [fence.workflow_id, fence.attempt, "running"]
+    for e in entries:
+        params.extend(
+            (
+                fence.workflow_id,
+                e.seq,
+                e.kind,
+                e.name,
+                e.status,
+                e.output,
+                dump_json(e.error),
+                e.wake_at,
+                e.attempts,
+                fence.attempt,
+                e.started_at,
+                e.completed_at,
+                e.fingerprint,
+            )
+        )
+    return params
 
 
 def _is_unique_violation(exc: Exception) -> bool:

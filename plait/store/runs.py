@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from plait.store.executor import Pipelined
@@ -447,6 +447,11 @@ class SQLRuns(SQLBase):
         output: str | None,
         error: dict[str, Any] | None,
     ) -> None:
+        if self.dialect.writes_in_with:  # one statement, pipelined with the batch's others
+            send = functools.partial(self._send_finish, fence, now, pending, str(status))
+            await self._run(Pipelined(functools.partial(send, output, error)))
+            return
+
         def op(conn: Conn) -> None:
             self._fence(conn, fence, now)
             self._append(conn, fence, pending)
@@ -484,9 +489,54 @@ class SQLRuns(SQLBase):
             " completed_at = ?, updated_at = ? WHERE id = ?",
             (status, output, dump_json(error), now if final else None, now, workflow_id),
         )
-        if status in ("completed", "cancelled"):  # failed and blocked ones may be resumed
+        self._end_after(conn, workflow_id, parent_id, status, output, error, now, tasks=True)
+
+    def _send_finish(
+        self,
+        fence: Fence,
+        now: int,
+        pending: list[Entry],
+        status: str,
+        output: str | None,
+        error: dict[str, Any] | None,
+        conn: Conn,
+    ) -> Callable[[], None]:
+        """``finish`` as a pipelined operation: the fence, the pending entries and the end
+        in one statement, then what ``_end`` does after its UPDATE, if anything."""
+        final = status in FINISHED
+        end = (status, output, dump_json(error), now if final else None, now)
+        read = self._send_fenced(conn, fence, pending, end)
+
+        def receive() -> None:
+            row = read()
+            tasks = bool(row["open_tasks"])
+            wid = fence.workflow_id
+            if self._end_after(conn, wid, row["parent_id"], status, output, error, now, tasks):
+                # in pipeline mode an error shows at the next read: make it this operation's
+                self._one(conn, "SELECT 1 AS x")
+
+        return receive
+
+    def _end_after(
+        self,
+        conn: Conn,
+        workflow_id: str,
+        parent_id: str | None,
+        status: str,
+        output: str | None,
+        error: dict[str, Any] | None,
+        now: int,
+        tasks: bool,
+    ) -> bool:
+        """What ``_end`` does after the status UPDATE (``tasks``: the workflow may have open
+        human tasks); whether it wrote anything."""
+        final = status in FINISHED
+        wrote = False
+        if tasks and status in ("completed", "cancelled"):  # failed and blocked: resumable
             self._cancel_workflow_tasks(conn, workflow_id, now, f"the workflow {status}")
+            wrote = True
         if status == "cancelled":
+            wrote = True
             # Waits still open end with the workflow: a sibling of the wait that delivered the
             # cancellation may have been cut off before its own write committed.
             self._x(
@@ -496,6 +546,7 @@ class SQLRuns(SQLBase):
                 (now, workflow_id),
             )
         if final and parent_id is not None:
+            wrote = True
             parent = self._one(
                 conn,
                 f"SELECT id, status, waiting_on FROM workflows WHERE id = ?"
@@ -512,6 +563,7 @@ class SQLRuns(SQLBase):
                     f"{END_DEDUP}{workflow_id}:{now}",
                     now,
                 )
+        return wrote
 
 
 def _queue_clause(queues: tuple[str, ...] | None) -> tuple[str, list[object]]:

@@ -282,9 +282,21 @@ class SQLBase:
             cancel = self._fence(conn, fence, now)
             self._append(conn, fence, entries)
             return lambda: cancel
-        cur = self._x(conn, _fenced_append_sql(len(entries)), _fenced_append_params(fence, entries))
+        read = self._send_fenced(conn, fence, entries)
+        return lambda: bool(read()["cancel_requested"])
 
-        def receive() -> bool:
+    def _send_fenced(
+        self, conn: Conn, fence: Fence, entries: Sequence[Entry], end: Sequence[object] = ()
+    ) -> Callable[[], Row]:
+        """Sends the fence, ``entries`` and, with ``end`` (status, output, error,
+        completed_at, updated_at), the workflow's end as one statement (``writes_in_with``
+        dialects only); returns the function that reads the fence's row (``cancel_requested``;
+        with ``end`` also ``parent_id`` and ``open_tasks``)."""
+        params = _fenced_append_params(fence, entries)
+        params.extend(end)
+        cur = self._x(conn, _fenced_sql(len(entries), bool(end)), params)
+
+        def receive() -> Row:
             try:
                 row = cur.fetchone()
             except Exception as exc:
@@ -297,7 +309,7 @@ class SQLBase:
                 raise LeaseLostError(
                     f"attempt {fence.attempt} of workflow {fence.workflow_id!r} lost its lease"
                 )
-            return bool(row["cancel_requested"])
+            return row
 
         return receive
 
@@ -355,23 +367,44 @@ _ENTRY_ROW = (
     "(?::text, ?::integer, ?::text, ?::text, ?::text, ?::text, ?::text, ?::bigint,"
     " ?::integer, ?::integer, ?::bigint, ?::bigint, ?::text)"
 )
-_fenced_sql: dict[int, str] = {}
+_fenced_cache: dict[tuple[int, bool], str] = {}
 
 
-def _fenced_append_sql(n: int) -> str:
-    """The fence (the row lock, the crash-loop count reset) and ``n`` journal entries in one
-    statement: every part runs on the row the fence found, so none runs without it."""
-    sql = _fenced_sql.get(n)
+def _fenced_sql(n: int, end: bool) -> str:
+    """The fence (the row lock, the crash-loop count reset), ``n`` journal entries and, with
+    ``end``, the workflow's final status, in one statement: every part runs on the row the
+    fence found, so none runs without it. (The reset is part of the end's UPDATE then: one
+    statement may not update a row twice.)"""
+    key = (n, end)
+    sql = _fenced_cache.get(key)
     if sql is None:
-        sql = _fenced_sql[n] = (
-            "WITH f AS (SELECT id, cancel_requested, recoveries FROM workflows"
-            " WHERE id = ? AND attempt = ? AND status = ? FOR NO KEY UPDATE),"
-            " r AS (UPDATE workflows SET recoveries = 0"
-            " WHERE id = (SELECT id FROM f WHERE recoveries <> 0)),"
-            f" j AS (INSERT INTO journal ({JOURNAL_COLUMNS}) SELECT v.* FROM f,"
-            f" (VALUES {', '.join([_ENTRY_ROW] * n)}) AS v)"
-            " SELECT cancel_requested FROM f"
-        )
+        parts = [
+            "f AS (SELECT id, cancel_requested, recoveries, parent_id FROM workflows"
+            " WHERE id = ? AND attempt = ? AND status = ? FOR NO KEY UPDATE)"
+        ]
+        if not end:
+            parts.append(
+                "r AS (UPDATE workflows SET recoveries = 0"
+                " WHERE id = (SELECT id FROM f WHERE recoveries <> 0))"
+            )
+        if n:
+            parts.append(
+                f"j AS (INSERT INTO journal ({JOURNAL_COLUMNS}) SELECT v.* FROM f,"
+                f" (VALUES {', '.join([_ENTRY_ROW] * n)}) AS v)"
+            )
+        select = "SELECT cancel_requested"
+        if end:
+            parts.append(
+                "u AS (UPDATE workflows SET status = ?, output = ?, error = ?, lease_owner = NULL,"
+                " lease_expires_at = NULL, available_at = NULL, waiting_on = NULL,"
+                " completed_at = ?, updated_at = ?, recoveries = 0"
+                " WHERE id = (SELECT id FROM f))"
+            )
+            select += (
+                ", parent_id, EXISTS (SELECT 1 FROM human_tasks h WHERE h.workflow_id = f.id"
+                " AND h.status = 'open') AS open_tasks"
+            )
+        sql = _fenced_cache[key] = f"WITH {', '.join(parts)} {select} FROM f"
     return sql
 
 

@@ -23,7 +23,8 @@ run per scenario. Every run is a fresh process on a fresh database::
         --runs 3 --out bench/results/pg-roundtrips.json
 
 Scenarios: ``fanout`` (1000 workflows × 5 steps started at once, one worker in this process,
-figures per workflow) and ``seq_steps`` (one workflow of 1000 steps, figures per step).
+figures per workflow), ``seq_steps`` (one workflow of 1000 steps, figures per step) and
+``latency`` (200 workflows of 3 steps one after the other, start to result; per workflow).
 """
 
 from __future__ import annotations
@@ -130,6 +131,21 @@ def _count_trace(path: str) -> Counter[str]:
     return counts
 
 
+def _count_calls(store: Any) -> Counter[str]:
+    """Counts the calls of the store's hot-path operations (``get`` includes ``result()``'s
+    polls: about 1,000 a second across all waiters, so their number grows with wall time)."""
+    calls: Counter[str] = Counter()
+    for name in ("create_workflow", "get", "claim", "record", "finish", "next_due", "heartbeat"):
+        method = getattr(store, name)
+
+        def counted(*args: Any, _m: Any = method, _n: str = name, **kwargs: Any) -> Any:
+            calls[_n] += 1
+            return _m(*args, **kwargs)
+
+        setattr(store, name, counted)
+    return calls
+
+
 async def _mark(engine: Any) -> None:
     """The marker query on every connection of the pool (the least busy one takes each)."""
     store = engine.store
@@ -147,23 +163,31 @@ async def _child(scenario: str, url: str, trace_dir: str | None, n: int, k: int)
     from bench.app import make_engine, steps
     from bench.scenarios import CONCURRENCY
 
-    async with make_engine(url) as engine, engine.worker(concurrency=CONCURRENCY):
+    engine_ = make_engine(url)
+    calls = _count_calls(engine_.store)
+    async with engine_ as engine, engine.worker(concurrency=CONCURRENCY):
         warm = await asyncio.gather(*(engine.start(steps, k) for _ in range(10)))
         await asyncio.gather(*(h.result() for h in warm))
         await asyncio.sleep(0.3)
         pids = await asyncio.to_thread(_backends, url)
         await _mark(engine)
+        calls.clear()
         server0, client0, t0 = _cpu_of(pids), time.process_time(), time.perf_counter()
         if scenario == "fanout":
             handles = await asyncio.gather(*(engine.start(steps, k) for _ in range(n)))
             results = await asyncio.gather(*(h.result() for h in handles))
             assert results == [k] * n
             units = n
+        elif scenario == "latency":
+            for _ in range(n):
+                assert await (await engine.start(steps, k)).result() == k
+            units = n
         else:
             assert await (await engine.start(steps, n)).result() == n
             units = n
         elapsed = time.perf_counter() - t0
         client, server = time.process_time() - client0, _cpu_of(pids) - server0
+        ops = {name: round(n / units, 3) for name, n in sorted(calls.items())}
         await _mark(engine)
     out: dict[str, Any] = {
         "units": units,
@@ -171,6 +195,7 @@ async def _child(scenario: str, url: str, trace_dir: str | None, n: int, k: int)
         "client_cpu_us": client / units * 1e6,
         "server_cpu_us": server / units * 1e6,
         "server_backends": len(pids),
+        "store_calls": ops,
     }
     if trace_dir is not None:
         total: Counter[str] = Counter()
@@ -201,7 +226,7 @@ def _run_child(database: str, scenario: str, trace: bool, label: str) -> dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--scenarios", default="fanout,seq_steps")
+    parser.add_argument("--scenarios", default="fanout,seq_steps,latency")
     parser.add_argument("--runs", type=int, default=3, help="untraced runs (CPU) per scenario")
     parser.add_argument("--out")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -209,7 +234,7 @@ def main() -> None:
     parser.add_argument("--trace-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        n, k = (1000, 5) if args.child == "fanout" else (1000, 10)
+        n, k = {"fanout": (1000, 5), "latency": (200, 3)}.get(args.child, (1000, 10))
         print(json.dumps(asyncio.run(_child(args.child, args.url, args.trace_dir, n, k))))
         return
     doc: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -228,8 +253,11 @@ def main() -> None:
             for i in range(args.runs)
         ]
         doc[scenario] = {
-            "per": "workflow (5 steps)" if scenario == "fanout" else "step",
+            "per": {"fanout": "workflow (5 steps)", "latency": "workflow (3 steps)"}.get(
+                scenario, "step"
+            ),
             "counts": traced["counts"],
+            "store_calls": traced["store_calls"],
             "client_cpu_us": statistics.median(r["client_cpu_us"] for r in runs),
             "server_cpu_us": statistics.median(r["server_cpu_us"] for r in runs),
             "client_cpu_us_runs": [round(r["client_cpu_us"], 1) for r in runs],

@@ -51,7 +51,7 @@ from plait.types import (
     parse_enum,
 )
 from plait.views import ViewAPI
-from plait.wakeups import Beacon, Endings, set_done
+from plait.wakeups import Beacon, Completion, Endings, set_done
 from plait.worker import Worker
 
 if TYPE_CHECKING:
@@ -88,18 +88,15 @@ class WorkflowHandle(Generic[R]):
         e = self.engine
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + duration_ms(timeout, "timeout") / 1000
+        completed: Completion | None = None
         while True:
             ended = e.endings.watch(self.id)  # before reading: an end in between wakes it
             try:
+                if completed is not None and self._wf is not None:
+                    return self._decode(completed.output, self._wf)  # committed here
                 info = await e.get(self.id, decode=False)
                 if info.status == WorkflowStatus.COMPLETED:
-                    wf = self._wf or e.registry_by_name.get(info.name)
-                    value: R = e.codec.decode(
-                        info.output,
-                        wf.return_type if wf else Any,
-                        what=f"the result of workflow {self.id!r}",
-                    )
-                    return value
+                    return self._decode(info.output, self._wf or e.registry_by_name.get(info.name))
                 if info.status == WorkflowStatus.FAILED:
                     err = info.error
                     raise WorkflowFailed(
@@ -124,10 +121,16 @@ class WorkflowHandle(Generic[R]):
                         raise WaitTimeout(f"workflow {self.id!r} did not end within {timeout}")
                     wait = min(wait, left)
                 timer = loop.call_later(wait, set_done, ended)
-                await ended
+                completed = await ended
                 timer.cancel()
             finally:
                 e.endings.unwatch(self.id, ended)
+
+    def _decode(self, output: str | None, wf: WorkflowDef[..., Any] | None) -> R:
+        value: R = self.engine.codec.decode(
+            output, wf.return_type if wf else Any, what=f"the result of workflow {self.id!r}"
+        )
+        return value
 
 
 class Engine(TaskAPI, BlobAPI, ViewAPI):

@@ -124,13 +124,12 @@ class SQLRuns(SQLBase):
     ) -> list[Claimed]:
         if not pairs or limit <= 0:
             return []
-        return await self._run(
-            lambda c: self._claim(c, worker_id, pairs, queues, limit, now, lease_ms, max_recoveries)
-        )
+        send = functools.partial(self._send_claim, worker_id, pairs, queues, limit, now)
+        # pipelined: its first two reads go out with BEGIN, its last two together
+        return await self._run(Pipelined(functools.partial(send, lease_ms, max_recoveries)))
 
-    def _claim(
+    def _send_claim(
         self,
-        conn: Conn,
         worker_id: str,
         pairs: tuple[tuple[str, str], ...],
         queues: tuple[str, ...] | None,
@@ -138,21 +137,40 @@ class SQLRuns(SQLBase):
         now: int,
         lease_ms: int,
         max_recoveries: int,
-    ) -> list[Claimed]:
+        conn: Conn,
+    ) -> Callable[[], list[Claimed]]:
         q, qparams = _queue_clause(queues)
         pair_sql = ", ".join("(?, ?)" for _ in pairs)
         pair_params = [x for pair in pairs for x in pair]
         lock = self.dialect.for_update + self.dialect.skip_locked
         # A lease is over at lease_expires_at, the time next_due reports for it.
-        expired = self._all(
+        expired = self._x(
             conn,
             "SELECT id, recoveries, parent_id FROM workflows WHERE status = 'running'"
             f" AND lease_expires_at <= ?{q} AND (name, version) IN (VALUES {pair_sql})"
             f" ORDER BY lease_expires_at LIMIT ?{lock}",
             (now, *qparams, *pair_params, limit),
         )
+        ready = self._send_claim_ready(conn, queues)
+        return lambda: self._claim(
+            conn, worker_id, pairs, limit, now, lease_ms, max_recoveries, expired, ready
+        )
+
+    def _claim(
+        self,
+        conn: Conn,
+        worker_id: str,
+        pairs: tuple[tuple[str, str], ...],
+        limit: int,
+        now: int,
+        lease_ms: int,
+        max_recoveries: int,
+        expired_cursor: Any,
+        claim_ready: Callable[[tuple[tuple[str, str], ...], int, int], list[str]],
+    ) -> list[Claimed]:
         ids: list[str] = []
-        for row in expired:
+        ended = False
+        for row in expired_cursor.fetchall():
             if row["recoveries"] + 1 > max_recoveries:
                 self._end(
                     conn,
@@ -170,14 +188,17 @@ class SQLRuns(SQLBase):
                     },
                     now,
                 )
+                ended = True
             else:
                 ids.append(row["id"])
         if len(ids) < limit:  # ready ones, as the queues' limits allow (plait/store/limits.py)
-            ids.extend(self._claim_ready(conn, queues, pairs, limit - len(ids), now))
+            ids.extend(claim_ready(pairs, limit - len(ids), now))
         if not ids:
+            if ended:  # in pipeline mode an error shows at the next read: make it this one's
+                self._one(conn, "SELECT 1 AS x")
             return []
         marks = ", ".join("?" for _ in ids)
-        rows = self._all(
+        claimed = self._x(
             conn,
             "UPDATE workflows SET"
             " recoveries = recoveries + (CASE WHEN status = 'running' THEN 1 ELSE 0 END),"
@@ -189,13 +210,15 @@ class SQLRuns(SQLBase):
             " run, seq_base",
             (worker_id, now + lease_ms, now, now, *ids),
         )
-        journals: dict[str, list[Entry]] = {r["id"]: [] for r in rows}
-        for j in self._all(
+        journal = self._x(  # sent before the UPDATE's rows are read: one round trip for both
             conn,
             f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE workflow_id IN ({marks})"
             " ORDER BY workflow_id, seq",
             ids,
-        ):
+        )
+        rows = claimed.fetchall()
+        journals: dict[str, list[Entry]] = {r["id"]: [] for r in rows}
+        for j in journal.fetchall():
             journals[j["workflow_id"]].append(entry_of(j))
         return [
             Claimed(

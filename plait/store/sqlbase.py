@@ -27,8 +27,8 @@ dependencies between parts are these:
   finish).
 - ``_cancel_workflow_tasks``: provided by ``SQLTasks``; called by ``SQLClients.cancel``,
   ``SQLRuns._end`` and ``SQLContinuation.continue_as_new``.
-- ``_claim_ready``, ``_next_ready``: provided by ``SQLLimits``; called by ``SQLRuns.claim``
-  and ``SQLRuns.next_due``.
+- ``_claim_ready``, ``_send_claim_ready``, ``_next_ready``: provided by ``SQLLimits``;
+  called by ``SQLRuns.claim`` and ``SQLRuns.next_due``.
 - ``_log_event``: provided by ``SQLEvents``; called by ``SQLClients`` (create, signal,
   cancel, resume) and ``SQLRuns.start_child``.
 - ``_adopt_blobs``: provided by ``SQLBlobs``; called by ``SQLClients`` (``_insert_workflow``,
@@ -223,6 +223,13 @@ class SQLBase:
     ) -> list[str]:
         """Locks and returns the ids of up to ``want`` ready workflows the queues' limits let
         run now. Provided by ``SQLLimits``; ``SQLRuns.claim`` takes ready work with it."""
+        raise NotImplementedError
+
+    def _send_claim_ready(
+        self, conn: Conn, queues: Sequence[str] | None
+    ) -> Callable[[Sequence[tuple[str, str]], int, int], list[str]]:
+        """``_claim_ready`` in two halves: sends its first read, returns the rest (called
+        with ``pairs, want, now``). Provided by ``SQLLimits``; used by ``SQLRuns.claim``."""
         raise NotImplementedError
 
     def _next_ready(self, conn: Conn, queues: Sequence[str] | None) -> int | None:

@@ -24,7 +24,9 @@ run per scenario. Every run is a fresh process on a fresh database::
 
 Scenarios: ``fanout`` (1000 workflows × 5 steps started at once, one worker in this process,
 figures per workflow), ``seq_steps`` (one workflow of 1000 steps, figures per step) and
-``latency`` (200 workflows of 3 steps one after the other, start to result; per workflow).
+``latency`` (200 workflows of 3 steps one after the other, start to result; per workflow),
+``waiters`` (1000 workflows started at once that each wait for a signal, then 1000 signals
+sent at once; per workflow; not in the default list).
 """
 
 from __future__ import annotations
@@ -135,7 +137,8 @@ def _count_calls(store: Any) -> Counter[str]:
     """Counts the calls of the store's hot-path operations (``get`` includes ``result()``'s
     polls: about 1,000 a second across all waiters, so their number grows with wall time)."""
     calls: Counter[str] = Counter()
-    for name in ("create_workflow", "get", "claim", "record", "finish", "next_due", "heartbeat"):
+    names = ("create_workflow", "get", "claim", "record", "finish", "next_due", "heartbeat")
+    for name in (*names, "wait", "suspend", "send_signal"):
         method = getattr(store, name)
 
         def counted(*args: Any, _m: Any = method, _n: str = name, **kwargs: Any) -> Any:
@@ -177,6 +180,17 @@ async def _child(scenario: str, url: str, trace_dir: str | None, n: int, k: int)
             handles = await asyncio.gather(*(engine.start(steps, k) for _ in range(n)))
             results = await asyncio.gather(*(h.result() for h in handles))
             assert results == [k] * n
+            units = n
+        elif scenario == "waiters":
+            from bench.app import waiter
+            from bench.backends import PostgresBackend
+
+            db = PostgresBackend(url)
+            hs = await asyncio.gather(*(engine.start(waiter, id=f"w-{j}") for j in range(n)))
+            while await asyncio.to_thread(db.count, url, "waiting") < n:
+                await asyncio.sleep(0.05)
+            sent = await asyncio.gather(*(engine.signal(f"w-{j}", "go", "go") for j in range(n)))
+            assert all(sent) and await asyncio.gather(*(h.result() for h in hs)) == ["go"] * n
             units = n
         elif scenario == "latency":
             for _ in range(n):
@@ -234,7 +248,8 @@ def main() -> None:
     parser.add_argument("--trace-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        n, k = {"fanout": (1000, 5), "latency": (200, 3)}.get(args.child, (1000, 10))
+        sizes = {"fanout": (1000, 5), "latency": (200, 3), "waiters": (1000, 0)}
+        n, k = sizes.get(args.child, (1000, 10))
         print(json.dumps(asyncio.run(_child(args.child, args.url, args.trace_dir, n, k))))
         return
     doc: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -253,9 +268,11 @@ def main() -> None:
             for i in range(args.runs)
         ]
         doc[scenario] = {
-            "per": {"fanout": "workflow (5 steps)", "latency": "workflow (3 steps)"}.get(
-                scenario, "step"
-            ),
+            "per": {
+                "fanout": "workflow (5 steps)",
+                "latency": "workflow (3 steps)",
+                "waiters": "workflow (a wait for a signal, then the signal)",
+            }.get(scenario, "step"),
             "counts": traced["counts"],
             "store_calls": traced["store_calls"],
             "client_cpu_us": statistics.median(r["client_cpu_us"] for r in runs),

@@ -76,11 +76,25 @@ class Pipelined(Generic[T]):
 
     __slots__ = ("send",)
 
-    def __init__(self, send: Callable[[Any], Callable[[], T]]) -> None:
+    def __init__(self, send: Callable[[Any], Callable[[], T | Later]]) -> None:
         self.send = send
 
     def __call__(self, conn: Any) -> T:
-        return self.send(conn)()
+        result: Any = self.send(conn)()
+        while isinstance(result, Later):
+            result = result.receive()
+        return result  # type: ignore[no-any-return]
+
+
+class Later:
+    """What the receive half of a pipelined operation returns when, having read its results,
+    it sent more statements: ``receive`` reads those. The batch calls every operation's
+    ``Later`` only after all receive halves ran, so one round trip serves them all."""
+
+    __slots__ = ("receive",)
+
+    def __init__(self, receive: Callable[[], Any]) -> None:
+        self.receive = receive
 
 
 class Executor(Protocol):
@@ -274,11 +288,11 @@ class BatchExecutor(Generic[C]):
                 receive.append(fn.send(conn))
                 continue
             if receive:
-                results.extend(r() for r in receive)
+                results.extend(_receive_all(receive))
                 receive = []
             pipeline(conn, False)
             results.append(fn(conn))
-        results.extend(r() for r in receive)
+        results.extend(_receive_all(receive))
         return results
 
     def _transaction(self, conn: C, batch: list[_Item]) -> list[object]:
@@ -349,6 +363,20 @@ class ExecutorPool:
 
     async def close(self) -> None:
         await asyncio.gather(*(m.close() for m in self._members), return_exceptions=True)
+
+
+def _receive_all(receive: list[Callable[[], object]]) -> list[object]:
+    """Calls the receive halves in order, then the ``Later`` ones they returned, round by
+    round: each round's statements went out before any of its reads."""
+    results = [r() for r in receive]
+    later = [i for i, r in enumerate(results) if isinstance(r, Later)]
+    while later:
+        for i in later:
+            step = results[i]
+            assert isinstance(step, Later)
+            results[i] = step.receive()
+        later = [i for i in later if isinstance(results[i], Later)]
+    return results
 
 
 class _Failure:

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from plait.errors import WorkflowNotFound
-from plait.store.executor import Executor
+from plait.store.executor import Executor, Later
 from plait.store.records import Entry, Fence, LeaseLostError
 
 if TYPE_CHECKING:
@@ -285,12 +285,34 @@ class SQLBase:
         the lease was lost). Where the dialect allows, one statement does both, and the
         entries are inserted only if the fence's row was found and locked: a stale attempt
         writes nothing."""
-        if not self.dialect.writes_in_with or not entries:
+        read = self._send_fence_entries(conn, fence, now, entries)
+        return lambda: read()[0]
+
+    def _send_fence_entries(
+        self, conn: Conn, fence: Fence, now: int, entries: Sequence[Entry]
+    ) -> Callable[[], tuple[bool, tuple[int | None] | None]]:
+        """As ``_send_fenced_append``; its reader returns ``(cancel_requested, deadline)``,
+        ``deadline`` being ``(deadline_at,)`` when the one statement read it, else None."""
+        if not self.dialect.writes_in_with:
             cancel = self._fence(conn, fence, now)
             self._append(conn, fence, entries)
-            return lambda: cancel
+            return lambda: (cancel, None)
         read = self._send_fenced(conn, fence, entries)
-        return lambda: bool(read()["cancel_requested"])
+
+        def receive() -> tuple[bool, tuple[int | None] | None]:
+            row = read()
+            return bool(row["cancel_requested"]), (row["deadline_at"],)
+
+        return receive
+
+    def _then(self, conn: Conn, value: T) -> T | Later:
+        """``value``, once the statements this pipelined operation sent have run: in
+        pipeline mode an error shows only at a later read, and this read makes it the
+        operation's own (no read is needed where there is no pipeline)."""
+        if not self.dialect.writes_in_with:
+            return value
+        cur = self._x(conn, "SELECT 1 AS x")
+        return Later(lambda: (cur.fetchone(), value)[1])
 
     def _send_fenced(
         self, conn: Conn, fence: Fence, entries: Sequence[Entry], end: Sequence[object] = ()
@@ -386,7 +408,7 @@ def _fenced_sql(n: int, end: bool) -> str:
     sql = _fenced_cache.get(key)
     if sql is None:
         parts = [
-            "f AS (SELECT id, cancel_requested, recoveries, parent_id FROM workflows"
+            "f AS (SELECT id, cancel_requested, recoveries, parent_id, deadline_at FROM workflows"
             " WHERE id = ? AND attempt = ? AND status = ? FOR NO KEY UPDATE)"
         ]
         if not end:
@@ -399,7 +421,7 @@ def _fenced_sql(n: int, end: bool) -> str:
                 f"j AS (INSERT INTO journal ({JOURNAL_COLUMNS}) SELECT v.* FROM f,"
                 f" (VALUES {', '.join([_ENTRY_ROW] * n)}) AS v)"
             )
-        select = "SELECT cancel_requested"
+        select = "SELECT cancel_requested, deadline_at"
         if end:
             parts.append(
                 "u AS (UPDATE workflows SET status = ?, output = ?, error = ?, lease_owner = NULL,"
@@ -436,6 +458,13 @@ def _fenced_append_params(fence: Fence, entries: Sequence[Entry]) -> list[object
             )
         )
     return params
+
+
+def queue_clause(queues: Sequence[str] | None) -> tuple[str, list[object]]:
+    """`` AND queue IN (...)`` for ``queues`` (nothing for all queues), and its parameters."""
+    if not queues:
+        return "", []
+    return f" AND queue IN ({', '.join('?' for _ in queues)})", list(queues)
 
 
 def _is_unique_violation(exc: Exception) -> bool:

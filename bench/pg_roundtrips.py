@@ -21,6 +21,11 @@ run per scenario. Every run is a fresh process on a fresh database::
 
     python -m bench.pg_roundtrips --database postgresql://postgres@127.0.0.1:5432/postgres \\
         --runs 3 --out bench/results/pg-roundtrips.json
+    python -m bench.pg_roundtrips --commits b79fa44,HEAD --runs 5   # side by side
+
+With ``--commits``, ``plait/`` of each commit is extracted (``git archive``) and run by this
+checkout's ``bench/``; the commits take turns run by run, so that the machine's load, which
+moves by minutes on a shared machine, falls on all of them alike.
 
 Scenarios: ``fanout`` (1000 workflows × 5 steps started at once, one worker in this process,
 figures per workflow), ``seq_steps`` (one workflow of 1000 steps, figures per step) and
@@ -219,7 +224,9 @@ async def _child(scenario: str, url: str, trace_dir: str | None, n: int, k: int)
     return out
 
 
-def _run_child(database: str, scenario: str, trace: bool, label: str) -> dict[str, Any]:
+def _run_child(
+    database: str, scenario: str, trace: bool, label: str, cwd: str | None = None
+) -> dict[str, Any]:
     from bench.backends import PostgresBackend
 
     backend = PostgresBackend(database)
@@ -229,12 +236,67 @@ def _run_child(database: str, scenario: str, trace: bool, label: str) -> dict[st
             cmd = [sys.executable, "-m", "bench.pg_roundtrips", "--child", scenario, "--url", url]
             if trace:
                 cmd += ["--trace-dir", folder]
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            # ``-m`` puts the working folder first on sys.path: a tree's plait/ runs from there
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=cwd)
             if proc.returncode != 0:
                 raise RuntimeError(f"{scenario} run failed:\n{proc.stderr[-3000:]}")
             return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
     finally:
         backend.discard(url)
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
+
+
+def _checkout(root: str, commit: str) -> str:
+    """``plait/`` of ``commit`` in a folder of its own (this checkout's ``bench/`` runs it)."""
+    folder = os.path.join(root, commit)
+    os.makedirs(folder)
+    archive = subprocess.run(["git", "archive", commit, "plait"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
+    return folder
+
+
+def _measure(
+    database: str, scenarios: list[str], trees: list[str | None], runs: int
+) -> dict[str, dict[str, Any]]:
+    """Per tree (``plait/`` of a commit; None: this checkout) and scenario: one traced run,
+    then ``runs`` untraced runs, the trees taking turns run by run so that a change in the
+    machine's load falls on all of them alike."""
+    here = os.environ.get("PYTHONPATH", "")
+
+    def run(tree: str | None, scenario: str, trace: bool, label: str) -> dict[str, Any]:
+        os.environ["PYTHONPATH"] = here if tree is None else os.pathsep.join((tree, os.getcwd()))
+        try:
+            return _run_child(database, scenario, trace, label, cwd=tree)
+        finally:
+            os.environ["PYTHONPATH"] = here
+
+    names = {tree: "" if tree is None else os.path.basename(tree) for tree in trees}
+    out: dict[str, dict[str, Any]] = {names[t]: {} for t in trees}
+    for scenario in scenarios:
+        traced = {t: run(t, scenario, True, f"rt_{scenario}_trace") for t in trees}
+        cpu: dict[str | None, list[dict[str, Any]]] = {t: [] for t in trees}
+        for i in range(runs):
+            for t in trees:
+                cpu[t].append(run(t, scenario, False, f"rt_{scenario}_{i}"))
+        for t in trees:
+            out[names[t]][scenario] = {
+                "per": {
+                    "fanout": "workflow (5 steps)",
+                    "latency": "workflow (3 steps)",
+                    "waiters": "workflow (a wait for a signal, then the signal)",
+                }.get(scenario, "step"),
+                "counts": traced[t]["counts"],
+                "store_calls": traced[t]["store_calls"],
+                "client_cpu_us": statistics.median(r["client_cpu_us"] for r in cpu[t]),
+                "server_cpu_us": statistics.median(r["server_cpu_us"] for r in cpu[t]),
+                "client_cpu_us_runs": [round(r["client_cpu_us"], 1) for r in cpu[t]],
+                "server_cpu_us_runs": [round(r["server_cpu_us"], 1) for r in cpu[t]],
+                "wall_s_runs": [round(r["wall_s"], 3) for r in cpu[t]],
+            }
+    return out
 
 
 def main() -> None:
@@ -243,6 +305,10 @@ def main() -> None:
     parser.add_argument("--scenarios", default="fanout,seq_steps,latency")
     parser.add_argument("--runs", type=int, default=3, help="untraced runs (CPU) per scenario")
     parser.add_argument("--out")
+    parser.add_argument(
+        "--commits",
+        help="a,b,...: measure plait/ of these commits side by side (runs taking turns)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--trace-dir", help=argparse.SUPPRESS)
@@ -253,34 +319,15 @@ def main() -> None:
         print(json.dumps(asyncio.run(_child(args.child, args.url, args.trace_dir, n, k))))
         return
     doc: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        doc["commit"] = commit
-    except OSError:
-        pass
     doc["loadavg"] = os.getloadavg()
-    for scenario in args.scenarios.split(","):
-        traced = _run_child(args.database, scenario, True, f"rt_{scenario}_trace")
-        runs = [
-            _run_child(args.database, scenario, False, f"rt_{scenario}_{i}")
-            for i in range(args.runs)
-        ]
-        doc[scenario] = {
-            "per": {
-                "fanout": "workflow (5 steps)",
-                "latency": "workflow (3 steps)",
-                "waiters": "workflow (a wait for a signal, then the signal)",
-            }.get(scenario, "step"),
-            "counts": traced["counts"],
-            "store_calls": traced["store_calls"],
-            "client_cpu_us": statistics.median(r["client_cpu_us"] for r in runs),
-            "server_cpu_us": statistics.median(r["server_cpu_us"] for r in runs),
-            "client_cpu_us_runs": [round(r["client_cpu_us"], 1) for r in runs],
-            "server_cpu_us_runs": [round(r["server_cpu_us"], 1) for r in runs],
-            "wall_s_runs": [round(r["wall_s"], 3) for r in runs],
-        }
+    scenarios = args.scenarios.split(",")
+    if not args.commits:
+        doc["commit"] = _git("rev-parse", "--short", "HEAD")
+        doc.update(_measure(args.database, scenarios, [None], args.runs)[""])
+    else:
+        with tempfile.TemporaryDirectory(prefix="plait-pgrt-src-") as root:
+            trees = [_checkout(root, c) for c in args.commits.split(",")]
+            doc["commits"] = _measure(args.database, scenarios, trees, args.runs)
     doc["loadavg_after"] = os.getloadavg()
     text = json.dumps(doc, indent=2)
     if args.out:

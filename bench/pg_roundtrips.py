@@ -104,6 +104,7 @@ def _count_trace(path: str) -> Counter[str]:
     counts: Counter[str] = Counter()
     inside = False
     last = "B"
+    marks = 0
     with open(path) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
@@ -112,6 +113,7 @@ def _count_trace(path: str) -> Counter[str]:
             side, kind = parts[0], parts[2]
             text = parts[3] if len(parts) > 3 else ""
             if MARK in text and side == "F":
+                marks += 1
                 if inside:
                     break
                 inside = True
@@ -135,6 +137,8 @@ def _count_trace(path: str) -> Counter[str]:
                 counts["parses"] += 1
             elif side == "F" and kind in ("Sync", "Query"):
                 counts["syncs"] += 1
+    if marks != 2:
+        raise RuntimeError(f"{path}: {marks} markers instead of 2; the counts would be wrong")
     return counts
 
 
@@ -155,14 +159,15 @@ def _count_calls(store: Any) -> Counter[str]:
 
 
 async def _mark(engine: Any) -> None:
-    """The marker query on every connection of the pool (the least busy one takes each)."""
-    store = engine.store
-    members = len(getattr(store._executor, "_members", [None]))
+    """The marker query on every connection of the pool: sent to each executor itself (the
+    pool would give both to an idle one when the other is busy)."""
+    executor = engine.store._executor
+    members = getattr(executor, "_members", [executor])
 
     def op(conn: Any) -> None:
         conn.execute(f"SELECT '{MARK}'")
 
-    await asyncio.gather(*(store._run(op, write=False) for _ in range(members)))
+    await asyncio.gather(*(m.run(op, write=False) for m in members))
 
 
 async def _child(scenario: str, url: str, trace_dir: str | None, n: int, k: int) -> dict[str, Any]:
@@ -282,6 +287,12 @@ def _measure(
             for t in trees:
                 cpu[t].append(run(t, scenario, False, f"rt_{scenario}_{i}"))
         for t in trees:
+            if not cpu[t]:  # --runs 0: counts only
+                out[names[t]][scenario] = {
+                    "counts": traced[t]["counts"],
+                    "store_calls": traced[t]["store_calls"],
+                }
+                continue
             out[names[t]][scenario] = {
                 "per": {
                     "fanout": "workflow (5 steps)",

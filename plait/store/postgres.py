@@ -14,6 +14,15 @@ synchronous code then serves SQLite and PostgreSQL (one conformance suite, no tw
 code). The event loop never blocks on the database: it awaits a future the thread resolves
 after COMMIT. Only the wake-up connection below is async.
 
+Round trips. Each transaction runs in libpq's pipeline mode wherever the operations allow
+(``_Backend``): ``BEGIN`` goes out with the batch's first statements, the statements of
+consecutive :class:`~plait.store.executor.Pipelined` operations (a step's result, a start,
+a signal, a wait, a workflow's end, a claim, a read of a workflow) go out together before
+any result is read, and ``COMMIT`` goes out with the batch's event rows. The hot operations
+are one statement each (``WITH`` the fence's row lock, then the writes on the row it found:
+a stale attempt writes nothing). A batch of them costs two round trips, however many
+workflows it serves; the futures still resolve only after ``COMMIT`` returned.
+
 Invariants kept here:
 - Every operation runs under READ COMMITTED; the shared SQL locks the workflow row
   (``FOR NO KEY UPDATE``, or the fencing UPDATE) before it reads what it will act on, and

@@ -243,10 +243,25 @@ class SQLLimits(SQLBase):
             self._x(conn, "UPDATE queues SET tat = ? WHERE name = ?", (tat, name))
         return picked
 
-    def _next_ready(self, conn: Conn, queues: Sequence[str] | None) -> int | None:
+    def _send_next_ready(
+        self, conn: Conn, queues: Sequence[str] | None
+    ) -> Callable[[], int | None]:
+        """Hook (see ``SQLBase``): sends the first read of ``_next_ready`` (the queues'
+        limits) and returns the rest of it."""
+        read = self._send_queue_states(conn, queues)
+        return lambda: self._next_ready(conn, queues, read())
+
+    def _next_ready(
+        self,
+        conn: Conn,
+        queues: Sequence[str] | None,
+        states: dict[str, _QueueState] | None = None,
+    ) -> int | None:
         """When the next ready or waiting workflow on ``queues`` may be claimed as far as its
-        time and the limits go (a full queue or key waits for a slot: no time)."""
-        states = self._queue_states(conn, queues)
+        time and the limits go (a full queue or key waits for a slot: no time). ``states``:
+        the queues' limits, read already in this transaction."""
+        if states is None:
+            states = self._queue_states(conn, queues)
         limited = [n for n, s in states.items() if s.limits.concurrency is not None]
         full = self._full(states, self._running(conn, limited))
         rated = sorted(n for n, s in states.items() if s.limits.rate_limit and n not in full)

@@ -45,18 +45,25 @@ class SQLRuns(SQLBase):
     """The operations of workers and of running workflows (a part of ``SQLStore``)."""
 
     async def next_due(self, queues: tuple[str, ...] | None) -> int | None:
-        def op(conn: Conn) -> int | None:
+        def send(conn: Conn) -> Callable[[], int | None]:
             q, params = queue_clause(queues)
-            ready = self._next_ready(conn, queues)  # as the queues' limits allow
-            lease = self._one(
+            ready = self._send_next_ready(conn, queues)  # as the queues' limits allow
+            lease = self._x(
                 conn,
                 f"SELECT min(lease_expires_at) AS t FROM workflows WHERE status = 'running'{q}",
                 params,
             )
-            times = [t for t in (ready, lease and lease["t"]) if t is not None]
-            return min(times) if times else None
 
-        return await self._run(op, write=False)
+            def receive() -> int | None:
+                first = ready()
+                row = lease.fetchone()
+                times = [t for t in (first, row and row["t"]) if t is not None]
+                return min(times) if times else None
+
+            return receive
+
+        # pipelined: the queues' limits and the leases are read in one round trip
+        return await self._run(Pipelined(send), write=False)
 
     # -- workers and leases--------------------------------------------------------------------
     async def register_worker(self, worker_id: str, info: dict[str, Any], now: int) -> None:

@@ -27,8 +27,8 @@ dependencies between parts are these:
   finish).
 - ``_cancel_workflow_tasks``: provided by ``SQLTasks``; called by ``SQLClients.cancel``,
   ``SQLRuns._end`` and ``SQLContinuation.continue_as_new``.
-- ``_claim_ready``, ``_send_claim_ready``, ``_next_ready``: provided by ``SQLLimits``;
-  called by ``SQLRuns.claim`` and ``SQLRuns.next_due``.
+- ``_claim_ready``, ``_send_claim_ready``, ``_next_ready``, ``_send_next_ready``: provided
+  by ``SQLLimits``; called by ``SQLClaims.claim`` and ``SQLRuns.next_due``.
 - ``_log_event``: provided by ``SQLEvents``; called by ``SQLClients`` (create, signal,
   cancel, resume) and ``SQLRuns.start_child``.
 - ``_adopt_blobs``: provided by ``SQLBlobs``; called by ``SQLClients`` (``_insert_workflow``,
@@ -230,6 +230,13 @@ class SQLBase:
     ) -> Callable[[Sequence[tuple[str, str]], int, int], list[str]]:
         """``_claim_ready`` in two halves: sends its first read, returns the rest (called
         with ``pairs, want, now``). Provided by ``SQLLimits``; used by ``SQLRuns.claim``."""
+        raise NotImplementedError
+
+    def _send_next_ready(
+        self, conn: Conn, queues: Sequence[str] | None
+    ) -> Callable[[], int | None]:
+        """``_next_ready`` in two halves: sends its first read, returns the rest. Provided by
+        ``SQLLimits``; used by ``SQLRuns.next_due``."""
         raise NotImplementedError
 
     def _next_ready(self, conn: Conn, queues: Sequence[str] | None) -> int | None:

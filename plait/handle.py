@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from plait.clock import duration_ms
 from plait.errors import WaitTimeout, WorkflowBlocked, WorkflowCancelled, WorkflowFailed
 from plait.types import Duration, WorkflowInfo, WorkflowStatus
-from plait.wakeups import set_done
+from plait.wakeups import Completion, set_done
 
 if TYPE_CHECKING:
     from plait.definitions import WorkflowDef
@@ -40,18 +40,15 @@ class WorkflowHandle(Generic[R]):
         e = self.engine
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + duration_ms(timeout, "timeout") / 1000
+        completed: Completion | None = None
         while True:
             ended = e.endings.watch(self.id)  # before reading: an end in between wakes it
             try:
+                if completed is not None and self._wf is not None:
+                    return self._decode(completed.output, self._wf)  # committed here
                 info = await e.get(self.id, decode=False)
                 if info.status == WorkflowStatus.COMPLETED:
-                    wf = self._wf or e.registry_by_name.get(info.name)
-                    value: R = e.codec.decode(
-                        info.output,
-                        wf.return_type if wf else Any,
-                        what=f"the result of workflow {self.id!r}",
-                    )
-                    return value
+                    return self._decode(info.output, self._wf or e.registry_by_name.get(info.name))
                 if info.status == WorkflowStatus.FAILED:
                     err = info.error
                     raise WorkflowFailed(
@@ -76,7 +73,13 @@ class WorkflowHandle(Generic[R]):
                         raise WaitTimeout(f"workflow {self.id!r} did not end within {timeout}")
                     wait = min(wait, left)
                 timer = loop.call_later(wait, set_done, ended)
-                await ended
+                completed = await ended
                 timer.cancel()
             finally:
                 e.endings.unwatch(self.id, ended)
+
+    def _decode(self, output: str | None, wf: WorkflowDef[..., Any] | None) -> R:
+        value: R = self.engine.codec.decode(
+            output, wf.return_type if wf else Any, what=f"the result of workflow {self.id!r}"
+        )
+        return value

@@ -18,8 +18,10 @@ Invariants kept here:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
-from plait.errors import InvalidState, WorkflowAlreadyExists, WorkflowFinished
+from plait.errors import InvalidState, WorkflowAlreadyExists, WorkflowFinished, WorkflowNotFound
+from plait.store.executor import Pipelined
 from plait.store.records import FINISHED, Claimed, ListFilter, NewWorkflow
 from plait.store.rows import (
     WORKFLOW_COLUMNS,
@@ -45,6 +47,21 @@ _INSERT_WORKFLOW = (
     " created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, {subject}, '{{}}', ?, ?)"
     " ON CONFLICT (id) DO NOTHING"
+)
+
+
+# send_signal in one statement (PostgreSQL): w locks the row (signal senders and waiters
+# both lock it before the mailbox: no lost wake-up), s puts the signal in the mailbox of a
+# workflow that is not finished, u makes a workflow waiting for that name ready.
+_SIGNAL = (
+    "WITH w AS (SELECT id, status, waiting_on FROM workflows WHERE id = ? FOR NO KEY UPDATE),"
+    " s AS (INSERT INTO signals (workflow_id, name, payload, dedup_key, created_at)"
+    " SELECT id, ?, ?, NULL, ? FROM w"
+    " WHERE status NOT IN ('completed', 'failed', 'cancelled')),"
+    " u AS (UPDATE workflows SET status = 'pending', available_at = ?, updated_at = ?"
+    " WHERE id = (SELECT id FROM w WHERE status = 'waiting'"
+    " AND jsonb_exists(COALESCE(waiting_on::jsonb -> 'signals', '[]'::jsonb), ?)))"
+    " SELECT status FROM w"
 )
 
 
@@ -88,7 +105,29 @@ class SQLClients(SQLBase):
         self, new: NewWorkflow, now: int, by: str = "system"
     ) -> tuple[WorkflowInfo, bool]:
         # A partial, not a closure: a burst of starts holds one per start in flight.
+        if self.dialect.writes_in_with and new.parent_id is None and not new.blobs:
+            # pipelined: a burst of starts sends its INSERTs together
+            return await self._run(Pipelined(functools.partial(self._send_create, new, now, by)))
         return await self._run(functools.partial(self._create, new, now, by))
+
+    def _send_create(
+        self, new: NewWorkflow, now: int, by: str, conn: Conn
+    ) -> Callable[[], tuple[WorkflowInfo, bool]]:
+        """The send half of a start without a parent or blobs: the INSERT says with
+        RETURNING whether it inserted, so nothing needs reading before the batch's next."""
+        cur = self._x(
+            conn,
+            _INSERT_WORKFLOW.format(subject="?") + " RETURNING id",
+            (*self._workflow_values(new, now), now, now),
+        )
+
+        def receive() -> tuple[WorkflowInfo, bool]:
+            if cur.fetchone() is None:
+                return self._existing(conn, new, created=False), False
+            self._log_event(conn, new.id, WorkflowEventKind.STARTED, by, {"name": new.name}, now)
+            return _fresh_info(new, now), True
+
+        return receive
 
     def _create(self, new: NewWorkflow, now: int, by: str, conn: Conn) -> tuple[WorkflowInfo, bool]:
         created = self._insert_workflow(conn, new, now)
@@ -97,6 +136,10 @@ class SQLClients(SQLBase):
             if new.parent_id is None:
                 # The row is what was just inserted: no need to read it back.
                 return _fresh_info(new, now), True
+        return self._existing(conn, new, created), created
+
+    def _existing(self, conn: Conn, new: NewWorkflow, created: bool) -> WorkflowInfo:
+        """The row of ``new``'s id; unless ``created``, it must be the same start."""
         row = self._one(
             conn, f"SELECT {WORKFLOW_COLUMNS}, input_hash FROM workflows WHERE id = ?", (new.id,)
         )
@@ -117,11 +160,10 @@ class SQLClients(SQLBase):
                 f"a workflow with id {new.id!r} already exists, started with {what}; "
                 "use another id, or the same arguments to get the existing workflow"
             )
-        return workflow_info(row), created
+        return workflow_info(row)
 
-    def _insert_workflow(self, conn: Conn, new: NewWorkflow, now: int) -> bool:
-        """Hook (see ``SQLBase``): inserts ``new`` unless its id exists; whether it did."""
-        values = (
+    def _workflow_values(self, new: NewWorkflow, now: int) -> tuple[object, ...]:
+        return (
             new.id,
             new.name,
             new.version,
@@ -135,6 +177,10 @@ class SQLClients(SQLBase):
             new.parent_id,
             new.subject,
         )
+
+    def _insert_workflow(self, conn: Conn, new: NewWorkflow, now: int) -> bool:
+        """Hook (see ``SQLBase``): inserts ``new`` unless its id exists; whether it did."""
+        values = self._workflow_values(new, now)
         if new.parent_id is None:
             cur = self._x(conn, _INSERT_WORKFLOW.format(subject="?"), (*values, now, now))
         else:
@@ -149,13 +195,19 @@ class SQLClients(SQLBase):
         return created
 
     async def get(self, workflow_id: str) -> WorkflowInfo | None:
-        def op(conn: Conn) -> WorkflowInfo | None:
-            row = self._one(
+        def send(conn: Conn) -> Callable[[], WorkflowInfo | None]:
+            cur = self._x(
                 conn, f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = ?", (workflow_id,)
             )
-            return None if row is None else workflow_info(row)
 
-        return await self._run(op, write=False)
+            def receive() -> WorkflowInfo | None:
+                row = cur.fetchone()
+                return None if row is None else workflow_info(row)
+
+            return receive
+
+        # pipelined: the reads of many waiting results share a round trip
+        return await self._run(Pipelined(send), write=False)
 
     async def list_workflows(self, flt: ListFilter) -> list[WorkflowInfo]:
         where, params = workflow_filters(
@@ -255,6 +307,11 @@ class SQLClients(SQLBase):
         by: str = "system",
         blobs: tuple[str, ...] = (),
     ) -> bool:
+        if self.dialect.writes_in_with and dedup_key is None and not blobs:
+            # one statement, pipelined: a burst of signals shares round trips
+            send = functools.partial(self._send_signal, workflow_id, name, payload, now, by)
+            return await self._run(Pipelined(send))
+
         def op(conn: Conn) -> bool:
             row = self._require(conn, workflow_id)  # locks the row first: no lost wake-up
             if row["status"] in FINISHED:
@@ -269,6 +326,29 @@ class SQLClients(SQLBase):
             return sent
 
         return await self._run(op)
+
+    def _send_signal(
+        self, workflow_id: str, name: str, payload: str | None, now: int, by: str, conn: Conn
+    ) -> Callable[[], bool]:
+        """``send_signal`` without a dedup key or blobs as one statement: the row lock, the
+        signal (unless the workflow is finished) and the wake-up of a workflow waiting for
+        that name, all on the row the lock found (``_deliver``'s rules)."""
+        cur = self._x(conn, _SIGNAL, (workflow_id, name, payload, now, now, now, name))
+
+        def receive() -> bool:
+            row = cur.fetchone()
+            if row is None:
+                raise WorkflowNotFound(f"no workflow {workflow_id!r} in {self.url}")
+            if row["status"] in FINISHED:
+                raise WorkflowFinished(
+                    f"workflow {workflow_id!r} is {row['status']}; it takes no more signals"
+                )
+            details = {"name": name, "dedup_key": None}
+            self._log_event(conn, workflow_id, WorkflowEventKind.SIGNALLED, by, details, now)
+            self._adopt_blobs(conn, workflow_id, (), now)  # the hook, as the plain path calls it
+            return True
+
+        return receive
 
     async def cancel(self, workflow_id: str, now: int, by: str = "system") -> WorkflowStatus:
         def op(conn: Conn) -> WorkflowStatus:

@@ -22,6 +22,7 @@ erasure can keep who did what.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from plait.errors import WorkflowNotFound
@@ -110,6 +111,9 @@ class EventLogBackend(Generic[C]):
     def __init__(self, inner: Transactional[C], store: SQLEvents) -> None:
         self._inner = inner
         self._store = store
+        # The backend's pipeline mode, if it has one (see plait.store.executor); the event
+        # rows are then sent together with COMMIT.
+        self.pipeline: Callable[[C, bool], None] | None = getattr(inner, "pipeline", None)
         self._rows: list[EventRow] = []
         self._mark = 0
 
@@ -125,6 +129,8 @@ class EventLogBackend(Generic[C]):
         rows, self._rows = self._rows, []
         _pending.rows = self._rows
         if rows:
+            if self.pipeline is not None:
+                self.pipeline(conn, True)
             self._store._write_events(conn, rows)
         self._inner.commit(conn)
 

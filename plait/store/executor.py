@@ -14,6 +14,14 @@ one ambiguous moment is a connection lost during COMMIT: the backend then raises
 :class:`CommitUnknown` and the executor asks the database, on a new connection, whether that
 transaction committed, and delivers the results it already has instead of running the batch
 twice.
+
+Pipelining. An operation wrapped in :class:`Pipelined` comes in two halves: it sends its
+statements without reading their results, and returns a function that reads them. A batch
+sends the statements of consecutive pipelined operations together before it reads any
+result, so on a backend with a ``pipeline(conn, on)`` method (PostgreSQL: libpq's pipeline
+mode) they cost one round trip between them instead of one each. Anything that fails in a
+pipelined run fails the batch's first pass, and the batch runs again operation by operation
+in savepoints (not pipelined), so an error is always charged to the operation that caused it.
 """
 
 from __future__ import annotations
@@ -59,6 +67,34 @@ class CommitUnknown(Exception):
         super().__init__("the connection broke during COMMIT")
         self.check = check
         self.results: list[object] = []
+
+
+class Pipelined(Generic[T]):
+    """An operation in two halves (see the module docstring): ``send(conn)`` issues its
+    statements and returns the function that reads their results into the operation's
+    result. Called like a plain operation, it sends and reads at once."""
+
+    __slots__ = ("send",)
+
+    def __init__(self, send: Callable[[Any], Callable[[], T | Later]]) -> None:
+        self.send = send
+
+    def __call__(self, conn: Any) -> T:
+        result: Any = self.send(conn)()
+        while isinstance(result, Later):
+            result = result.receive()
+        return result  # type: ignore[no-any-return]
+
+
+class Later:
+    """What the receive half of a pipelined operation returns when, having read its results,
+    it sent more statements: ``receive`` reads those. The batch calls every operation's
+    ``Later`` only after all receive halves ran, so one round trip serves them all."""
+
+    __slots__ = ("receive",)
+
+    def __init__(self, receive: Callable[[], Any]) -> None:
+        self.receive = receive
 
 
 class Executor(Protocol):
@@ -237,6 +273,28 @@ class BatchExecutor(Generic[C]):
             pass
         return self._backend.connect()
 
+    def _apply(self, conn: C, batch: list[_Item]) -> list[object]:
+        """Runs the batch's operations in order; consecutive pipelined ones send all their
+        statements before any result is read."""
+        pipeline: Callable[[C, bool], None] | None = getattr(self._backend, "pipeline", None)
+        if pipeline is None:
+            return [fn(conn) for fn, _, _, _ in batch]
+        results: list[object] = []
+        receive: list[Callable[[], object]] = []
+        for fn, _, _, _ in batch:
+            if isinstance(fn, Pipelined):
+                if not receive:
+                    pipeline(conn, True)
+                receive.append(fn.send(conn))
+                continue
+            if receive:
+                results.extend(_receive_all(receive))
+                receive = []
+            pipeline(conn, False)
+            results.append(fn(conn))
+        results.extend(_receive_all(receive))
+        return results
+
     def _transaction(self, conn: C, batch: list[_Item]) -> list[object]:
         write = any(item[1] for item in batch)
         self._backend.begin(conn, write)
@@ -244,7 +302,7 @@ class BatchExecutor(Generic[C]):
             # Operations rarely fail: run the batch plainly, and only when one raises, undo
             # it and run it again with each operation in a savepoint (two statements fewer
             # per operation on the common path).
-            results: list[object] = [fn(conn) for fn, _, _, _ in batch]
+            results = self._apply(conn, batch)
         except Exception as exc:
             if len(batch) == 1 or self._backend.retryable(exc):
                 raise
@@ -305,6 +363,20 @@ class ExecutorPool:
 
     async def close(self) -> None:
         await asyncio.gather(*(m.close() for m in self._members), return_exceptions=True)
+
+
+def _receive_all(receive: list[Callable[[], object]]) -> list[object]:
+    """Calls the receive halves in order, then the ``Later`` ones they returned, round by
+    round: each round's statements went out before any of its reads."""
+    results = [r() for r in receive]
+    later = [i for i, r in enumerate(results) if isinstance(r, Later)]
+    while later:
+        for i in later:
+            step = results[i]
+            assert isinstance(step, Later)
+            results[i] = step.receive()
+        later = [i for i in later if isinstance(results[i], Later)]
+    return results
 
 
 class _Failure:

@@ -27,7 +27,7 @@ Invariants kept here:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from plait.store.records import QueueLimits
@@ -111,13 +111,19 @@ class SQLLimits(SQLBase):
         return await self._run(op)
 
     def _queue_states(self, conn: Conn, names: Sequence[str] | None) -> dict[str, _QueueState]:
+        return self._send_queue_states(conn, names)()
+
+    def _send_queue_states(
+        self, conn: Conn, names: Sequence[str] | None
+    ) -> Callable[[], dict[str, _QueueState]]:
         sql = (
             "SELECT name, concurrency, per_key_concurrency, rate_limit, rate_per_ms, tat"
             " FROM queues"
         )
         if names:
             sql += f" WHERE name IN ({_marks(names)})"
-        return {
+        cur = self._x(conn, sql, list(names or ()))
+        return lambda: {
             r["name"]: _QueueState(
                 QueueLimits(
                     r["name"],
@@ -128,7 +134,7 @@ class SQLLimits(SQLBase):
                 ),
                 r["tat"],
             )
-            for r in self._all(conn, sql, list(names or ()))
+            for r in cur.fetchall()
         }
 
     def _running(self, conn: Conn, names: Sequence[str]) -> dict[str, int]:
@@ -150,6 +156,14 @@ class SQLLimits(SQLBase):
         )
 
     # -- the claim -----------------------------------------------------------------------
+    def _send_claim_ready(
+        self, conn: Conn, queues: Sequence[str] | None
+    ) -> Callable[[Sequence[tuple[str, str]], int, int], list[str]]:
+        """Hook (see ``SQLBase``): sends the first read of ``_claim_ready`` (the queues'
+        limits) and returns the rest of it, to be called with ``pairs, want, now``."""
+        read = self._send_queue_states(conn, queues)
+        return lambda pairs, want, now: self._claim_ready(conn, queues, pairs, want, now, read())
+
     def _claim_ready(
         self,
         conn: Conn,
@@ -157,10 +171,13 @@ class SQLLimits(SQLBase):
         pairs: Sequence[tuple[str, str]],
         want: int,
         now: int,
+        states: dict[str, _QueueState] | None = None,
     ) -> list[str]:
         """Locks and returns the ids of up to ``want`` ready workflows, by priority, that the
-        queues' limits allow to run now; moves the rate state of the queues they start on."""
-        states = self._queue_states(conn, queues)
+        queues' limits allow to run now; moves the rate state of the queues they start on.
+        ``states``: the queues' limits, read already in this transaction."""
+        if states is None:
+            states = self._queue_states(conn, queues)
         limited = [n for n, s in states.items() if s.limits.concurrency is not None]
         full = self._full(states, self._running(conn, limited))
         paced = sorted(n for n, s in states.items() if s.limits.rate_limit and s.tat > now)
@@ -226,10 +243,25 @@ class SQLLimits(SQLBase):
             self._x(conn, "UPDATE queues SET tat = ? WHERE name = ?", (tat, name))
         return picked
 
-    def _next_ready(self, conn: Conn, queues: Sequence[str] | None) -> int | None:
+    def _send_next_ready(
+        self, conn: Conn, queues: Sequence[str] | None
+    ) -> Callable[[], int | None]:
+        """Hook (see ``SQLBase``): sends the first read of ``_next_ready`` (the queues'
+        limits) and returns the rest of it."""
+        read = self._send_queue_states(conn, queues)
+        return lambda: self._next_ready(conn, queues, read())
+
+    def _next_ready(
+        self,
+        conn: Conn,
+        queues: Sequence[str] | None,
+        states: dict[str, _QueueState] | None = None,
+    ) -> int | None:
         """When the next ready or waiting workflow on ``queues`` may be claimed as far as its
-        time and the limits go (a full queue or key waits for a slot: no time)."""
-        states = self._queue_states(conn, queues)
+        time and the limits go (a full queue or key waits for a slot: no time). ``states``:
+        the queues' limits, read already in this transaction."""
+        if states is None:
+            states = self._queue_states(conn, queues)
         limited = [n for n, s in states.items() if s.limits.concurrency is not None]
         full = self._full(states, self._running(conn, limited))
         rated = sorted(n for n, s in states.items() if s.limits.rate_limit and n not in full)

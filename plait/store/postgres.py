@@ -14,6 +14,15 @@ synchronous code then serves SQLite and PostgreSQL (one conformance suite, no tw
 code). The event loop never blocks on the database: it awaits a future the thread resolves
 after COMMIT. Only the wake-up connection below is async.
 
+Round trips. Each transaction runs in libpq's pipeline mode wherever the operations allow
+(``_Backend``): ``BEGIN`` goes out with the batch's first statements, the statements of
+consecutive :class:`~plait.store.executor.Pipelined` operations (a step's result, a start,
+a signal, a wait, a workflow's end, a claim, a read of a workflow) go out together before
+any result is read, and ``COMMIT`` goes out with the batch's event rows. The hot operations
+are one statement each (``WITH`` the fence's row lock, then the writes on the row it found:
+a stale attempt writes nothing). A batch of them costs two round trips, however many
+workflows it serves; the futures still resolve only after ``COMMIT`` returned.
+
 Invariants kept here:
 - Every operation runs under READ COMMITTED; the shared SQL locks the workflow row
   (``FOR NO KEY UPDATE``, or the fencing UPDATE) before it reads what it will act on, and
@@ -83,6 +92,7 @@ class PostgresDialect(Dialect):
     # Claims on a limited queue count its running workflows under this lock (write skew,
     # plait/store/limits.py). The two-key form: a key space apart from MIGRATION_LOCK's.
     queue_lock = "SELECT pg_advisory_xact_lock(1886151025, hashtext(?))"  # 0x706C6171 "plaq"
+    writes_in_with = True
 
     def json_text(self, column: str, key_param: str) -> str:
         return f"({column}::jsonb ->> {key_param})"
@@ -145,50 +155,98 @@ def retryable(error: BaseException) -> bool:
 
 
 class _Backend:
-    """How a :class:`BatchExecutor` thread uses one psycopg connection."""
+    """How a :class:`BatchExecutor` thread uses one psycopg connection.
+
+    A transaction starts in pipeline mode: ``BEGIN`` (and the query for the transaction id)
+    are sent, not waited for. The executor leaves pipeline mode before an operation that is
+    not :class:`~plait.store.executor.Pipelined` (``pipeline(conn, False)``: one round trip
+    for what was sent) and enters it again for pipelined ones; ``commit`` sends ``COMMIT`` in
+    pipeline mode and waits for it, so a batch of pipelined operations costs two round trips:
+    everything up to the last result, then the event rows and ``COMMIT``."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self._xid: str | None = None
+        self._xid_cursor: psycopg.Cursor[DictRow] | None = None
+        self._pipe: contextlib.AbstractContextManager[Any] | None = None
 
     def connect(self) -> PgConn:
         return psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row)
 
+    def pipeline(self, conn: PgConn, on: bool) -> None:
+        """Enters (``on``) or leaves libpq's pipeline mode; leaving waits for every result
+        and raises the first error among them."""
+        if on and self._pipe is None:
+            entered = conn.pipeline()
+            entered.__enter__()
+            self._pipe = entered
+        elif not on and self._pipe is not None:
+            leaving, self._pipe = self._pipe, None
+            try:
+                leaving.__exit__(None, None, None)
+            except psycopg.Error as exc:
+                if exc.sqlstate is None:  # the client's error: the link's state is unknown
+                    conn.close()
+                raise
+
     def begin(self, conn: PgConn, write: bool) -> None:
-        if not write:
-            self._xid = None
-            conn.execute("BEGIN")
-            return
-        # The transaction id, taken in the same round trip, lets a COMMIT whose reply was
-        # lost be looked up instead of guessed at.
-        cur = conn.execute("BEGIN; SELECT pg_current_xact_id()::text AS xid")
-        cur.nextset()
-        row = cur.fetchone()
-        self._xid = None if row is None else str(row["xid"])
+        self._xid = None
+        self._xid_cursor = None
+        self.pipeline(conn, True)
+        conn.execute("BEGIN")
+        if write:
+            # The transaction id lets a COMMIT whose reply was lost be looked up instead of
+            # guessed at; it is read before COMMIT is sent.
+            self._xid_cursor = conn.execute("SELECT pg_current_xact_id()::text AS xid")
+
+    def _read_xid(self) -> str | None:
+        cursor, self._xid_cursor = self._xid_cursor, None
+        if cursor is not None:
+            row = cursor.fetchone()
+            self._xid = None if row is None else str(row["xid"])
+        return self._xid
 
     def commit(self, conn: PgConn) -> None:
+        xid = self._read_xid()
+        self._xid = None
         if conn.info.transaction_status == TransactionStatus.INERROR:
             # COMMIT of a failed transaction would quietly roll back: say so instead.
             raise pg_errors.InFailedSqlTransaction("the batch's transaction failed")
-        xid, self._xid = self._xid, None
         try:
+            self.pipeline(conn, True)
             conn.execute("COMMIT")
-        except psycopg.Error:
-            if xid is not None and (conn.broken or conn.closed):
+            self.pipeline(conn, False)
+        except psycopg.Error as exc:
+            # A broken link, or one in a state libpq could not finish (no SQLSTATE: the
+            # error is the client's), may have committed: look it up, never run it twice.
+            if xid is not None and (conn.broken or conn.closed or exc.sqlstate is None):
                 raise CommitUnknown(lambda c: _committed(c, xid)) from None
             raise
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            # an earlier statement of the pipeline failed, so COMMIT was never run
+            raise pg_errors.InFailedSqlTransaction("the batch's transaction failed")
 
     def rollback(self, conn: PgConn) -> None:
         self._xid = None
+        self._xid_cursor = None
+        if self._pipe is not None:
+            try:
+                self.pipeline(conn, False)
+            except psycopg.Error:
+                pass  # the error being rolled back (a broken link is closed by now)
+            except Exception:
+                conn.close()
         if conn.closed or conn.broken:
             raise psycopg.OperationalError("the connection is broken")
         if conn.info.transaction_status != TransactionStatus.IDLE:
             conn.execute("ROLLBACK")
 
     def savepoint(self, conn: PgConn, sql: str) -> None:
+        self.pipeline(conn, False)
         conn.execute(sql)
 
     def close(self, conn: PgConn) -> None:
+        self._pipe = None
         conn.close()
 
     def retryable(self, error: BaseException) -> bool:

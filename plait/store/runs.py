@@ -1,4 +1,5 @@
-"""The workers' operations: registering, claiming, leases, and a running workflow's writes.
+"""The workers' operations: registering, leases, and a running workflow's writes (the claim
+is in :mod:`plait.store.claims`).
 
 :class:`SQLRuns` is a part of :class:`~plait.store.sql.SQLStore` (the hooks between the parts
 are declared in :mod:`plait.store.sqlbase`). Each public coroutine is one transaction; ``record``,
@@ -8,9 +9,6 @@ Invariants kept here:
 - Every write for a running workflow starts with the fence (``_fence``): it checks the
   claimed ``attempt`` still holds the lease, takes the row lock, and returns
   ``cancel_requested``. Zero rows means the lease was lost: nothing is written.
-- A claim takes expired leases first (a workflow whose worker died more than
-  ``max_recoveries`` times fails as a crash loop), then ready workflows as the queues' limits
-  allow (``_claim_ready``); it bumps ``attempt``, so a previous holder's writes are refused.
 - A wait finishes in its own transaction when it can (a signal in the mailbox, a passed
   time); a workflow suspends waiting only after its mailbox was looked at under its row lock,
   so a signal sent meanwhile always wakes it (no lost wake-up).
@@ -23,23 +21,23 @@ Invariants kept here:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from plait.store.executor import Later, Pipelined
 from plait.store.records import (
     CHILD_SIGNAL,
     END_DEDUP,
     FINISHED,
     Attempt,
-    Claimed,
     Entry,
     Fence,
     NewWorkflow,
     Wait,
     WaitOutcome,
 )
-from plait.store.rows import entry as entry_of
-from plait.store.sqlbase import JOURNAL_COLUMNS, Conn, SQLBase, dump_json
+from plait.store.sqlbase import Conn, SQLBase, dump_json, queue_clause
 from plait.types import EntryStatus, WorkflowEventKind, WorkflowStatus
 
 
@@ -47,18 +45,25 @@ class SQLRuns(SQLBase):
     """The operations of workers and of running workflows (a part of ``SQLStore``)."""
 
     async def next_due(self, queues: tuple[str, ...] | None) -> int | None:
-        def op(conn: Conn) -> int | None:
-            q, params = _queue_clause(queues)
-            ready = self._next_ready(conn, queues)  # as the queues' limits allow
-            lease = self._one(
+        def send(conn: Conn) -> Callable[[], int | None]:
+            q, params = queue_clause(queues)
+            ready = self._send_next_ready(conn, queues)  # as the queues' limits allow
+            lease = self._x(
                 conn,
                 f"SELECT min(lease_expires_at) AS t FROM workflows WHERE status = 'running'{q}",
                 params,
             )
-            times = [t for t in (ready, lease and lease["t"]) if t is not None]
-            return min(times) if times else None
 
-        return await self._run(op, write=False)
+            def receive() -> int | None:
+                first = ready()
+                row = lease.fetchone()
+                times = [t for t in (first, row and row["t"]) if t is not None]
+                return min(times) if times else None
+
+            return receive
+
+        # pipelined: the queues' limits and the leases are read in one round trip
+        return await self._run(Pipelined(send), write=False)
 
     # -- workers and leases--------------------------------------------------------------------
     async def register_worker(self, worker_id: str, info: dict[str, Any], now: int) -> None:
@@ -109,108 +114,6 @@ class SQLRuns(SQLBase):
             return int(cur.rowcount)
 
         return await self._run(op)
-
-    async def claim(
-        self,
-        worker_id: str,
-        pairs: tuple[tuple[str, str], ...],
-        queues: tuple[str, ...] | None,
-        limit: int,
-        now: int,
-        lease_ms: int,
-        max_recoveries: int,
-    ) -> list[Claimed]:
-        if not pairs or limit <= 0:
-            return []
-        return await self._run(
-            lambda c: self._claim(c, worker_id, pairs, queues, limit, now, lease_ms, max_recoveries)
-        )
-
-    def _claim(
-        self,
-        conn: Conn,
-        worker_id: str,
-        pairs: tuple[tuple[str, str], ...],
-        queues: tuple[str, ...] | None,
-        limit: int,
-        now: int,
-        lease_ms: int,
-        max_recoveries: int,
-    ) -> list[Claimed]:
-        q, qparams = _queue_clause(queues)
-        pair_sql = ", ".join("(?, ?)" for _ in pairs)
-        pair_params = [x for pair in pairs for x in pair]
-        lock = self.dialect.for_update + self.dialect.skip_locked
-        # A lease is over at lease_expires_at, the time next_due reports for it.
-        expired = self._all(
-            conn,
-            "SELECT id, recoveries, parent_id FROM workflows WHERE status = 'running'"
-            f" AND lease_expires_at <= ?{q} AND (name, version) IN (VALUES {pair_sql})"
-            f" ORDER BY lease_expires_at LIMIT ?{lock}",
-            (now, *qparams, *pair_params, limit),
-        )
-        ids: list[str] = []
-        for row in expired:
-            if row["recoveries"] + 1 > max_recoveries:
-                self._end(
-                    conn,
-                    row["id"],
-                    row["parent_id"],
-                    "failed",
-                    None,
-                    {
-                        "type": "CrashLoop",
-                        "message": (
-                            f"the workflow's worker died {row['recoveries'] + 1} times while "
-                            f"running it (max_recoveries={max_recoveries}); fix the cause, then "
-                            "resume it"
-                        ),
-                    },
-                    now,
-                )
-            else:
-                ids.append(row["id"])
-        if len(ids) < limit:  # ready ones, as the queues' limits allow (plait/store/limits.py)
-            ids.extend(self._claim_ready(conn, queues, pairs, limit - len(ids), now))
-        if not ids:
-            return []
-        marks = ", ".join("?" for _ in ids)
-        rows = self._all(
-            conn,
-            "UPDATE workflows SET"
-            " recoveries = recoveries + (CASE WHEN status = 'running' THEN 1 ELSE 0 END),"
-            " status = 'running', lease_owner = ?, lease_expires_at = ?, attempt = attempt + 1,"
-            " cancel_requested = (CASE WHEN deadline_at IS NOT NULL AND deadline_at <= ?"
-            " THEN 1 ELSE cancel_requested END), waiting_on = NULL, updated_at = ?"
-            f" WHERE id IN ({marks})"
-            " RETURNING id, name, version, input, attempt, cancel_requested, parent_id, queue,"
-            " run, seq_base",
-            (worker_id, now + lease_ms, now, now, *ids),
-        )
-        journals: dict[str, list[Entry]] = {r["id"]: [] for r in rows}
-        for j in self._all(
-            conn,
-            f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE workflow_id IN ({marks})"
-            " ORDER BY workflow_id, seq",
-            ids,
-        ):
-            journals[j["workflow_id"]].append(entry_of(j))
-        return [
-            Claimed(
-                id=r["id"],
-                name=r["name"],
-                version=r["version"],
-                input=r["input"],
-                attempt=r["attempt"],
-                cancel_requested=bool(r["cancel_requested"]),
-                parent_id=r["parent_id"],
-                queue=r["queue"],
-                journal=journals[r["id"]],
-                run=r["run"],
-                seq_base=r["seq_base"],
-            )
-            for r in rows
-        ]
 
     async def heartbeat(self, worker_id: str, now: int, lease_ms: int) -> set[str]:
         """Extends the worker's leases; returns the ids whose cancellation was requested."""
@@ -264,6 +167,15 @@ class SQLRuns(SQLBase):
         updates: list[Entry] | None = None,
     ) -> bool:
         """Appends journal entries (and updates waiting ones) for a running workflow."""
+        if entries and not attempts and not updates and status is None:
+            # a step's result, the common case: pipelined with the batch's others
+            return await self._run(
+                Pipelined(
+                    functools.partial(
+                        self._send_fenced_append, fence=fence, now=now, entries=entries
+                    )
+                )
+            )
 
         def op(conn: Conn) -> bool:
             cancel = self._fence(conn, fence, now)
@@ -306,48 +218,68 @@ class SQLRuns(SQLBase):
         ``suspend`` (the run has nothing else in flight) suspends the workflow at once, in
         this transaction ("suspended")."""
 
-        def op(conn: Conn) -> WaitOutcome:
-            cancel = self._fence(conn, fence, now)
-            self._append(conn, fence, [*pending, entry] if create else pending)
-            if signals:
+        def send(conn: Conn) -> Callable[[], WaitOutcome | Later]:
+            entries = [*pending, entry] if create else pending
+            read = self._send_fence_entries(conn, fence, now, entries)
+            sig_cur = None
+            if signals:  # sent after the fence: read under the row lock
                 marks = ", ".join("?" for _ in signals)
-                sig = self._one(
+                sig_cur = self._x(
                     conn,
                     "SELECT id, name, payload FROM signals WHERE workflow_id = ? AND"
                     f" consumed_seq IS NULL AND name IN ({marks}) ORDER BY id LIMIT 1",
                     (fence.workflow_id, *signals),
                 )
-                if sig is not None:
-                    self._x(
-                        conn,
-                        "UPDATE signals SET consumed_seq = ? WHERE id = ?",
-                        (entry.seq, sig["id"]),
-                    )
-                    done = dataclasses.replace(
-                        entry,
-                        status=EntryStatus.COMPLETED,
-                        completed_at=now,
-                        output=dump_json({"signal": sig["name"], "payload": sig["payload"]}),
-                    )
-                    self._update_entry(conn, fence, done)
-                    return WaitOutcome("signal", sig["name"], sig["payload"])
-            if entry.wake_at is not None and entry.wake_at <= now:
-                state = "timeout" if signals else "elapsed"
-                done = dataclasses.replace(
-                    entry,
-                    status=EntryStatus.COMPLETED,
-                    completed_at=now,
-                    output=dump_json({"timeout": True}) if signals else None,
-                )
-                self._update_entry(conn, fence, done)
-                return WaitOutcome(state)
-            if not suspend:
-                return WaitOutcome("park")
-            self._set_status(conn, fence.workflow_id, status)
-            self._suspend(conn, fence, now, Wait(signals, entry.wake_at), cancel, checked=True)
-            return WaitOutcome("suspended")
+            return lambda: self._waited(
+                conn, fence, now, entry, signals, suspend, status, read, sig_cur
+            )
 
-        return await self._run(op)
+        # pipelined: the fence, the entries and the mailbox read go out together
+        return await self._run(Pipelined(send))
+
+    def _waited(
+        self,
+        conn: Conn,
+        fence: Fence,
+        now: int,
+        entry: Entry,
+        signals: tuple[str, ...],
+        suspend: bool,
+        status: tuple[str | None, str | None] | None,
+        read: Callable[[], tuple[bool, tuple[int | None] | None]],
+        sig_cur: Any,
+    ) -> WaitOutcome | Later:
+        """The receive half of ``wait``."""
+        cancel, deadline = read()
+        sig = sig_cur.fetchone() if sig_cur is not None else None
+        if sig is not None:
+            self._x(
+                conn, "UPDATE signals SET consumed_seq = ? WHERE id = ?", (entry.seq, sig["id"])
+            )
+            done = dataclasses.replace(
+                entry,
+                status=EntryStatus.COMPLETED,
+                completed_at=now,
+                output=dump_json({"signal": sig["name"], "payload": sig["payload"]}),
+            )
+            self._update_entry(conn, fence, done)
+            return self._then(conn, WaitOutcome("signal", sig["name"], sig["payload"]))
+        if entry.wake_at is not None and entry.wake_at <= now:
+            state = "timeout" if signals else "elapsed"
+            done = dataclasses.replace(
+                entry,
+                status=EntryStatus.COMPLETED,
+                completed_at=now,
+                output=dump_json({"timeout": True}) if signals else None,
+            )
+            self._update_entry(conn, fence, done)
+            return self._then(conn, WaitOutcome(state))
+        if not suspend:
+            return WaitOutcome("park")
+        self._set_status(conn, fence.workflow_id, status)
+        wait = Wait(signals, entry.wake_at)
+        self._suspend(conn, fence, now, wait, cancel, checked=True, deadline=deadline)
+        return self._then(conn, WaitOutcome("suspended"))
 
     async def start_child(
         self, fence: Fence, now: int, pending: list[Entry], entry: Entry, child: NewWorkflow
@@ -379,17 +311,27 @@ class SQLRuns(SQLBase):
         await self._run(op)
 
     def _suspend(
-        self, conn: Conn, fence: Fence, now: int, wait: Wait, cancel: bool, checked: bool = False
+        self,
+        conn: Conn,
+        fence: Fence,
+        now: int,
+        wait: Wait,
+        cancel: bool,
+        checked: bool = False,
+        deadline: tuple[int | None] | None = None,
     ) -> None:
         """Makes a fenced, running workflow wait for ``wait``, or ready again at once if what
-        it waits for is already there (``checked``: the mailbox was just looked at)."""
-        row = self._one(
-            conn, "SELECT deadline_at FROM workflows WHERE id = ?", (fence.workflow_id,)
-        )
+        it waits for is already there (``checked``: the mailbox was just looked at;
+        ``deadline``: the workflow's ``deadline_at``, if the fence read it)."""
+        if deadline is None:
+            row = self._one(
+                conn, "SELECT deadline_at FROM workflows WHERE id = ?", (fence.workflow_id,)
+            )
+            deadline = (row["deadline_at"] if row is not None else None,)
         # A cancellation is delivered once: after the workflow has seen it (and caught
         # it), neither the request nor the passed deadline may wake it again.
-        deadline = row["deadline_at"] if row is not None else None
-        delivered = (cancel or deadline is not None) and (
+        deadline_at = deadline[0]
+        delivered = (cancel or deadline_at is not None) and (
             self._one(
                 conn,
                 "SELECT 1 AS x FROM journal WHERE workflow_id = ? AND status = 'cancelled' LIMIT 1",
@@ -399,8 +341,8 @@ class SQLRuns(SQLBase):
         )
         cancel = cancel and not delivered
         until = wait.until
-        if deadline is not None and not delivered:
-            until = deadline if until is None else min(until, deadline)
+        if deadline_at is not None and not delivered:
+            until = deadline_at if until is None else min(until, deadline_at)
         ready = cancel
         if wait.signals and not ready and not checked:
             marks = ", ".join("?" for _ in wait.signals)
@@ -436,6 +378,11 @@ class SQLRuns(SQLBase):
         output: str | None,
         error: dict[str, Any] | None,
     ) -> None:
+        if self.dialect.writes_in_with:  # one statement, pipelined with the batch's others
+            send = functools.partial(self._send_finish, fence, now, pending, str(status))
+            await self._run(Pipelined(functools.partial(send, output, error)))
+            return
+
         def op(conn: Conn) -> None:
             self._fence(conn, fence, now)
             self._append(conn, fence, pending)
@@ -473,9 +420,54 @@ class SQLRuns(SQLBase):
             " completed_at = ?, updated_at = ? WHERE id = ?",
             (status, output, dump_json(error), now if final else None, now, workflow_id),
         )
-        if status in ("completed", "cancelled"):  # failed and blocked ones may be resumed
+        self._end_after(conn, workflow_id, parent_id, status, output, error, now, tasks=True)
+
+    def _send_finish(
+        self,
+        fence: Fence,
+        now: int,
+        pending: list[Entry],
+        status: str,
+        output: str | None,
+        error: dict[str, Any] | None,
+        conn: Conn,
+    ) -> Callable[[], Later | None]:
+        """``finish`` as a pipelined operation: the fence, the pending entries and the end
+        in one statement, then what ``_end`` does after its UPDATE, if anything."""
+        final = status in FINISHED
+        end = (status, output, dump_json(error), now if final else None, now)
+        read = self._send_fenced(conn, fence, pending, end)
+
+        def receive() -> Later | None:
+            row = read()
+            tasks = bool(row["open_tasks"])
+            wid = fence.workflow_id
+            if self._end_after(conn, wid, row["parent_id"], status, output, error, now, tasks):
+                return self._then(conn, None)
+            return None
+
+        return receive
+
+    def _end_after(
+        self,
+        conn: Conn,
+        workflow_id: str,
+        parent_id: str | None,
+        status: str,
+        output: str | None,
+        error: dict[str, Any] | None,
+        now: int,
+        tasks: bool,
+    ) -> bool:
+        """What ``_end`` does after the status UPDATE (``tasks``: the workflow may have open
+        human tasks); whether it wrote anything."""
+        final = status in FINISHED
+        wrote = False
+        if tasks and status in ("completed", "cancelled"):  # failed and blocked: resumable
             self._cancel_workflow_tasks(conn, workflow_id, now, f"the workflow {status}")
+            wrote = True
         if status == "cancelled":
+            wrote = True
             # Waits still open end with the workflow: a sibling of the wait that delivered the
             # cancellation may have been cut off before its own write committed.
             self._x(
@@ -485,6 +477,7 @@ class SQLRuns(SQLBase):
                 (now, workflow_id),
             )
         if final and parent_id is not None:
+            wrote = True
             parent = self._one(
                 conn,
                 f"SELECT id, status, waiting_on FROM workflows WHERE id = ?"
@@ -501,9 +494,4 @@ class SQLRuns(SQLBase):
                     f"{END_DEDUP}{workflow_id}:{now}",
                     now,
                 )
-
-
-def _queue_clause(queues: tuple[str, ...] | None) -> tuple[str, list[object]]:
-    if not queues:
-        return "", []
-    return f" AND queue IN ({', '.join('?' for _ in queues)})", list(queues)
+        return wrote

@@ -11,6 +11,7 @@ from __future__ import annotations
 from plait.store.alerts import SQLAlerts
 from plait.store.app_records import SQLRecords
 from plait.store.blobs import SQLBlobs
+from plait.store.claims import SQLClaims
 from plait.store.clients import SQLClients
 from plait.store.continuation import SQLContinuation
 from plait.store.erasure import SQLErasure
@@ -29,6 +30,7 @@ from plait.store.views import SQLViews
 class SQLStore(
     SQLClients,
     SQLRuns,
+    SQLClaims,
     SQLTasks,
     SQLLimits,
     SQLEvents,
@@ -47,7 +49,8 @@ class SQLStore(
     """A :class:`~plait.store.base.Store` over any SQL database a ``Dialect`` covers:
 
     - :class:`~plait.store.clients.SQLClients`: start, read, signal, cancel, resume;
-    - :class:`~plait.store.runs.SQLRuns`: workers, claims, leases, a running workflow's writes;
+    - :class:`~plait.store.runs.SQLRuns`: workers, leases, a running workflow's writes;
+    - :class:`~plait.store.claims.SQLClaims`: the claim;
     - :class:`~plait.store.continuation.SQLContinuation`: ``continue_as_new``, finished runs;
     - :class:`~plait.store.tasks.SQLTasks`: human tasks;
     - :class:`~plait.store.limits.SQLLimits`: queue limits and the keyed limiter;

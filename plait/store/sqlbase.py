@@ -27,8 +27,8 @@ dependencies between parts are these:
   finish).
 - ``_cancel_workflow_tasks``: provided by ``SQLTasks``; called by ``SQLClients.cancel``,
   ``SQLRuns._end`` and ``SQLContinuation.continue_as_new``.
-- ``_claim_ready``, ``_next_ready``: provided by ``SQLLimits``; called by ``SQLRuns.claim``
-  and ``SQLRuns.next_due``.
+- ``_claim_ready``, ``_send_claim_ready``, ``_next_ready``, ``_send_next_ready``: provided
+  by ``SQLLimits``; called by ``SQLClaims.claim`` and ``SQLRuns.next_due``.
 - ``_log_event``: provided by ``SQLEvents``; called by ``SQLClients`` (create, signal,
   cancel, resume) and ``SQLRuns.start_child``.
 - ``_adopt_blobs``: provided by ``SQLBlobs``; called by ``SQLClients`` (``_insert_workflow``,
@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from plait.errors import WorkflowNotFound
-from plait.store.executor import Executor
+from plait.store.executor import Executor, Later
 from plait.store.migrations import SchemaStatus, names
 from plait.store.records import Entry, Fence, LeaseLostError
 
@@ -82,6 +82,9 @@ class Dialect:
     # A statement that takes a lock on one queue (its name bound) until the transaction
     # ends; empty where write transactions are serialized anyway (SQLite).
     queue_lock = ""
+    # Whether a WITH clause may hold INSERT/UPDATE (PostgreSQL): the fence and the journal
+    # entries after it are then one statement (``SQLBase._send_fenced_append``).
+    writes_in_with = False
 
     def sql(self, text: str) -> str:
         return text if self.param == "?" else _convert(text, self.param)
@@ -249,6 +252,20 @@ class SQLBase:
         run now. Provided by ``SQLLimits``; ``SQLRuns.claim`` takes ready work with it."""
         raise NotImplementedError
 
+    def _send_claim_ready(
+        self, conn: Conn, queues: Sequence[str] | None
+    ) -> Callable[[Sequence[tuple[str, str]], int, int], list[str]]:
+        """``_claim_ready`` in two halves: sends its first read, returns the rest (called
+        with ``pairs, want, now``). Provided by ``SQLLimits``; used by ``SQLRuns.claim``."""
+        raise NotImplementedError
+
+    def _send_next_ready(
+        self, conn: Conn, queues: Sequence[str] | None
+    ) -> Callable[[], int | None]:
+        """``_next_ready`` in two halves: sends its first read, returns the rest. Provided by
+        ``SQLLimits``; used by ``SQLRuns.next_due``."""
+        raise NotImplementedError
+
     def _next_ready(self, conn: Conn, queues: Sequence[str] | None) -> int | None:
         """When the next ready or waiting workflow may be claimed as far as time and limits
         go. Provided by ``SQLLimits``; called by ``SQLRuns.next_due``."""
@@ -293,6 +310,71 @@ class SQLBase:
         if row["recoveries"]:  # a write is progress: the crash-loop count starts again
             self._x(conn, "UPDATE workflows SET recoveries = 0 WHERE id = ?", (fence.workflow_id,))
         return bool(row["cancel_requested"])
+
+    def _send_fenced_append(
+        self, conn: Conn, fence: Fence, now: int, entries: Sequence[Entry]
+    ) -> Callable[[], bool]:
+        """``_fence`` then ``_append``, as the send half of a pipelined operation: returns
+        the function that reads whether cancellation was requested (``LeaseLostError`` if
+        the lease was lost). Where the dialect allows, one statement does both, and the
+        entries are inserted only if the fence's row was found and locked: a stale attempt
+        writes nothing."""
+        read = self._send_fence_entries(conn, fence, now, entries)
+        return lambda: read()[0]
+
+    def _send_fence_entries(
+        self, conn: Conn, fence: Fence, now: int, entries: Sequence[Entry]
+    ) -> Callable[[], tuple[bool, tuple[int | None] | None]]:
+        """As ``_send_fenced_append``; its reader returns ``(cancel_requested, deadline)``,
+        ``deadline`` being ``(deadline_at,)`` when the one statement read it, else None."""
+        if not self.dialect.writes_in_with:
+            cancel = self._fence(conn, fence, now)
+            self._append(conn, fence, entries)
+            return lambda: (cancel, None)
+        read = self._send_fenced(conn, fence, entries)
+
+        def receive() -> tuple[bool, tuple[int | None] | None]:
+            row = read()
+            return bool(row["cancel_requested"]), (row["deadline_at"],)
+
+        return receive
+
+    def _then(self, conn: Conn, value: T) -> T | Later:
+        """``value``, once the statements this pipelined operation sent have run: in
+        pipeline mode an error shows only at a later read, and this read makes it the
+        operation's own (no read is needed where there is no pipeline)."""
+        if not self.dialect.writes_in_with:
+            return value
+        cur = self._x(conn, "SELECT 1 AS x")
+        return Later(lambda: (cur.fetchone(), value)[1])
+
+    def _send_fenced(
+        self, conn: Conn, fence: Fence, entries: Sequence[Entry], end: Sequence[object] = ()
+    ) -> Callable[[], Row]:
+        """Sends the fence, ``entries`` and, with ``end`` (status, output, error,
+        completed_at, updated_at), the workflow's end as one statement (``writes_in_with``
+        dialects only); returns the function that reads the fence's row (``cancel_requested``;
+        with ``end`` also ``parent_id`` and ``open_tasks``)."""
+        params = _fenced_append_params(fence, entries)
+        params.extend(end)
+        cur = self._x(conn, _fenced_sql(len(entries), bool(end)), params)
+
+        def receive() -> Row:
+            try:
+                row = cur.fetchone()
+            except Exception as exc:
+                if _is_unique_violation(exc):
+                    raise LeaseLostError(
+                        f"a journal entry of {fence.workflow_id!r} was written by another attempt"
+                    ) from None
+                raise
+            if row is None:
+                raise LeaseLostError(
+                    f"attempt {fence.attempt} of workflow {fence.workflow_id!r} lost its lease"
+                )
+            return row
+
+        return receive
 
     def _append(self, conn: Conn, fence: Fence, entries: Iterable[Entry]) -> None:
         for e in entries:
@@ -340,6 +422,83 @@ class SQLBase:
                 e.seq,
             ),
         )
+
+
+# The row ``_fenced_append_sql`` inserts per entry: JOURNAL_COLUMNS' types, cast because
+# the values come through SELECT (a parameter's type is not taken from the target column).
+_ENTRY_ROW = (
+    "(?::text, ?::integer, ?::text, ?::text, ?::text, ?::text, ?::text, ?::bigint,"
+    " ?::integer, ?::integer, ?::bigint, ?::bigint, ?::text)"
+)
+_fenced_cache: dict[tuple[int, bool], str] = {}
+
+
+def _fenced_sql(n: int, end: bool) -> str:
+    """The fence (the row lock, the crash-loop count reset), ``n`` journal entries and, with
+    ``end``, the workflow's final status, in one statement: every part runs on the row the
+    fence found, so none runs without it. (The reset is part of the end's UPDATE then: one
+    statement may not update a row twice.)"""
+    key = (n, end)
+    sql = _fenced_cache.get(key)
+    if sql is None:
+        parts = [
+            "f AS (SELECT id, cancel_requested, recoveries, parent_id, deadline_at FROM workflows"
+            " WHERE id = ? AND attempt = ? AND status = ? FOR NO KEY UPDATE)"
+        ]
+        if not end:
+            parts.append(
+                "r AS (UPDATE workflows SET recoveries = 0"
+                " WHERE id = (SELECT id FROM f WHERE recoveries <> 0))"
+            )
+        if n:
+            parts.append(
+                f"j AS (INSERT INTO journal ({JOURNAL_COLUMNS}) SELECT v.* FROM f,"
+                f" (VALUES {', '.join([_ENTRY_ROW] * n)}) AS v)"
+            )
+        select = "SELECT cancel_requested, deadline_at"
+        if end:
+            parts.append(
+                "u AS (UPDATE workflows SET status = ?, output = ?, error = ?, lease_owner = NULL,"
+                " lease_expires_at = NULL, available_at = NULL, waiting_on = NULL,"
+                " completed_at = ?, updated_at = ?, recoveries = 0"
+                " WHERE id = (SELECT id FROM f))"
+            )
+            select += (
+                ", parent_id, EXISTS (SELECT 1 FROM human_tasks h WHERE h.workflow_id = f.id"
+                " AND h.status = 'open') AS open_tasks"
+            )
+        sql = _fenced_cache[key] = f"WITH {', '.join(parts)} {select} FROM f"
+    return sql
+
+
+def _fenced_append_params(fence: Fence, entries: Sequence[Entry]) -> list[object]:
+    params: list[object] = [fence.workflow_id, fence.attempt, "running"]
+    for e in entries:
+        params.extend(
+            (
+                fence.workflow_id,
+                e.seq,
+                e.kind,
+                e.name,
+                e.status,
+                e.output,
+                dump_json(e.error),
+                e.wake_at,
+                e.attempts,
+                fence.attempt,
+                e.started_at,
+                e.completed_at,
+                e.fingerprint,
+            )
+        )
+    return params
+
+
+def queue_clause(queues: Sequence[str] | None) -> tuple[str, list[object]]:
+    """`` AND queue IN (...)`` for ``queues`` (nothing for all queues), and its parameters."""
+    if not queues:
+        return "", []
+    return f" AND queue IN ({', '.join('?' for _ in queues)})", list(queues)
 
 
 def _is_unique_violation(exc: Exception) -> bool:

@@ -95,7 +95,7 @@ def test_the_outcome_of_a_commit_is_looked_up_by_transaction_id(pg_url: str) -> 
     conn, other = backend.connect(), backend.connect()
     try:
         backend.begin(conn, True)
-        xid = backend._xid
+        xid = backend._read_xid()
         assert xid is not None
         conn.execute("INSERT INTO workers (id, started_at, heartbeat_at) VALUES ('w', 1, 1)")
         assert _committed(other, xid) is None  # in progress
@@ -103,7 +103,7 @@ def test_the_outcome_of_a_commit_is_looked_up_by_transaction_id(pg_url: str) -> 
         assert _committed(other, xid) is True
 
         backend.begin(conn, True)
-        xid = backend._xid
+        xid = backend._read_xid()
         assert xid is not None
         conn.execute("INSERT INTO workers (id, started_at, heartbeat_at) VALUES ('v', 1, 1)")
         backend.rollback(conn)

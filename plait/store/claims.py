@@ -21,6 +21,7 @@ from typing import Any
 
 from plait.store.executor import Pipelined
 from plait.store.records import Claimed, Entry
+from plait.store.rows import claimed as claimed_of
 from plait.store.rows import entry as entry_of
 from plait.store.sqlbase import JOURNAL_COLUMNS, Conn, SQLBase, queue_clause
 
@@ -136,19 +137,4 @@ class SQLClaims(SQLBase):
         journals: dict[str, list[Entry]] = {r["id"]: [] for r in rows}
         for j in journal.fetchall():
             journals[j["workflow_id"]].append(entry_of(j))
-        return [
-            Claimed(
-                id=r["id"],
-                name=r["name"],
-                version=r["version"],
-                input=r["input"],
-                attempt=r["attempt"],
-                cancel_requested=bool(r["cancel_requested"]),
-                parent_id=r["parent_id"],
-                queue=r["queue"],
-                journal=journals[r["id"]],
-                run=r["run"],
-                seq_base=r["seq_base"],
-            )
-            for r in rows
-        ]
+        return [claimed_of(r, journals[r["id"]]) for r in rows]

@@ -25,6 +25,7 @@ from plait.store.executor import Pipelined
 from plait.store.records import FINISHED, Claimed, ListFilter, NewWorkflow
 from plait.store.rows import (
     WORKFLOW_COLUMNS,
+    claimed,
     entry,
     step_record,
     workflow_filters,
@@ -249,19 +250,7 @@ class SQLClients(SQLBase):
                 f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE workflow_id = ? ORDER BY seq",
                 (workflow_id,),
             )
-            return Claimed(
-                id=r["id"],
-                name=r["name"],
-                version=r["version"],
-                input=r["input"],
-                attempt=r["attempt"],
-                cancel_requested=bool(r["cancel_requested"]),
-                parent_id=r["parent_id"],
-                queue=r["queue"],
-                journal=[entry(j) for j in rows],
-                run=r["run"],
-                seq_base=r["seq_base"],
-            )
+            return claimed(r, [entry(j) for j in rows])
 
         return await self._run(op, write=False)
 

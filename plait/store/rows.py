@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from plait.store.records import Entry
+from plait.store.records import Claimed, Entry
 from plait.store.sqlbase import Dialect, Row, load_json
 from plait.types import (
     EntryStatus,
@@ -50,6 +50,24 @@ def workflow_filters(
         where.append(f"{expr} = ?")
         params.extend([key] * expr.count("?") + [text])
     return where, params
+
+
+def claimed(r: Row, journal: list[Entry]) -> Claimed:
+    """A workflow row (id, name, version, input, attempt, cancel_requested, parent_id, queue,
+    run, seq_base) with its journal, as a worker runs it."""
+    return Claimed(
+        id=r["id"],
+        name=r["name"],
+        version=r["version"],
+        input=r["input"],
+        attempt=r["attempt"],
+        cancel_requested=bool(r["cancel_requested"]),
+        parent_id=r["parent_id"],
+        queue=r["queue"],
+        journal=journal,
+        run=r["run"],
+        seq_base=r["seq_base"],
+    )
 
 
 def entry(r: Row) -> Entry:

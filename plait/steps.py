@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from plait.current import engine_var, journal_var, step_var
@@ -182,15 +182,15 @@ async def _invoke(
     scope.run(step_var.set, (seq, sd.name, number))
     if traced is not None:  # the attempt's span is current while the step's code runs
         scope.run(traced.make_current)
-    loop = asyncio.get_running_loop()
     if sd.is_async:
-        task = loop.create_task(sd.fn(*args, **kwargs), context=scope)
-        if sd.timeout is None:
-            return await task
+        if sd.timeout is None:  # no task of its own: run it in this one, in its context
+            return await _InContext(sd.fn(*args, **kwargs), scope)
+        task = asyncio.get_running_loop().create_task(sd.fn(*args, **kwargs), context=scope)
         try:
             return await asyncio.wait_for(task, sd.timeout)
         except TimeoutError:
             raise TimeoutError(f"step {sd.name!r} took longer than {sd.timeout} s") from None
+    loop = asyncio.get_running_loop()
     call = functools.partial(scope.run, functools.partial(sd.fn, *args, **kwargs))
     future = loop.run_in_executor(journal.engine.threads, call)
     if sd.timeout is None:
@@ -202,3 +202,38 @@ async def _invoke(
             f"sync step {sd.name!r} took longer than {sd.timeout} s; its thread may still "
             "be running, so it is not retried"
         ) from None
+
+
+class _InContext:
+    """Awaits ``coro`` in the awaiting task, with every resumption of it run in ``scope``.
+
+    What a task of its own gives a step (its code sees its own context variables; what it
+    sets stays in ``scope``), without the task: no scheduling, no extra loop turns. The
+    awaiting task's cancellation reaches ``coro`` where it waits, as it would reach its task.
+    """
+
+    __slots__ = ("coro", "scope")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], scope: contextvars.Context) -> None:
+        self.coro = coro
+        self.scope = scope
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, run = self.coro, self.scope.run
+        send: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                if error is None:
+                    waited = run(coro.send, send)
+                else:
+                    waited, error = run(coro.throw, error), None
+            except StopIteration as done:
+                return done.value
+            try:
+                send = yield waited
+            except GeneratorExit:
+                run(coro.close)
+                raise
+            except BaseException as exc:  # cancellation: delivered where the step waits
+                send, error = None, exc

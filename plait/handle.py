@@ -45,13 +45,7 @@ class WorkflowHandle(Generic[R]):
             try:
                 info = await e.get(self.id, decode=False)
                 if info.status == WorkflowStatus.COMPLETED:
-                    wf = self._wf or e.registry_by_name.get(info.name)
-                    value: R = e.codec.decode(
-                        info.output,
-                        wf.return_type if wf else Any,
-                        what=f"the result of workflow {self.id!r}",
-                    )
-                    return value
+                    return self._value(info.name, info.output)
                 if info.status == WorkflowStatus.FAILED:
                     err = info.error
                     raise WorkflowFailed(
@@ -76,7 +70,17 @@ class WorkflowHandle(Generic[R]):
                         raise WaitTimeout(f"workflow {self.id!r} did not end within {timeout}")
                     wait = min(wait, left)
                 timer = loop.call_later(wait, set_done, ended)
-                await ended
+                completion = await ended
                 timer.cancel()
+                if completion is not None:  # it completed here; its output is committed
+                    return self._value(completion.name, completion.output)
             finally:
                 e.endings.unwatch(self.id, ended)
+
+    def _value(self, name: str, output: str | None) -> R:
+        e = self.engine
+        wf = self._wf or e.registry_by_name.get(name)
+        value: R = e.codec.decode(
+            output, wf.return_type if wf else Any, what=f"the result of workflow {self.id!r}"
+        )
+        return value

@@ -48,6 +48,7 @@ from plait.outcome import (
 from plait.retention import retention_loop
 from plait.store.records import Claimed, LeaseLostError
 from plait.types import Duration, WorkflowStatus
+from plait.wakeups import Completion
 
 if TYPE_CHECKING:
     from plait.engine import Engine
@@ -399,7 +400,9 @@ class Worker:
         if last is not None:  # the last ctx.set_status before the end stays visible
             await e.store.record(fence, now, journal.take_pending(), [], last)
         await e.store.finish(fence, now, journal.take_pending(), status, output, error)
-        e.endings.fire(journal.workflow_id)
+        # Committed: a completion hands its stored output to this process's result() waiters.
+        done = Completion(journal.workflow_name, output) if status == "completed" else None
+        e.endings.fire(journal.workflow_id, done)
 
 
 def start_run(

@@ -8,7 +8,9 @@ checkout is any folder holding a ``plait/`` package, e.g. ``git archive <commit>
 tar -x -C /tmp/a``. It prints, per checkout and scenario, the median [min..max] over the
 rounds of the CPU figures: all threads and the event loop's, in µs per workflow (fanout)
 or per step (seq_steps); the store thread's is the difference. CPU time, not wall time, is
-the figure to read on a shared machine: waiting for a core does not count in it.
+the figure to read on a shared machine: waiting for a core does not count in it (but a
+loaded machine inflates it too, through caches; hence the interleaving, and the ratio of
+each checkout to the first, paired by round).
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ FIGURES = {
 
 
 def run(checkout: str, scenario: str, url: str, timeout: float) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.abspath(checkout), ROOT]))
-    proc = subprocess.run(
+    folder = os.path.abspath(checkout)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([folder, ROOT]))
+    proc = subprocess.run(  # in the checkout's folder: ``-m`` puts the cwd first on sys.path
         [sys.executable, "-m", "bench.child", scenario, "--database", url],
-        cwd=ROOT,
+        cwd=folder,
         env=env,
         capture_output=True,
         text=True,
@@ -85,6 +88,22 @@ def main() -> None:
                         f"[{min(values):.1f}..{max(values):.1f}]"
                     )
             print(f"{scenario:<9} {key:<26} " + "  |  ".join(cells))
+        # Paired by round (runs of one round are minutes apart at most): the median ratio
+        # to the first checkout is steadier than the medians when the machine's load drifts.
+        names = list(by_name)
+        for key in FIGURES[scenario][:2]:
+            base = by_name[names[0]]
+            cells = []
+            for name in names[1:]:
+                ratios = [
+                    x[key] / b[key]
+                    for b, x in zip(base, by_name[name], strict=False)
+                    if key in x and key in b and b[key]
+                ]
+                if ratios:
+                    cells.append(f"{name}/{names[0]} {statistics.median(ratios):.3f}")
+            if cells:
+                print(f"{scenario:<9} {key:<26} paired: " + "  |  ".join(cells))
     if a.out:
         with open(a.out, "w") as f:
             json.dump(runs, f, indent=1)

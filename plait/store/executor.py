@@ -95,6 +95,7 @@ class BatchExecutor(Generic[C]):
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._closed = False
+        self._serving = False  # the thread runs and takes operations (a flag: run() is hot)
         self._on_commit: Callable[[], None] | None = None
 
     def set_commit_hook(self, hook: Callable[[], None] | None) -> None:
@@ -110,7 +111,7 @@ class BatchExecutor(Generic[C]):
 
     async def run(self, fn: Callable[[C], T], *, write: bool = True) -> T:
         """Run ``fn(conn)`` in the next batch; returns after that batch has committed."""
-        if self._closed or not self._thread.is_alive():  # never opened: nothing would answer
+        if self._closed or not self._serving:  # never opened, or gone: nothing would answer
             raise RuntimeError("the store is closed; open the engine first (async with engine)")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
@@ -131,6 +132,7 @@ class BatchExecutor(Generic[C]):
             self._error = exc
             self._ready.set()
             return
+        self._serving = True
         self._ready.set()
         try:
             while True:
@@ -152,6 +154,7 @@ class BatchExecutor(Generic[C]):
                 if stop:
                     return
         finally:
+            self._serving = False
             try:
                 self._backend.close(conn)
             except Exception:  # closing a broken connection

@@ -30,6 +30,7 @@ from plait.types import EntryStatus
 
 if TYPE_CHECKING:
     from plait.definitions import StepDef
+    from plait.engine import Engine
     from plait.telemetry.hooks import StepAttempt
 
 
@@ -56,7 +57,8 @@ async def _step(
     try:
         if entry is not None:
             return _replay(journal, seq, entry, sd)
-        await journal.interrupts(seq, None, "step", sd.name)
+        if journal.interrupting:
+            await journal.interrupts(seq, None, "step", sd.name)
         return await _execute(journal, seq, sd, args, kwargs)
     finally:
         journal.done()
@@ -90,7 +92,8 @@ async def _execute(
     engine = journal.engine
     codec = engine.codec
     tel = engine.telemetry  # None unless traces or metrics are on (plait/telemetry)
-    await journal.flush()  # values the step may be given (ctx.now(), ...) are durable first
+    if journal.dirty:  # values the step may be given (ctx.now(), ...) are durable first
+        await journal.flush()
     first_start = journal.now_ms()
     number = 0
     while True:
@@ -177,11 +180,7 @@ async def _invoke(
 ) -> Any:
     # Inside a step, plait.step calls are plain calls: clear the current run.
     scope = contextvars.copy_context()
-    scope.run(journal_var.set, None)
-    scope.run(engine_var.set, journal.engine)
-    scope.run(step_var.set, (seq, sd.name, number))
-    if traced is not None:  # the attempt's span is current while the step's code runs
-        scope.run(traced.make_current)
+    scope.run(_enter, journal.engine, (seq, sd.name, number), traced)
     if sd.is_async:
         if sd.timeout is None:  # no task of its own: run it in this one, in its context
             return await _InContext(sd.fn(*args, **kwargs), scope)
@@ -202,6 +201,15 @@ async def _invoke(
             f"sync step {sd.name!r} took longer than {sd.timeout} s; its thread may still "
             "be running, so it is not retried"
         ) from None
+
+
+def _enter(engine: Engine, step: tuple[int, str, int], traced: StepAttempt | None) -> None:
+    """Run in the step's context copy: no current run, this engine and step."""
+    journal_var.set(None)
+    engine_var.set(engine)
+    step_var.set(step)
+    if traced is not None:  # the attempt's span is current while the step's code runs
+        traced.make_current()
 
 
 class _InContext:

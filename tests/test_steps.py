@@ -134,39 +134,6 @@ async def test_a_steps_context_variables_stay_its_own(test_engine: TestEngine) -
     assert await h.result() == ["workflow/step 1", "workflow/step 2", "workflow"]
 
 
-@plait.step
-async def waits_forever() -> None:
-    calls["waits"] += 1
-    try:
-        await asyncio.Event().wait()
-    except BaseException as exc:
-        seen.append(repr(exc))
-        calls["waits cancelled"] += 1
-        raise
-
-
-@plait.workflow
-async def hanging(ctx: plait.Context) -> None:
-    await waits_forever()
-
-
-async def test_stopping_a_worker_cancels_an_async_step_where_it_waits(
-    test_engine: TestEngine,
-) -> None:
-    test_engine.register(hanging)
-    h = await test_engine.start(hanging)
-    worker = test_engine.worker(shutdown_grace=timedelta(seconds=0.05))
-    await worker.start()
-    for _ in range(200):
-        if calls["waits"]:
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.wait_for(worker.stop(), 10)
-    assert seen == ["CancelledError()"], seen
-    assert calls["waits"] == 1 and calls["waits cancelled"] == 1
-    assert (await h.info()).status == plait.WorkflowStatus.PENDING  # handed back
-
-
 # -- retry --------------------------------------------------------------------------------
 
 

@@ -6,8 +6,8 @@ process, on a fresh database, with one ``cProfile.Profile`` on the event loop's 
 one on each store thread (the ``BatchExecutor`` threads: ``plait-sqlite``, ``plait-pg-N``),
 and prints each thread's top entries by own time. The profilers time with each thread's CPU
 clock (``--timer wall`` for the wall clock, where waiting in ``epoll`` or for an fsync
-counts). cProfile slows Python code 2-3x, so read the shares, not the absolute times; the scenario's own CPU figures (µs per workflow)
-are printed too, from the profiled run. ``--no-profile`` runs the scenario without
+counts). cProfile slows Python code 2-3x, so read the shares, not the absolute times; the
+scenario's own CPU figures (µs per workflow) are printed too, from the profiled run. ``--no-profile`` runs the scenario without
 profilers (its CPU figures only). ``--out FILE`` also writes the raw statistics
 (``pstats``-readable, one file per thread: ``FILE.loop``, ``FILE.store``).
 """

@@ -2,7 +2,8 @@
 
 ``python -m bench.cpu_ab before=/tmp/a after=. --scenarios fanout,seq_steps --rounds 5``
 runs each scenario once per checkout per round (A, B, A, B, ...), every run a fresh
-process (``bench.child``) on a fresh SQLite file in ``--dir``, with ``PYTHONPATH`` set to the
+process (``bench.child``) on a fresh SQLite file in ``--dir`` (or, with ``--backend
+postgresql --database URL``, a fresh database on that server), with ``PYTHONPATH`` set to the
 checkout first, so its ``plait`` is the one imported (``bench`` comes from this one). A
 checkout is any folder holding a ``plait/`` package, e.g. ``git archive <commit> plait |
 tar -x -C /tmp/a``. It prints, per checkout and scenario, the median [min..max] over the
@@ -59,11 +60,13 @@ def main() -> None:
     ap.add_argument("--scenarios", default="fanout,seq_steps")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--dir", default="bench/results/db")
+    ap.add_argument("--backend", default="sqlite", help="sqlite, or postgresql with --database")
+    ap.add_argument("--database", help="PostgreSQL server URL (a fresh database per run)")
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--out", help="also write every run as JSON")
     a = ap.parse_args()
     checkouts = dict(c.split("=", 1) for c in a.checkouts)
-    backend = backend_for("sqlite", None, a.dir)
+    backend = backend_for(a.backend, a.database, a.dir)
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for r in range(a.rounds):
         for scenario in a.scenarios.split(","):

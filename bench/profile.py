@@ -7,9 +7,10 @@ one on each store thread (the ``BatchExecutor`` threads: ``plait-sqlite``, ``pla
 and prints each thread's top entries by own time. The profilers time with each thread's CPU
 clock (``--timer wall`` for the wall clock, where waiting in ``epoll`` or for an fsync
 counts). cProfile slows Python code 2-3x, so read the shares, not the absolute times; the
-scenario's own CPU figures (µs per workflow) are printed too, from the profiled run. ``--no-profile`` runs the scenario without
-profilers (its CPU figures only). ``--out FILE`` also writes the raw statistics
-(``pstats``-readable, one file per thread: ``FILE.loop``, ``FILE.store``).
+scenario's own CPU figures (µs per workflow) are printed too, from the profiled run.
+``--no-profile`` runs the scenario without profilers (its CPU figures only). ``--out FILE``
+also writes the raw statistics (``pstats``-readable, one file per thread: ``FILE.loop``,
+``FILE.store``).
 """
 
 from __future__ import annotations

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from plait.types import StepRecord
 
 DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
+# What json.dumps(value, separators=(",", ":")) writes, without making an encoder per call
+# (json.dumps reuses its own only when every option is the default).
+COMPACT = json.JSONEncoder(separators=(",", ":"))
 RENAME_THE_STEP = "Rename the step (e.g. 'score:v2') or accept the old shape when decoding."
 
 
@@ -134,7 +137,7 @@ class Codec:
 
     def dumps(self, value: object, *, what: str) -> str:
         """Plaintext JSON for ``value``; enforces ``max_payload_bytes``."""
-        text = json.dumps(self.to_jsonable(value, what=what), separators=(",", ":"))
+        text = COMPACT.encode(self.to_jsonable(value, what=what))
         if len(text) > self.max_payload_bytes:
             raise SerializationError(
                 f"{what} produced {len(text):,} bytes of JSON, more than max_payload_bytes "
@@ -201,7 +204,7 @@ class Codec:
             inner = json.loads(text)
         except ValueError:
             return text
-        return json.dumps(self._reveal_nested(inner), separators=(",", ":"))
+        return COMPACT.encode(self._reveal_nested(inner))
 
     def decode(self, stored: str | None, annotation: Any = Any, *, what: str) -> Any:
         """The value stored as ``stored``, validated as ``annotation``."""

@@ -301,6 +301,16 @@ class Journal:
         self._cancel_delivered = True
         return asyncio.CancelledError()
 
+    @property
+    def interrupting(self) -> bool:
+        """True when ``interrupts`` would raise (or deliver the cancellation): a caller on the
+        hot path checks this first and skips the call (and its coroutine) otherwise."""
+        return (
+            self._suspending
+            or self._draining
+            or (self._cancel_requested and not self._cancel_delivered)
+        )
+
     async def interrupts(self, seq: int, entry: Entry | None, kind: str, name: str) -> None:
         """Runs before an operation executes for real: suspension, shutdown, cancellation."""
         if self._suspending:
@@ -376,6 +386,11 @@ class Journal:
                 exc,
             )
             raise _StoreUnavailable() from exc
+
+    @property
+    def dirty(self) -> bool:
+        """True when recorded values or a status wait to be written (``flush`` writes them)."""
+        return bool(self._pending) or self._status is not None
 
     async def flush(self) -> None:
         """Writes the pending values and status, if any (before an operation's effects, so

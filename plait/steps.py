@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from plait.current import engine_var, journal_var, step_var
@@ -30,6 +30,7 @@ from plait.types import EntryStatus
 
 if TYPE_CHECKING:
     from plait.definitions import StepDef
+    from plait.engine import Engine
     from plait.telemetry.hooks import StepAttempt
 
 
@@ -56,7 +57,8 @@ async def _step(
     try:
         if entry is not None:
             return _replay(journal, seq, entry, sd)
-        await journal.interrupts(seq, None, "step", sd.name)
+        if journal.interrupting:
+            await journal.interrupts(seq, None, "step", sd.name)
         return await _execute(journal, seq, sd, args, kwargs)
     finally:
         journal.done()
@@ -90,7 +92,8 @@ async def _execute(
     engine = journal.engine
     codec = engine.codec
     tel = engine.telemetry  # None unless traces or metrics are on (plait/telemetry)
-    await journal.flush()  # values the step may be given (ctx.now(), ...) are durable first
+    if journal.dirty:  # values the step may be given (ctx.now(), ...) are durable first
+        await journal.flush()
     first_start = journal.now_ms()
     number = 0
     while True:
@@ -177,20 +180,16 @@ async def _invoke(
 ) -> Any:
     # Inside a step, plait.step calls are plain calls: clear the current run.
     scope = contextvars.copy_context()
-    scope.run(journal_var.set, None)
-    scope.run(engine_var.set, journal.engine)
-    scope.run(step_var.set, (seq, sd.name, number))
-    if traced is not None:  # the attempt's span is current while the step's code runs
-        scope.run(traced.make_current)
-    loop = asyncio.get_running_loop()
+    scope.run(_enter, journal.engine, (seq, sd.name, number), traced)
     if sd.is_async:
-        task = loop.create_task(sd.fn(*args, **kwargs), context=scope)
-        if sd.timeout is None:
-            return await task
+        if sd.timeout is None:  # no task of its own: run it in this one, in its context
+            return await _InContext(sd.fn(*args, **kwargs), scope)
+        task = asyncio.get_running_loop().create_task(sd.fn(*args, **kwargs), context=scope)
         try:
             return await asyncio.wait_for(task, sd.timeout)
         except TimeoutError:
             raise TimeoutError(f"step {sd.name!r} took longer than {sd.timeout} s") from None
+    loop = asyncio.get_running_loop()
     call = functools.partial(scope.run, functools.partial(sd.fn, *args, **kwargs))
     future = loop.run_in_executor(journal.engine.threads, call)
     if sd.timeout is None:
@@ -202,3 +201,47 @@ async def _invoke(
             f"sync step {sd.name!r} took longer than {sd.timeout} s; its thread may still "
             "be running, so it is not retried"
         ) from None
+
+
+def _enter(engine: Engine, step: tuple[int, str, int], traced: StepAttempt | None) -> None:
+    """Run in the step's context copy: no current run, this engine and step."""
+    journal_var.set(None)
+    engine_var.set(engine)
+    step_var.set(step)
+    if traced is not None:  # the attempt's span is current while the step's code runs
+        traced.make_current()
+
+
+class _InContext:
+    """Awaits ``coro`` in the awaiting task, with every resumption of it run in ``scope``.
+
+    What a task of its own gives a step (its code sees its own context variables; what it
+    sets stays in ``scope``), without the task: no scheduling, no extra loop turns. The
+    awaiting task's cancellation reaches ``coro`` where it waits, as it would reach its task.
+    """
+
+    __slots__ = ("coro", "scope")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], scope: contextvars.Context) -> None:
+        self.coro = coro
+        self.scope = scope
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, run = self.coro, self.scope.run
+        send: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                if error is None:
+                    waited = run(coro.send, send)
+                else:
+                    waited, error = run(coro.throw, error), None
+            except StopIteration as done:
+                return done.value
+            try:
+                send = yield waited
+            except GeneratorExit:
+                run(coro.close)
+                raise
+            except BaseException as exc:  # cancellation: delivered where the step waits
+                send, error = None, exc

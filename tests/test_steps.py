@@ -5,6 +5,7 @@ replay), per-attempt records and step timeouts."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 from collections import Counter
@@ -106,6 +107,31 @@ async def test_a_step_called_inside_a_step_is_a_plain_call(test_engine: TestEngi
     await test_engine.run_until_idle()
     assert await h.result() == 20
     assert [e.name for e in await test_engine.journal(h.id)] == ["outer"]
+
+
+_mark: contextvars.ContextVar[str] = contextvars.ContextVar("test_steps_mark", default="unset")
+
+
+@plait.step
+async def sets_a_variable(x: int) -> str:
+    before = _mark.get()
+    _mark.set(f"step {x}")  # the step's own: never seen by the workflow or the next step
+    await asyncio.sleep(0)
+    return f"{before}/{_mark.get()}"
+
+
+@plait.workflow
+async def variables(ctx: plait.Context) -> list[str]:
+    _mark.set("workflow")
+    got = [await sets_a_variable(1), await sets_a_variable(2)]
+    return [*got, _mark.get()]
+
+
+async def test_a_steps_context_variables_stay_its_own(test_engine: TestEngine) -> None:
+    test_engine.register(variables)
+    h = await test_engine.start(variables)
+    await test_engine.run_until_idle()
+    assert await h.result() == ["workflow/step 1", "workflow/step 2", "workflow"]
 
 
 # -- retry --------------------------------------------------------------------------------

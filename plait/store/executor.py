@@ -131,6 +131,7 @@ class BatchExecutor(Generic[C]):
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._closed = False
+        self._serving = False  # the thread runs and takes operations (a flag: run() is hot)
         self._on_commit: Callable[[], None] | None = None
 
     def set_commit_hook(self, hook: Callable[[], None] | None) -> None:
@@ -146,7 +147,7 @@ class BatchExecutor(Generic[C]):
 
     async def run(self, fn: Callable[[C], T], *, write: bool = True) -> T:
         """Run ``fn(conn)`` in the next batch; returns after that batch has committed."""
-        if self._closed or not self._thread.is_alive():  # never opened: nothing would answer
+        if self._closed or not self._serving:  # never opened, or gone: nothing would answer
             raise RuntimeError("the store is closed; open the engine first (async with engine)")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
@@ -167,6 +168,7 @@ class BatchExecutor(Generic[C]):
             self._error = exc
             self._ready.set()
             return
+        self._serving = True
         self._ready.set()
         try:
             while True:
@@ -188,6 +190,7 @@ class BatchExecutor(Generic[C]):
                 if stop:
                     return
         finally:
+            self._serving = False
             try:
                 self._backend.close(conn)
             except Exception:  # closing a broken connection

@@ -105,9 +105,13 @@ def _convert(text: str, param: str) -> str:
     return _cache[key]
 
 
+# json.dumps(value, separators=(",", ":")) without an encoder made per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def dump_json(value: object) -> str | None:
     """``value`` as compact JSON text (``None`` stays NULL)."""
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else _COMPACT.encode(value)
 
 
 def load_json(text: str | None) -> Any:

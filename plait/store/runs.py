@@ -178,8 +178,7 @@ class SQLRuns(SQLBase):
             )
 
         def op(conn: Conn) -> bool:
-            cancel = self._fence(conn, fence, now)
-            self._append(conn, fence, entries)
+            cancel = self._fence_append(conn, fence, now, entries)[0]
             for e in updates or ():
                 self._update_entry(conn, fence, e)
             for a in attempts:
@@ -285,8 +284,7 @@ class SQLRuns(SQLBase):
         self, fence: Fence, now: int, pending: list[Entry], entry: Entry, child: NewWorkflow
     ) -> str:
         def op(conn: Conn) -> str:
-            self._fence(conn, fence, now)
-            self._append(conn, fence, [*pending, entry])
+            self._fence_append(conn, fence, now, [*pending, entry])
             if self._insert_workflow(conn, child, now):
                 details = {"name": child.name, "parent": fence.workflow_id}
                 self._log_event(conn, child.id, WorkflowEventKind.STARTED, "system", details, now)
@@ -303,10 +301,9 @@ class SQLRuns(SQLBase):
         status: tuple[str | None, str | None] | None = None,
     ) -> None:
         def op(conn: Conn) -> None:
-            cancel = self._fence(conn, fence, now)
-            self._append(conn, fence, pending)
+            cancel, deadline = self._fence_append(conn, fence, now, pending)
             self._set_status(conn, fence.workflow_id, status)
-            self._suspend(conn, fence, now, wait, cancel)
+            self._suspend(conn, fence, now, wait, cancel, deadline=deadline)
 
         await self._run(op)
 

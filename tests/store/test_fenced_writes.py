@@ -12,7 +12,7 @@ from plait.store import Store
 from plait.store.records import CHILD_SIGNAL, LeaseLostError, Wait
 from plait.types import WorkflowStatus
 
-from .helpers import LEASE, NOW, W2, claim, fence, new, running, step, waiting
+from .helpers import LEASE, NOW, W2, claim, fence, running, step, waiting
 
 
 async def test_a_record_reports_a_requested_cancellation_and_still_writes(store: Store) -> None:

@@ -178,8 +178,7 @@ class SQLRuns(SQLBase):
             )
 
         def op(conn: Conn) -> bool:
-            cancel = self._fence(conn, fence, now)
-            self._append(conn, fence, entries)
+            cancel = self._fence_append(conn, fence, now, entries)[0]
             for e in updates or ():
                 self._update_entry(conn, fence, e)
             for a in attempts:
@@ -285,8 +284,7 @@ class SQLRuns(SQLBase):
         self, fence: Fence, now: int, pending: list[Entry], entry: Entry, child: NewWorkflow
     ) -> str:
         def op(conn: Conn) -> str:
-            self._fence(conn, fence, now)
-            self._append(conn, fence, [*pending, entry])
+            self._fence_append(conn, fence, now, [*pending, entry])
             if self._insert_workflow(conn, child, now):
                 details = {"name": child.name, "parent": fence.workflow_id}
                 self._log_event(conn, child.id, WorkflowEventKind.STARTED, "system", details, now)
@@ -303,10 +301,9 @@ class SQLRuns(SQLBase):
         status: tuple[str | None, str | None] | None = None,
     ) -> None:
         def op(conn: Conn) -> None:
-            cancel = self._fence(conn, fence, now)
-            self._append(conn, fence, pending)
+            cancel, deadline = self._fence_append(conn, fence, now, pending)
             self._set_status(conn, fence.workflow_id, status)
-            self._suspend(conn, fence, now, wait, cancel)
+            self._suspend(conn, fence, now, wait, cancel, deadline=deadline)
 
         await self._run(op)
 
@@ -383,23 +380,55 @@ class SQLRuns(SQLBase):
             await self._run(Pipelined(functools.partial(send, output, error)))
             return
 
-        def op(conn: Conn) -> None:
-            self._fence(conn, fence, now)
-            self._append(conn, fence, pending)
-            row = self._one(
-                conn, "SELECT parent_id FROM workflows WHERE id = ?", (fence.workflow_id,)
-            )
-            self._end(
-                conn,
-                fence.workflow_id,
-                row["parent_id"] if row else None,
-                str(status),
-                output,
-                error,
-                now,
-            )
+        await self._run(
+            functools.partial(self._finish, fence, now, pending, str(status), output, error)
+        )
 
-        await self._run(op)
+    def _finish(
+        self,
+        fence: Fence,
+        now: int,
+        pending: list[Entry],
+        status: str,
+        output: str | None,
+        error: dict[str, Any] | None,
+        conn: Conn,
+    ) -> None:
+        """``finish`` where ``WITH`` may not write (SQLite, whose write transactions are
+        serialized). The common case is one statement: the end's UPDATE, fenced, which finds
+        the row only if this attempt holds the lease and the workflow has no parent and no
+        open human tasks (nothing else to do then but close a cancelled one's waits). If it
+        updated nothing, the full fence runs (``LeaseLostError``: nothing written), then the
+        parent is read and ``_end`` runs. The pending entries follow the UPDATE in the same
+        transaction (an error in them undoes it)."""
+        final = status in FINISHED
+        cur = self._x(
+            conn,
+            "UPDATE workflows SET status = ?, output = ?, error = ?, lease_owner = NULL,"
+            " lease_expires_at = NULL, available_at = NULL, waiting_on = NULL,"
+            " completed_at = ?, updated_at = ?, recoveries = 0"
+            " WHERE id = ? AND attempt = ? AND status = ? AND parent_id IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM human_tasks h WHERE h.workflow_id = workflows.id"
+            " AND h.status = 'open')",
+            (
+                status,
+                output,
+                dump_json(error),
+                now if final else None,
+                now,
+                fence.workflow_id,
+                fence.attempt,
+                "running",
+            ),
+        )
+        wid = fence.workflow_id
+        if cur.rowcount == 1:
+            self._append(conn, fence, pending)
+            self._end_after(conn, wid, None, status, output, error, now, tasks=False)
+            return
+        self._fence_append(conn, fence, now, pending)
+        row = self._one(conn, "SELECT parent_id FROM workflows WHERE id = ?", (wid,))
+        self._end(conn, wid, row["parent_id"] if row else None, status, output, error, now)
 
     def _end(
         self,

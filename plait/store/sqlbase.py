@@ -332,9 +332,8 @@ class SQLBase:
         """As ``_send_fenced_append``; its reader returns ``(cancel_requested, deadline)``,
         ``deadline`` being ``(deadline_at,)`` when the one statement read it, else None."""
         if not self.dialect.writes_in_with:
-            cancel = self._fence(conn, fence, now)
-            self._append(conn, fence, entries)
-            return lambda: (cancel, None)
+            done = self._fence_append(conn, fence, now, entries)
+            return lambda: done
         read = self._send_fenced(conn, fence, entries)
 
         def receive() -> tuple[bool, tuple[int | None] | None]:
@@ -342,6 +341,40 @@ class SQLBase:
             return bool(row["cancel_requested"]), (row["deadline_at"],)
 
         return receive
+
+    def _fence_append(
+        self, conn: Conn, fence: Fence, now: int, entries: Sequence[Entry]
+    ) -> tuple[bool, tuple[int | None] | None]:
+        """``_fence`` then ``_append``, run now, in as few statements as the dialect allows:
+        ``(cancel_requested, deadline)`` as ``_send_fence_entries`` reads them. On
+        PostgreSQL one statement (``_send_fenced``). Elsewhere (SQLite, whose write
+        transactions are serialized: the row needs no lock) the first entry is inserted by
+        an ``INSERT … SELECT`` from the fence's row that finds it only if this attempt holds
+        the lease and there is nothing to report or reset (no cancellation requested, no
+        crash-loop count): the common case, one statement, no read. If it inserted nothing,
+        the full fence runs (``LeaseLostError``, or it reads and resets) and then the
+        entries: a stale attempt writes nothing either way."""
+        if not entries:
+            return self._fence(conn, fence, now), None
+        if self.dialect.writes_in_with:
+            row = self._send_fenced(conn, fence, entries)()
+            return bool(row["cancel_requested"]), (row["deadline_at"],)
+        params = (*_entry_params(fence, entries[0]), fence.workflow_id, fence.attempt, "running")
+        try:
+            cur = self._x(conn, _FENCED_INSERT, params)
+        except Exception as exc:
+            if _is_unique_violation(exc):
+                raise LeaseLostError(
+                    f"journal entry {entries[0].seq} of {fence.workflow_id!r} was written by"
+                    " another attempt"
+                ) from None
+            raise
+        if cur.rowcount != 1:
+            cancel = self._fence(conn, fence, now)
+            self._append(conn, fence, entries)
+            return cancel, None
+        self._append(conn, fence, entries[1:])
+        return False, None
 
     def _then(self, conn: Conn, value: T) -> T | Later:
         """``value``, once the statements this pipelined operation sent have run: in
@@ -387,21 +420,7 @@ class SQLBase:
                     conn,
                     f"INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES"
                     " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        fence.workflow_id,
-                        e.seq,
-                        e.kind,
-                        e.name,
-                        e.status,
-                        e.output,
-                        dump_json(e.error),
-                        e.wake_at,
-                        e.attempts,
-                        fence.attempt,
-                        e.started_at,
-                        e.completed_at,
-                        e.fingerprint,
-                    ),
+                    _entry_params(fence, e),
                 )
             except Exception as exc:
                 if _is_unique_violation(exc):
@@ -475,26 +494,38 @@ def _fenced_sql(n: int, end: bool) -> str:
     return sql
 
 
+# ``_fence_append``'s first entry: inserted only from the fence's row, and only when the
+# fence would have nothing to report (cancel_requested) or to reset (recoveries).
+_FENCED_INSERT = (
+    f"INSERT INTO journal ({JOURNAL_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+    " FROM workflows WHERE id = ? AND attempt = ? AND status = ? AND cancel_requested = 0"
+    " AND recoveries = 0"
+)
+
+
+def _entry_params(fence: Fence, e: Entry) -> tuple[object, ...]:
+    """A journal row's values (``JOURNAL_COLUMNS``) for ``e`` written by ``fence``."""
+    return (
+        fence.workflow_id,
+        e.seq,
+        e.kind,
+        e.name,
+        e.status,
+        e.output,
+        dump_json(e.error),
+        e.wake_at,
+        e.attempts,
+        fence.attempt,
+        e.started_at,
+        e.completed_at,
+        e.fingerprint,
+    )
+
+
 def _fenced_append_params(fence: Fence, entries: Sequence[Entry]) -> list[object]:
     params: list[object] = [fence.workflow_id, fence.attempt, "running"]
     for e in entries:
-        params.extend(
-            (
-                fence.workflow_id,
-                e.seq,
-                e.kind,
-                e.name,
-                e.status,
-                e.output,
-                dump_json(e.error),
-                e.wake_at,
-                e.attempts,
-                fence.attempt,
-                e.started_at,
-                e.completed_at,
-                e.fingerprint,
-            )
-        )
+        params.extend(_entry_params(fence, e))
     return params
 
 

@@ -112,6 +112,9 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stopped = asyncio.Event()
+        # Runs whose end made no other workflow runnable (a final status, no parent): their
+        # end wakes the claim loop only when it frees the worker's last slot.
+        self._quiet: set[str] = set()
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -235,7 +238,14 @@ class Worker:
         return claimed
 
     def _finished(self, workflow_id: str, _task: object = None) -> None:
+        full = len(self._running) >= self.concurrency
         self._running.pop(workflow_id, None)
+        if workflow_id in self._quiet:
+            # Nothing to claim that was not claimable before (no parent to tell, no timer
+            # or wait): a claim now would find nothing unless this run held the last slot.
+            self._quiet.discard(workflow_id)
+            if not full:
+                return
         self.engine.wake()
 
     async def _heartbeat_loop(self) -> None:
@@ -400,6 +410,8 @@ class Worker:
         if last is not None:  # the last ctx.set_status before the end stays visible
             await e.store.record(fence, now, journal.take_pending(), [], last)
         await e.store.finish(fence, now, journal.take_pending(), status, output, error)
+        if journal.parent_id is None and status != WorkflowStatus.BLOCKED:
+            self._quiet.add(journal.workflow_id)
         completed = Completion(output) if status == WorkflowStatus.COMPLETED else None
         e.endings.fire(journal.workflow_id, completed)
 

@@ -376,7 +376,10 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
             taken = False
         if created and not taken:
             self.wake(new.queue)
-        return WorkflowHandle(self, new.id, definition)
+        handle = WorkflowHandle(self, new.id, definition)
+        if taken:
+            handle._worker = here
+        return handle
 
     def handle(self, workflow_id: str) -> WorkflowHandle[Any]:
         """A handle for an existing workflow (no I/O)."""

@@ -115,6 +115,7 @@ class Worker:
         # Runs whose end made no other workflow runnable (a final status, no parent): their
         # end wakes the claim loop only when it frees the worker's last slot.
         self._quiet: set[str] = set()
+        self._ended: set[str] = set()  # runs whose end was recorded, until their task is done
         self._local = 0  # claims in flight made by starts in this process (start_here)
 
     async def __aenter__(self) -> Worker:
@@ -244,6 +245,11 @@ class Worker:
             self._running[c.id] = (task, None)
             task.add_done_callback(functools.partial(self._finished, c.id))
 
+    def runs_here(self, workflow_id: str) -> bool:
+        """Whether this worker runs the workflow now and has not recorded its end (its end
+        here will fire ``engine.endings``)."""
+        return workflow_id in self._running and workflow_id not in self._ended
+
     def takes(self, new: NewWorkflow) -> bool:
         """Whether a start of ``new`` in this process may claim for this worker in the start's
         own transaction (``start_here``): the worker runs, has a free slot and no such claim
@@ -294,6 +300,7 @@ class Worker:
     def _finished(self, workflow_id: str, _task: object = None) -> None:
         full = len(self._running) >= self.concurrency
         self._running.pop(workflow_id, None)
+        self._ended.discard(workflow_id)
         if workflow_id in self._quiet:
             # Nothing to claim that was not claimable before (no parent to tell, no timer
             # or wait): a claim now would find nothing unless this run held the last slot.
@@ -464,6 +471,7 @@ class Worker:
         if last is not None:  # the last ctx.set_status before the end stays visible
             await e.store.record(fence, now, journal.take_pending(), [], last)
         await e.store.finish(fence, now, journal.take_pending(), status, output, error)
+        self._ended.add(journal.workflow_id)
         if journal.parent_id is None and status != WorkflowStatus.BLOCKED:
             self._quiet.add(journal.workflow_id)
         completed = Completion(output) if status == WorkflowStatus.COMPLETED else None

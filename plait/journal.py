@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 log = logging.getLogger("plait.workflow")
-WRITE_BEHIND = 0.002  # s a completed step's result may wait for the run's next write
+
 # Recorded values: journaled, but they never wait, so they are not "in flight".
 VALUE_KINDS = frozenset(("now", "uuid", "random", "patch"))
 
@@ -120,8 +120,6 @@ class Journal:
         self._draining = False
         self._blocked: PlaitError | None = None
         self._task: asyncio.Task[Any] | None = None
-        self._behind: asyncio.TimerHandle | None = None  # write-behind (``defer``): timer,
-        self._behind_write: asyncio.Task[None] | None = None  # then its write
 
     # -- the cursor ----------------------------------------------------------------------
     @property
@@ -372,48 +370,10 @@ class Journal:
         """``entry`` was written by an operation's own store call."""
         self._entries[entry.seq] = entry
 
-    def defer(self, entry: Entry) -> None:
-        """A completed step's outcome, written with the run's next write (a next step's
-        ``flush`` before it runs; the end's transaction: one commit for both) or alone after
-        ``WRITE_BEHIND`` s: only the run's own code runs before it is committed."""
-        self.add_value(entry)
-        self._arm()
-
-    def _arm(self) -> None:
-        if self._behind is None:
-            self._behind = asyncio.get_running_loop().call_later(WRITE_BEHIND, self._write_behind)
-
-    def _write_behind(self) -> None:
-        self._behind = None
-        if self._pending and self._behind_write is None:
-            self._behind_write = asyncio.ensure_future(self._flush_behind())
-
-    async def _flush_behind(self) -> None:
-        entries, status = self.take_pending(), self.take_status()
-        try:
-            now, store = self.now_ms(), self.engine.store
-            self._cancel_requested |= await store.record(self.fence, now, entries, [], status)
-        except BaseException as exc:  # the run's next write carries them (and meets the error)
-            self._pending[:0], self._status = entries, self._status or status
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            if self._pending:  # deferred while it was being written
-                self._arm()
-        finally:
-            self._behind_write = None
-
-    async def behind(self) -> None:
-        """Waits for a write-behind in flight: the run's later writes commit after it."""
-        while self._behind_write is not None:
-            await asyncio.wait([self._behind_write])
-
     async def store_call(self, awaitable: Awaitable[T]) -> T:
         """Awaits a fenced store call of this run. A lost lease stops the run (``_LeaseLost``);
         a failing database stops it too (``_StoreUnavailable``); plait errors pass."""
         try:
-            if self._behind_write is not None:
-                await self.behind()
             return await awaitable
         except LeaseLostError:
             raise _LeaseLost() from None

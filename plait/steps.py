@@ -94,8 +94,6 @@ async def _execute(
     tel = engine.telemetry  # None unless traces or metrics are on (plait/telemetry)
     if journal.dirty:  # values the step may be given (ctx.now(), ...) are durable first
         await journal.flush()
-        if journal.interrupting:  # the write learned of a cancellation (or a shutdown)
-            await journal.interrupts(seq, None, "step", sd.name)
     first_start = journal.now_ms()
     number = 0
     while True:
@@ -153,20 +151,21 @@ async def _execute(
         if traced is not None:
             traced.ended("completed")
         ended = journal.now_ms()
-        entry = Entry(
-            seq,
-            "step",
-            sd.name,
-            EntryStatus.COMPLETED,
-            output=output,
-            attempts=number,
-            started_at=first_start,
-            completed_at=ended,
+        await journal.record(
+            Entry(
+                seq,
+                "step",
+                sd.name,
+                EntryStatus.COMPLETED,
+                output=output,
+                attempts=number,
+                started_at=first_start,
+                completed_at=ended,
+            ),
+            # A first attempt that succeeded is the journal entry itself.
+            () if number == 1 else [Attempt(seq, number, started, ended, None)],
+            at=ended,
         )
-        if number == 1:  # a first attempt that succeeded is the journal entry itself
-            journal.defer(entry)  # written with the run's next write (its end: one commit)
-        else:
-            await journal.record(entry, [Attempt(seq, number, started, ended, None)], at=ended)
         return value
 
 

@@ -421,7 +421,6 @@ class Worker:
         """Records how the run ended: one store call per outcome (and, for an end, the last
         ``set_status`` before it, so it stays visible)."""
         e, store, fence = self.engine, self.engine.store, journal.fence
-        await journal.behind()  # a step's result written behind commits before the end
         now = e.clock.now_ms()
         match outcome:
             case Suspended(recorded=True):
@@ -429,10 +428,6 @@ class Worker:
             case Suspended(wait=wait):
                 await store.suspend(fence, now, journal.take_pending(), wait, journal.take_status())
             case Released():
-                if journal.dirty:  # completed steps' results (``defer``) are kept
-                    await store.record(
-                        fence, now, journal.take_pending(), [], journal.take_status()
-                    )
                 await store.release(fence, now)
                 e.wake()
             case ContinuedAsNew(input=new_input, input_hash=input_hash):

@@ -196,8 +196,8 @@ async def _durable(
     try:
         if entry is not None:
             return _replay(journal, seq, entry, call)
+        await journal.interrupts(seq, None, KIND, call.name)
         await journal.flush()  # values the call may have been given are durable first
-        await journal.interrupts(seq, None, KIND, call.name)  # (a cancellation it learned)
         started = journal.now_ms()
         engine = journal.engine
         try:

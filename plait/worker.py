@@ -272,9 +272,14 @@ class Worker:
     async def start_here(self, new: NewWorkflow, by: str) -> tuple[bool, bool]:
         """Starts ``new`` and claims (one workflow, the ordinary claim) in one transaction,
         so the new workflow runs without a second commit and the claim loop's wake-up;
-        returns ``(created, the new workflow was claimed)``."""
-        e = self.engine
+        returns ``(created, the new workflow was claimed)``. A task of its own, shielded: a
+        caller cancelled after the commit does not leave a claimed run that nobody runs
+        (this worker's heartbeats would keep its lease alive)."""
         self._local += 1
+        return await asyncio.shield(asyncio.ensure_future(self._start_here(new, by)))
+
+    async def _start_here(self, new: NewWorkflow, by: str) -> tuple[bool, bool]:
+        e = self.engine
         try:
             (_, created), claimed = await e.store.start_and_claim(
                 new,

@@ -20,7 +20,9 @@ async def bump(i: int) -> int:
 
 @plait.workflow
 async def two_steps(ctx: plait.Context, i: int) -> int:
-    return await bump(await bump(i))
+    once: int = await bump(i)
+    twice: int = await bump(once)
+    return twice
 
 
 def _count(engine: plait.Engine, names: tuple[str, ...]) -> Counter[str]:

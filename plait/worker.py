@@ -303,7 +303,7 @@ class Worker:
         return created, any(c.id == new.id for c in claimed)
 
     def _finished(self, workflow_id: str, _task: object = None) -> None:
-        full = len(self._running) >= self.concurrency
+        full = len(self._running) + self._local >= self.concurrency  # the loop saw no slot
         self._running.pop(workflow_id, None)
         self._ended.discard(workflow_id)
         if workflow_id in self._quiet:

@@ -164,6 +164,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
             self.register(wf)
         self.beacon = Beacon()  # in-process hint: work may be runnable
         self.endings = Endings()  # in-process hint: a workflow ended here
+        self.local_workers: builtins.list[Worker] = []  # this engine's running workers
         self._open = False
         self.model = model
         self.prices: Prices | None = None
@@ -367,10 +368,18 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
             timeout=timeout,
             subject=subject,
         )
-        _, created = await self.store.create_workflow(new, self.clock.now_ms(), by)
-        if created:
+        here = next((w for w in self.local_workers if w.takes(new)), None)
+        if here is not None:  # one commit for the start and a claim by this process's worker
+            created, taken = await here.start_here(new, by)
+        else:
+            _, created = await self.store.create_workflow(new, self.clock.now_ms(), by)
+            taken = False
+        if created and not taken:
             self.wake(new.queue)
-        return WorkflowHandle(self, new.id, definition)
+        handle = WorkflowHandle(self, new.id, definition)
+        if taken:
+            handle._worker = here
+        return handle
 
     def handle(self, workflow_id: str) -> WorkflowHandle[Any]:
         """A handle for an existing workflow (no I/O)."""

@@ -13,8 +13,16 @@ from plait.wakeups import Completion, set_done
 if TYPE_CHECKING:
     from plait.definitions import WorkflowDef
     from plait.engine import Engine
+    from plait.worker import Worker
 
 R = TypeVar("R")
+
+_ENDED = (
+    WorkflowStatus.COMPLETED,
+    WorkflowStatus.FAILED,
+    WorkflowStatus.CANCELLED,
+    WorkflowStatus.BLOCKED,
+)
 
 
 class WorkflowHandle(Generic[R]):
@@ -26,6 +34,10 @@ class WorkflowHandle(Generic[R]):
         self.engine = engine
         self.id = workflow_id
         self._wf = wf
+        # The worker of this process that claimed it in the start's transaction: while it
+        # runs there, result() need not read the row first (its end here wakes the waiter;
+        # the poll still finds an end elsewhere).
+        self._worker: Worker | None = None
 
     def __repr__(self) -> str:
         return f"<WorkflowHandle {self.id!r}>"
@@ -41,29 +53,18 @@ class WorkflowHandle(Generic[R]):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + duration_ms(timeout, "timeout") / 1000
         completed: Completion | None = None
+        worker, self._worker = self._worker, None
         while True:
             ended = e.endings.watch(self.id)  # before reading: an end in between wakes it
+            skip_read = worker is not None and worker.runs_here(self.id)
+            worker = None
             try:
                 if completed is not None and self._wf is not None:
                     return self._decode(completed.output, self._wf)  # committed here
-                info = await e.get(self.id, decode=False)
-                if info.status == WorkflowStatus.COMPLETED:
-                    return self._decode(info.output, self._wf or e.registry_by_name.get(info.name))
-                if info.status == WorkflowStatus.FAILED:
-                    err = info.error
-                    raise WorkflowFailed(
-                        self.id,
-                        err.type if err else "Error",
-                        err.message if err else "",
-                        err.traceback if err else None,
-                    )
-                if info.status == WorkflowStatus.CANCELLED:
-                    raise WorkflowCancelled(f"workflow {self.id!r} was cancelled")
-                if info.status == WorkflowStatus.BLOCKED:
-                    raise WorkflowBlocked(
-                        f"workflow {self.id!r} is blocked: "
-                        f"{info.error.message if info.error else ''} (fix the code, then resume it)"
-                    )
+                if not skip_read:
+                    info = await e.get(self.id, decode=False)
+                    if info.status in _ENDED:
+                        return self._ended(info)
                 # An end in this process wakes this waiter at once; polling finds ends elsewhere.
                 # Many waiters poll less often each, together about 1,000 reads a second.
                 wait = max(e.poll_interval, len(e.endings) / 1000)
@@ -77,6 +78,25 @@ class WorkflowHandle(Generic[R]):
                 timer.cancel()
             finally:
                 e.endings.unwatch(self.id, ended)
+
+    def _ended(self, info: WorkflowInfo) -> R:
+        """The result of an ended workflow (or its error raised)."""
+        if info.status == WorkflowStatus.FAILED:
+            err = info.error
+            raise WorkflowFailed(
+                self.id,
+                err.type if err else "Error",
+                err.message if err else "",
+                err.traceback if err else None,
+            )
+        if info.status == WorkflowStatus.CANCELLED:
+            raise WorkflowCancelled(f"workflow {self.id!r} was cancelled")
+        if info.status == WorkflowStatus.BLOCKED:
+            raise WorkflowBlocked(
+                f"workflow {self.id!r} is blocked: "
+                f"{info.error.message if info.error else ''} (fix the code, then resume it)"
+            )
+        return self._decode(info.output, self._wf or self.engine.registry_by_name.get(info.name))
 
     def _decode(self, output: str | None, wf: WorkflowDef[..., Any] | None) -> R:
         value: R = self.engine.codec.decode(

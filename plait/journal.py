@@ -101,6 +101,7 @@ class Journal:
         self.workflow_version = claimed.version
         self.run = claimed.run
         self.queue = claimed.queue
+        self.parent_id = claimed.parent_id
         self.attempt = claimed.attempt
         self.fence = Fence(claimed.id, claimed.attempt, worker_id, engine.lease_ms)
         self._entries: dict[int, Entry] = {e.seq: e for e in claimed.journal}

@@ -46,7 +46,7 @@ from plait.outcome import (
     Suspended,
 )
 from plait.retention import retention_loop
-from plait.store.records import Claimed, LeaseLostError
+from plait.store.records import Claimed, Fence, LeaseLostError, NewWorkflow
 from plait.types import Duration, WorkflowStatus
 from plait.wakeups import Completion
 
@@ -112,6 +112,11 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stopped = asyncio.Event()
+        # Runs whose end made no other workflow runnable (a final status, no parent): their
+        # end wakes the claim loop only when it frees the worker's last slot.
+        self._quiet: set[str] = set()
+        self._ended: set[str] = set()  # runs whose end was recorded, until their task is done
+        self._local = 0  # claims in flight made by starts in this process (start_here)
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -143,6 +148,7 @@ class Worker:
             asyncio.create_task(retention_loop(e), name="plait-retention"),
             asyncio.create_task(self._schedule_loop(), name="plait-schedules"),
         ]
+        e.local_workers.append(self)
         if e.alerts is not None:  # a periodic scan, apart from the workflows' path
             runner = AlertRunner(e.store, e.clock, e.alerts)
             self._tasks.append(asyncio.create_task(runner.run(), name="plait-alerts"))
@@ -159,6 +165,8 @@ class Worker:
             await self._stopped.wait()
             return
         self._stopping = True
+        if self in self.engine.local_workers:
+            self.engine.local_workers.remove(self)
         for task in self._tasks[:1]:
             task.cancel()
         for _, journal in self._running.values():
@@ -185,7 +193,7 @@ class Worker:
         while not self._stopping:
             try:
                 mark = e.beacon.mark()
-                free = self.concurrency - len(self._running)
+                free = self.concurrency - len(self._running) - self._local
                 # Claim in bounded batches and come back at once while batches are full, so
                 # workers woken together share a burst instead of the first taking it all.
                 batch = min(free, CLAIM_BATCH)
@@ -228,14 +236,82 @@ class Worker:
             e.lease_ms,
             e.max_recoveries,
         )
+        self._adopt(claimed)
+        return claimed
+
+    def _adopt(self, claimed: list[Claimed]) -> None:
         for c in claimed:
             task = asyncio.create_task(self.execute(c), name=f"plait-wf-{c.id}")
             self._running[c.id] = (task, None)
             task.add_done_callback(functools.partial(self._finished, c.id))
-        return claimed
+
+    def runs_here(self, workflow_id: str) -> bool:
+        """Whether this worker runs the workflow now and has not recorded its end (its end
+        here will fire ``engine.endings``)."""
+        return workflow_id in self._running and workflow_id not in self._ended
+
+    def takes(self, new: NewWorkflow) -> bool:
+        """Whether a start of ``new`` in this process may claim for this worker in the start's
+        own transaction (``start_here``): the worker runs, has a free slot and no such claim
+        in flight (a burst of starts goes the ordinary way: the claim loop takes it in
+        batches), and the workflow is ready now, registered here, on a queue this worker
+        serves that this engine declares no limits for, without a concurrency key."""
+        e = self.engine
+        return (
+            not self._stopping
+            and self._local == 0
+            and len(self._running) < self.concurrency
+            and (self.queues is None or new.queue in self.queues)
+            and new.queue not in e.queues
+            and new.concurrency_key is None
+            and new.parent_id is None
+            and (new.name, new.version) in e.registry
+            and new.available_at <= e.clock.now_ms()
+        )
+
+    async def start_here(self, new: NewWorkflow, by: str) -> tuple[bool, bool]:
+        """Starts ``new`` and claims (one workflow, the ordinary claim) in one transaction,
+        so the new workflow runs without a second commit and the claim loop's wake-up;
+        returns ``(created, the new workflow was claimed)``. A task of its own, shielded: a
+        caller cancelled after the commit does not leave a claimed run that nobody runs
+        (this worker's heartbeats would keep its lease alive)."""
+        self._local += 1
+        return await asyncio.shield(asyncio.ensure_future(self._start_here(new, by)))
+
+    async def _start_here(self, new: NewWorkflow, by: str) -> tuple[bool, bool]:
+        e = self.engine
+        try:
+            (_, created), claimed = await e.store.start_and_claim(
+                new,
+                e.clock.now_ms(),
+                by,
+                self.id,
+                e.registered_pairs,
+                self.queues,
+                1,
+                e.lease_ms,
+                e.max_recoveries,
+            )
+        finally:
+            self._local -= 1
+        if self._stopping:  # stopped meanwhile: hand the claimed runs back at once
+            for c in claimed:
+                await e.store.release(Fence(c.id, c.attempt, self.id, e.lease_ms), e.clock.now_ms())
+            e.wake()
+            return created, False
+        self._adopt(claimed)
+        return created, any(c.id == new.id for c in claimed)
 
     def _finished(self, workflow_id: str, _task: object = None) -> None:
+        full = len(self._running) + self._local >= self.concurrency  # the loop saw no slot
         self._running.pop(workflow_id, None)
+        self._ended.discard(workflow_id)
+        if workflow_id in self._quiet:
+            # Nothing to claim that was not claimable before (no parent to tell, no timer
+            # or wait): a claim now would find nothing unless this run held the last slot.
+            self._quiet.discard(workflow_id)
+            if not full:
+                return
         self.engine.wake()
 
     async def _heartbeat_loop(self) -> None:
@@ -400,6 +476,9 @@ class Worker:
         if last is not None:  # the last ctx.set_status before the end stays visible
             await e.store.record(fence, now, journal.take_pending(), [], last)
         await e.store.finish(fence, now, journal.take_pending(), status, output, error)
+        self._ended.add(journal.workflow_id)
+        if journal.parent_id is None and status != WorkflowStatus.BLOCKED:
+            self._quiet.add(journal.workflow_id)
         completed = Completion(output) if status == WorkflowStatus.COMPLETED else None
         e.endings.fire(journal.workflow_id, completed)
 

@@ -128,6 +128,22 @@ class RunStore(Connection, Protocol):
         max_recoveries: int,
     ) -> list[Claimed]: ...
 
+    async def start_and_claim(
+        self,
+        new: NewWorkflow,
+        now: int,
+        by: str,
+        worker_id: str,
+        pairs: tuple[tuple[str, str], ...],
+        queues: tuple[str, ...] | None,
+        limit: int,
+        lease_ms: int,
+        max_recoveries: int,
+    ) -> tuple[tuple[WorkflowInfo, bool], list[Claimed]]:
+        """``create_workflow`` and ``claim`` in one transaction (a start in the process of a
+        worker with a free slot)."""
+        ...
+
     async def heartbeat(self, worker_id: str, now: int, lease_ms: int) -> set[str]: ...
 
     async def release(self, fence: Fence, now: int) -> None: ...

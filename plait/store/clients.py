@@ -17,6 +17,7 @@ Invariants kept here:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 
@@ -110,6 +111,42 @@ class SQLClients(SQLBase):
             # pipelined: a burst of starts sends its INSERTs together
             return await self._run(Pipelined(functools.partial(self._send_create, new, now, by)))
         return await self._run(functools.partial(self._create, new, now, by))
+
+    def _send_claimed_insert(
+        self, new: NewWorkflow, now: int, by: str, worker_id: str, lease_ms: int, conn: Conn
+    ) -> Callable[[], tuple[tuple[WorkflowInfo, bool], list[Claimed]]]:
+        """The start and its claim as one INSERT (PostgreSQL): the row goes in ``running``,
+        leased to ``worker_id`` at attempt 1, when nothing else would have been claimed
+        first (its queue has no stored limits; no ready workflow of at least its priority
+        waits on its queue); else ``pending``, as any start."""
+        cur = self._x(
+            conn,
+            _INSERT_CLAIMED,
+            _claimed_values(self._workflow_values(new, now), new, now, worker_id, lease_ms),
+        )
+
+        def receive() -> tuple[tuple[WorkflowInfo, bool], list[Claimed]]:
+            row = cur.fetchone()
+            if row is None:
+                return (self._existing(conn, new, created=False), False), []
+            self._log_event(conn, new.id, WorkflowEventKind.STARTED, by, {"name": new.name}, now)
+            info = _fresh_info(new, now)
+            if row["status"] != "running":
+                return (info, True), []
+            claimed = Claimed(
+                id=new.id,
+                name=new.name,
+                version=new.version,
+                input=new.input,
+                attempt=1,
+                cancel_requested=False,
+                parent_id=None,
+                queue=new.queue,
+                journal=[],
+            )
+            return (dataclasses.replace(info, status=WorkflowStatus.RUNNING), True), [claimed]
+
+        return receive
 
     def _send_create(
         self, new: NewWorkflow, now: int, by: str, conn: Conn
@@ -431,3 +468,36 @@ class SQLClients(SQLBase):
             self._log_event(conn, workflow_id, WorkflowEventKind.RESUMED, by, details, now)
 
         await self._run(op)
+
+
+# The start and its claim in one statement (``_send_claimed_insert``): the columns of a
+# start, plus the claim's (status, lease, attempt) when nothing would be claimed first.
+_INSERT_CLAIMED = (
+    "INSERT INTO workflows (id, name, version, queue, priority, concurrency_key, status,"
+    " input, input_hash, available_at, deadline_at, parent_id, subject, attributes,"
+    " created_at, updated_at, lease_owner, lease_expires_at, attempt)"
+    " SELECT ?, ?, ?, ?, ?, ?, CASE WHEN c.free THEN 'running' ELSE 'pending' END,"
+    " ?, ?, ?, ?, ?, ?, '{}', ?, ?, CASE WHEN c.free THEN ? END,"
+    " CASE WHEN c.free THEN ?::bigint END, CASE WHEN c.free THEN 1 ELSE 0 END"
+    " FROM (SELECT NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = ?"
+    " AND (q.concurrency IS NOT NULL OR q.rate_limit IS NOT NULL))"
+    " AND NOT EXISTS (SELECT 1 FROM workflows p WHERE p.status = 'pending' AND p.queue = ?"
+    " AND p.available_at <= ? AND p.priority >= ?) AS free) c"
+    " ON CONFLICT (id) DO NOTHING RETURNING status"
+)
+
+
+def _claimed_values(
+    values: tuple[object, ...], new: NewWorkflow, now: int, worker_id: str, lease_ms: int
+) -> tuple[object, ...]:
+    return (
+        *values,
+        now,
+        now,
+        worker_id,
+        now + lease_ms,
+        new.queue,
+        new.queue,
+        now,
+        new.priority,
+    )

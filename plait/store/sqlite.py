@@ -10,6 +10,7 @@ connection owned by a :class:`BatchExecutor` thread, which group-commits concurr
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from plait.errors import ConfigurationError
@@ -31,6 +32,21 @@ class SQLiteDialect(Dialect):
         )
 
 
+def _wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Turns on WAL. On a new file several connections opening at once may find it locked
+    (changing the journal mode takes the lock without waiting, busy_timeout or not): they
+    try again, as the busy timeout would, instead of failing the open."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class _SQLiteBackend:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -42,7 +58,7 @@ class _SQLiteBackend:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout = 30000")
         if self.path != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
+            _wal(conn)
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
         return conn

@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-import plait
 from plait.ai import CostLine
+from plait.server.api.common import engine_of as _engine
 from plait.server.api.models import NO_NUL
 from plait.server.api.workflows import Viewer, WorkflowId
 from plait.server.auth import verify_csrf
@@ -119,11 +119,6 @@ def _call(c: CallCost) -> ModelCallModel:
         cost_usd=c.cost_usd,
         latency_ms=c.latency_ms,
     )
-
-
-def _engine(request: Request) -> plait.Engine:
-    engine: plait.Engine = request.app.state.engine
-    return engine
 
 
 @router.get(

@@ -14,6 +14,8 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 import plait
+from plait.server.api.common import check_app_workflow
+from plait.server.api.common import engine_of as _engine
 from plait.server.api.models import NO_NUL, Storable, Strict
 from plait.server.auth import require, verify_csrf
 from plait.server.errors import ApiError, responses
@@ -97,11 +99,6 @@ def schedule_model(s: plait.ScheduleInfo) -> ScheduleModel:
     )
 
 
-def _engine(request: Request) -> plait.Engine:
-    engine: plait.Engine = request.app.state.engine
-    return engine
-
-
 # Which request field a schedule's ConfigurationError is about, by what its message names.
 _FIELDS = (
     ("schedule id", "id"),
@@ -131,17 +128,7 @@ async def list_schedules(request: Request, user: Viewer) -> ScheduleList:
 )
 async def add(request: Request, user: Operator, body: ScheduleRequest) -> ScheduleModel:
     engine = _engine(request)
-    if not request.app.state.settings.has_app:
-        raise ApiError(
-            409,
-            "this server has no workflow code, so it cannot check a schedule's arguments: "
-            "start the server with --app module:engine",
-        )
-    if body.workflow not in engine.registry_by_name:
-        known = ", ".join(sorted(engine.registry_by_name)) or "none"
-        raise ApiError(
-            422, f"no workflow named {body.workflow!r} (known: {known})", field="workflow"
-        )
+    check_app_workflow(request, body.workflow, "cannot check a schedule's arguments")
     try:
         schedule = plait.Schedule(
             body.id,

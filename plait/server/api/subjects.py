@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 import plait
+from plait.server.api.common import engine_of as _engine
 from plait.server.api.models import (
     NO_NUL,
     Strict,
@@ -73,11 +74,6 @@ class GcModel(BaseModel):
 
     dry_run: bool
     deleted: dict[str, int]
-
-
-def _engine(request: Request) -> plait.Engine:
-    engine: plait.Engine = request.app.state.engine
-    return engine
 
 
 def subject_model(info: plait.SubjectInfo) -> SubjectModel:

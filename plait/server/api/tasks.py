@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 import plait
+from plait.server.api.common import engine_of as _engine
 from plait.server.api.models import (
     NO_NUL,
     CompleteRequest,
@@ -33,11 +34,6 @@ Approver = Annotated[User, Depends(require(Role.APPROVER))]
 Admin = Annotated[User, Depends(require(Role.ADMIN))]
 TaskId = Annotated[str, Path(min_length=1, max_length=500, pattern=NO_NUL)]
 ACT = responses(401, 403, 404, 409, 422)
-
-
-def _engine(request: Request) -> plait.Engine:
-    engine: plait.Engine = request.app.state.engine
-    return engine
 
 
 @router.get(

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 import plait
+from plait.server.api.common import check_app_workflow
+from plait.server.api.common import engine_of as _engine
 from plait.server.api.models import (
     NO_NUL,
     CancelResult,
@@ -46,11 +48,6 @@ WorkflowId = Annotated[str, Path(min_length=1, max_length=500, pattern=NO_NUL)]
 Text = Annotated[str | None, Query(min_length=1, max_length=500, pattern=NO_NUL)]
 READ = responses(401, 403, 422)
 ACT = responses(401, 403, 404, 409, 422)
-
-
-def _engine(request: Request) -> plait.Engine:
-    engine: plait.Engine = request.app.state.engine
-    return engine
 
 
 def _attributes(request: Request) -> dict[str, str]:
@@ -207,17 +204,7 @@ async def show(request: Request, user: Viewer, workflow_id: WorkflowId) -> Workf
 )
 async def start(request: Request, user: Operator, body: StartRequest) -> WorkflowSummary:
     engine = _engine(request)
-    if not request.app.state.settings.has_app:
-        raise ApiError(
-            409,
-            "this server has no workflow code, so it cannot start workflows: "
-            "start the server with --app module:engine",
-        )
-    if body.workflow not in engine.registry_by_name:
-        known = ", ".join(sorted(engine.registry_by_name)) or "none"
-        raise ApiError(
-            422, f"no workflow named {body.workflow!r} (known: {known})", field="workflow"
-        )
+    check_app_workflow(request, body.workflow, "cannot start workflows")
     handle: plait.WorkflowHandle[Any] = await engine.start(
         body.workflow,
         *body.args,

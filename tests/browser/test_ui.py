@@ -280,6 +280,9 @@ def test_operator_pauses_resumes_and_runs_a_schedule(browser, live_server, shots
 
     row.locator("button:has-text('Run now')").click()
     expect(row.locator(".confirm")).to_contain_text("Start nightly_report")
+    # starting a run can be undone (cancel it): the question is not dressed as destructive
+    expect(row.locator(".confirm")).to_have_class(re.compile(r"\bcalm\b"))
+    expect(row.locator(".confirm button:has-text('Yes')")).to_have_class("primary")
     shots(page, "schedules-run-now")
     row.locator(".confirm button:has-text('Yes')").click()
     expect(page).to_have_url(re.compile(r"/workflows/nightly-report@"))
@@ -321,6 +324,8 @@ def test_admin_erases_a_subject_and_the_timeline_stays(browser, live_server, sho
 
     page.click("button:has-text('Erase cand-ada')")
     expect(page.locator(".confirm")).to_contain_text("cannot be undone")
+    expect(page.locator(".confirm")).not_to_have_class(re.compile(r"\bcalm\b"))
+    expect(page.locator(".confirm button:has-text('Yes')")).to_have_class("danger solid")
     shots(page, "subject-confirm")
     page.locator(".confirm button:has-text('Yes')").click()
     expect(page).to_have_url(re.compile(r"/subjects/cand-ada\?done=erased$"))

@@ -43,10 +43,11 @@
     var form = btn.form, box = form.querySelector(".confirm");
     if (box) { box.hidden = false; return; }
     box = document.createElement("div");
-    box.className = "confirm";
+    var risky = btn.classList.contains("danger");  // red only for what cannot be taken back
+    box.className = risky ? "confirm" : "confirm calm";
     box.setAttribute("role", "alertdialog");
     var p = document.createElement("p"); p.style.margin = "0 0 .5rem"; p.textContent = btn.getAttribute("data-confirm");
-    var yes = document.createElement("button"); yes.type = "button"; yes.className = "danger solid"; yes.textContent = "Yes, " + btn.textContent.toLowerCase();
+    var yes = document.createElement("button"); yes.type = "button"; yes.className = risky ? "danger solid" : "primary"; yes.textContent = "Yes, " + btn.textContent.toLowerCase();
     var no = document.createElement("button"); no.type = "button"; no.textContent = "Keep it"; no.style.marginLeft = ".5rem";
     yes.addEventListener("click", function () {
       var hidden = document.createElement("input"); hidden.type = "hidden"; hidden.name = "confirmed"; hidden.value = "1";

@@ -62,7 +62,7 @@ def run_once(
 ) -> dict[str, Any]:
     label = f"{scenario}-{n}-{run}" if n else f"{scenario}-{run}"
     busy = quiet.wait()
-    url = backend.fresh(label)
+    url = backend.fresh(f"{label}-{os.getpid()}")  # two runners at once never share a database
     cmd = [sys.executable, "-m", "bench.child", scenario, "--database", url]
     if n:
         cmd += ["--n", str(n)]

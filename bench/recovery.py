@@ -141,6 +141,7 @@ async def recovery(url: str, n: int = STEPS) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 second.kill()
                 second.wait()
+            err = second.stderr.read().decode() if second.stderr else ""
     assert result == n and info.completed_at is not None
     lines = _log(log_path)
     runs = [sum(1 for s, _, _ in lines if s == i) for i in range(1, n + 1)]
@@ -177,6 +178,8 @@ async def recovery(url: str, n: int = STEPS) -> dict[str, Any]:
         "restart_to_completed_s": info.completed_at.timestamp() - restart_epoch,
         "restart_to_observed_s": observed,
         "restarted_worker_cpu_s": worker_cpu,
+        # the restarted worker found the killed one's process gone and took its lease at once
+        "dead_worker_reaped": "of dead worker(s)" in err,
         "worker_bytecode_cache": bytecode_cache(),
         "restart_breakdown_s": breakdown,
         **(

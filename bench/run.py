@@ -62,7 +62,7 @@ def run_once(
 ) -> dict[str, Any]:
     label = f"{scenario}-{n}-{run}" if n else f"{scenario}-{run}"
     busy = quiet.wait()
-    url = backend.fresh(label)
+    url = backend.fresh(f"{label}-{os.getpid()}")  # two runners at once never share a database
     cmd = [sys.executable, "-m", "bench.child", scenario, "--database", url]
     if n:
         cmd += ["--n", str(n)]
@@ -93,8 +93,20 @@ def run_once(
     return result
 
 
+def _numbers(result: dict[str, Any]) -> dict[str, Any]:
+    """A run's figures, with those grouped in a dict of numbers (the recovery's breakdown
+    and floor marks) as ``group.name``."""
+    flat: dict[str, Any] = {}
+    for k, v in result.items():
+        if isinstance(v, dict) and v and all(isinstance(x, int | float) for x in v.values()):
+            flat.update({f"{k}.{name}": x for name, x in v.items()})
+        else:
+            flat[k] = v
+    return flat
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    good = [r for r in runs if "error" not in r]
+    good = [_numbers(r) for r in runs if "error" not in r]
     keys = [k for k, v in (good[0].items() if good else ()) if isinstance(v, int | float)]
     figures = {
         k: summary([float(r[k]) for r in good])

@@ -55,7 +55,6 @@ from plait.human import (
 )
 from plait.limits import Limit, Queue, Rate, limit
 from plait.records import Records
-from plait.replaycheck import ReplayOutcome, ReplayReport, ReplayResult
 from plait.schedules import Schedule, ScheduleInfo
 from plait.types import (
     AttemptRecord,
@@ -84,17 +83,34 @@ from plait.worker import Worker
 
 if TYPE_CHECKING:
     from plait.human.approval import Approval
+    from plait.replaycheck import ReplayOutcome, ReplayReport, ReplayResult
 
 __version__ = "0.1.0"
 
+# Public names loaded on first use, by module: what a worker never needs at start-up
+# (Approval defines a Pydantic model: plait/human/approval.py says why). A module-level
+# ``__getattr__`` runs only for names not set here, so the names above cost nothing.
+_LAZY = {
+    "Approval": "plait.human.approval",
+    "ReplayOutcome": "plait.replaycheck",
+    "ReplayReport": "plait.replaycheck",
+    "ReplayResult": "plait.replaycheck",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # Loaded on first use: what a worker may never need (plait/human/approval.py says why).
-    if name == "Approval":
-        from plait.human.approval import Approval
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'plait' has no attribute {name!r}")
+    import importlib
 
-        return Approval
-    raise AttributeError(f"module 'plait' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup does not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

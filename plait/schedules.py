@@ -27,7 +27,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from plait.arguments import encode_arguments
 from plait.clock import duration_ms
@@ -122,6 +121,8 @@ class Timing:
                 f"{what}: give exactly one of cron= (e.g. '0 9 * * 1-5') and every= "
                 "(e.g. timedelta(hours=1))"
             )
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # here: a worker seldom needs it
+
         try:
             zone_ok = isinstance(timezone, str) and bool(timezone) and ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -162,6 +163,8 @@ class Timing:
 
     def _cron(self, ms: int) -> croniter:
         assert self.cron is not None
+        from zoneinfo import ZoneInfo
+
         from croniter import croniter
 
         return croniter(self.cron, datetime.fromtimestamp(ms / 1000, tz=ZoneInfo(self.timezone)))

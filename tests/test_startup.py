@@ -1,8 +1,11 @@
 """Start-up stays lean: ``import plait`` and a ``plait worker`` process on SQLite running a
 workflow of plain JSON values import none of what they do not use (the server and its web
 stack, the REST client, the AI layer and its model runtime, the PostgreSQL driver, JSON
-Schema validation, cron parsing, telemetry, encryption, pydantic's model machinery, the
-other CLI commands). Deterministic: it checks ``sys.modules`` in fresh processes, not times.
+Schema validation, cron parsing, telemetry, encryption, pydantic (forms load it when a
+workflow asks a human), e-mail and SMTP (alerts load them to send one), time-zone data
+(schedules), importlib.resources and zipfile (the migrations are read with os), the replay
+check, the other CLI commands). Deterministic: it checks ``sys.modules`` in fresh processes,
+not times.
 
 A failure here names the module that was imported; import it inside the function that
 needs it (see plait/cli/__init__.py for commands, plait/human/approval.py for a lazy name).
@@ -42,7 +45,14 @@ NEVER = (
     "argon2",
     "plait.server.app",
     "plait.ai",
-    "pydantic.main",  # defining a model: Approval is loaded on first use
+    "pydantic",  # forms import it when used; Approval (a model) is loaded on first use
+    "smtplib",  # alerts import it when they send an e-mail
+    "email",
+    "zoneinfo",  # schedules import it when they check or compute a time zone
+    "importlib.resources",  # the migrations are read with os (importlib.readers: zipfile)
+    "importlib.readers",
+    "zipfile",
+    "plait.replaycheck",  # plait.ReplayReport and friends are loaded on first use
 )
 NOT_ON_SQLITE = ("psycopg", "psycopg_pool", "plait.store.postgres")
 NOT_IN_A_WORKER = (
@@ -77,8 +87,26 @@ def test_import_plait_loads_only_the_core() -> None:
 def test_public_names_still_resolve() -> None:
     for name in plait.__all__:
         assert getattr(plait, name) is not None, name
+        assert name in dir(plait), name
     assert plait.Approval is plait.human.Approval is plait.human.forms.Approval
     assert plait.Approval(approved=True).approved
+    from plait.replaycheck import ReplayOutcome, ReplayReport, ReplayResult
+
+    assert (plait.ReplayOutcome, plait.ReplayReport, plait.ReplayResult) == (
+        ReplayOutcome,
+        ReplayReport,
+        ReplayResult,
+    )
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        plait.Nope  # noqa: B018
+
+
+def test_star_import_gives_every_public_name() -> None:
+    code = "from plait import *; import plait; print(all(n in globals() for n in plait.__all__))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env(), capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "True"
 
 
 @pytest.mark.backends("sqlite")

@@ -15,10 +15,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import smtplib
-import ssl
-from email.message import EmailMessage
-from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -27,6 +23,8 @@ from plait.store.records import AlertRow
 from plait.types import ms_to_datetime
 
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
     import httpx
 
 SIGNATURE_HEADER = "X-Plait-Signature"
@@ -109,6 +107,10 @@ async def post_webhook(client: httpx.AsyncClient, config: Alerts, alert: AlertRo
 
 def email_message(config: Alerts, alert: AlertRow) -> EmailMessage:
     """The alert as a plain-text e-mail, its Message-ID the alert's idempotency key."""
+    # Here, not at the top: a worker that sends no e-mail never loads email and smtplib.
+    from email.message import EmailMessage
+    from email.utils import formatdate
+
     msg = EmailMessage()
     msg["Subject"] = title(alert)
     msg["From"] = config.sender
@@ -130,6 +132,8 @@ def email_message(config: Alerts, alert: AlertRow) -> EmailMessage:
 
 async def send_email(config: Alerts, alert: AlertRow, timeout: float) -> None:
     """Sends the alert's e-mail (smtplib, in a thread); ``DeliveryFailed`` if refused."""
+    import smtplib
+
     server = config.smtp
     assert server is not None
     message = email_message(config, alert)
@@ -140,6 +144,9 @@ async def send_email(config: Alerts, alert: AlertRow, timeout: float) -> None:
 
 
 def _smtp_send(server: SmtpServer, message: EmailMessage, timeout: float) -> None:
+    import smtplib
+    import ssl
+
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if server.security == "tls":

@@ -21,14 +21,13 @@ from collections.abc import Collection, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-import pydantic
-import pydantic_core
-
 from plait.errors import ConfigurationError, InvalidAnswer, check_text
 from plait.human.records import FieldChange
 from plait.types import Duration, JSONValue, to_seconds
 
 if TYPE_CHECKING:
+    import pydantic
+
     from plait.human.approval import Approval as Approval
 
 F = TypeVar("F")
@@ -94,6 +93,8 @@ class FormSpec:
 
     @property
     def fields(self) -> tuple[str, ...]:
+        import pydantic
+
         if issubclass(self.type, pydantic.BaseModel):
             names: list[str] = []
             for name, info in self.type.model_fields.items():
@@ -106,6 +107,9 @@ class FormSpec:
     def check(self, value: object, *, what: str, task_id: str = "") -> tuple[Any, Any]:
         """``value`` (a dict or an instance) validated: ``(instance, plain JSON data)``.
         Raises ``InvalidAnswer`` listing each field that does not fit, and why."""
+        import pydantic
+        import pydantic_core
+
         if isinstance(value, pydantic.BaseModel) or (
             dataclasses.is_dataclass(value) and not isinstance(value, type)
         ):
@@ -151,6 +155,9 @@ def form_spec(form: type[Any]) -> FormSpec:
     """The :class:`FormSpec` of a Pydantic model or dataclass (cached)."""
     if isinstance(form, type) and form in _specs:
         return _specs[form]
+    # Here, not at the top: a worker whose workflows ask no human never loads pydantic.
+    import pydantic
+
     if not isinstance(form, type) or not (
         issubclass(form, pydantic.BaseModel) or dataclasses.is_dataclass(form)
     ):

@@ -246,8 +246,9 @@ class BatchExecutor(Generic[C]):
             conn = self._recover(conn)  # after the pause, so a new connection is used at once
         # one wake-up per event loop for the whole batch, not one per operation
         hook = self._on_commit
-        loop = batch[0][3]
-        if all(item[3] is loop for item in batch):  # the common case: one event loop
+        loops = {item[3] for item in batch}
+        if len(loops) == 1:  # the common case: one event loop
+            (loop,) = loops
             pairs = [(item[2], result) for item, result in zip(batch, results, strict=True)]
             wrote = any(
                 item[1] and not isinstance(result, BaseException)

@@ -359,9 +359,8 @@ class SQLBase:
         if self.dialect.writes_in_with:
             row = self._send_fenced(conn, fence, entries)()
             return bool(row["cancel_requested"]), (row["deadline_at"],)
-        params = (*entry_params(fence, entries[0]), fence.workflow_id, fence.attempt, "running")
         try:
-            cur = self._x(conn, _FENCED_INSERT, params)
+            cur = self._x(conn, _FENCED_INSERT, _fenced_params(fence, entries[0]))
         except Exception as exc:
             if _is_unique_violation(exc):
                 raise LeaseLostError(
@@ -383,9 +382,7 @@ class SQLBase:
         the entries after the first), each record's answer as its own short path gives it;
         otherwise that is undone and each record runs ``_fence_append`` as it would alone."""
         if len(ops) > 1:
-            first = [
-                (*entry_params(f, es[0]), f.workflow_id, f.attempt, "running") for f, _, es in ops
-            ]
+            first = [_fenced_params(f, es[0]) for f, _, es in ops]
             if self._all_or_none(conn, _FENCED_INSERT, first):
                 rest = [entry_params(f, e) for f, _, es in ops for e in es[1:]]
                 if rest:
@@ -549,6 +546,11 @@ def entry_params(fence: Fence, e: Entry) -> tuple[object, ...]:
         e.completed_at,
         e.fingerprint,
     )
+
+
+def _fenced_params(fence: Fence, e: Entry) -> tuple[object, ...]:
+    """``_FENCED_INSERT``'s values: ``e``'s row, then the fence's."""
+    return (*entry_params(fence, e), fence.workflow_id, fence.attempt, "running")
 
 
 def _fenced_append_params(fence: Fence, entries: Sequence[Entry]) -> list[object]:

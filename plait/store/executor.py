@@ -22,6 +22,11 @@ result, so on a backend with a ``pipeline(conn, on)`` method (PostgreSQL: libpq'
 mode) they cost one round trip between them instead of one each. Anything that fails in a
 pipelined run fails the batch's first pass, and the batch runs again operation by operation
 in savepoints (not pipelined), so an error is always charged to the operation that caused it.
+
+Runs. Consecutive operations wrapped in :class:`Batched` with the same ``many`` run as one
+call, which may serve them all with one statement (SQLite: a run of step records is one
+``executemany``). If that call raises, the batch's first pass fails the same way and each
+operation runs again alone, in its own savepoint.
 """
 
 from __future__ import annotations

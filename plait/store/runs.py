@@ -409,7 +409,9 @@ class SQLRuns(SQLBase):
                 if pending:
                     conn.executemany(INSERT_ENTRY, pending)
                 for f, now, _, status, output, error in ops:
-                    self._end_after(conn, f.workflow_id, None, status, output, error, now, False)
+                    self._end_after(
+                        conn, f.workflow_id, None, status, output, error, now, tasks=False
+                    )
                 return [None] * len(ops)
         for op in ops:
             self._finish(*op, conn)

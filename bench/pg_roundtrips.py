@@ -143,12 +143,15 @@ def _count_trace(path: str) -> Counter[str]:
 
 
 def _count_calls(store: Any) -> Counter[str]:
-    """Counts the calls of the store's hot-path operations (``get`` includes ``result()``'s
-    polls: about 1,000 a second across all waiters, so their number grows with wall time)."""
+    """Counts the calls of the store's hot-path operations (``get_result``, or ``get`` in
+    checkouts before it, includes ``result()``'s polls: about 1,000 a second across all
+    waiters, so their number grows with wall time)."""
     calls: Counter[str] = Counter()
-    names = ("create_workflow", "get", "claim", "record", "finish", "next_due", "heartbeat")
-    for name in (*names, "wait", "suspend", "send_signal"):
-        method = getattr(store, name)
+    names = ("create_workflow", "get", "get_result", "claim", "record", "finish", "next_due")
+    for name in (*names, "heartbeat", "wait", "suspend", "send_signal"):
+        method = getattr(store, name, None)
+        if method is None:  # an older checkout
+            continue
 
         def counted(*args: Any, _m: Any = method, _n: str = name, **kwargs: Any) -> Any:
             calls[_n] += 1

@@ -6,13 +6,20 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from plait.clock import duration_ms
-from plait.errors import WaitTimeout, WorkflowBlocked, WorkflowCancelled, WorkflowFailed
+from plait.errors import (
+    WaitTimeout,
+    WorkflowBlocked,
+    WorkflowCancelled,
+    WorkflowFailed,
+    WorkflowNotFound,
+)
 from plait.types import Duration, WorkflowInfo, WorkflowStatus
 from plait.wakeups import Completion, set_done
 
 if TYPE_CHECKING:
     from plait.definitions import WorkflowDef
     from plait.engine import Engine
+    from plait.store.records import ResultRow
     from plait.worker import Worker
 
 R = TypeVar("R")
@@ -62,9 +69,11 @@ class WorkflowHandle(Generic[R]):
                 if completed is not None and self._wf is not None:
                     return self._decode(completed.output, self._wf)  # committed here
                 if not skip_read:
-                    info = await e.get(self.id, decode=False)
-                    if info.status in _ENDED:
-                        return self._ended(info)
+                    row = await e.store.get_result(self.id)
+                    if row is None:
+                        raise WorkflowNotFound(f"no workflow {self.id!r} in {e.url}")
+                    if row.status in _ENDED:
+                        return self._ended(row)
                 # An end in this process wakes this waiter at once; polling finds ends elsewhere.
                 # Many waiters poll less often each, together about 1,000 reads a second.
                 wait = max(e.poll_interval, len(e.endings) / 1000)
@@ -79,7 +88,7 @@ class WorkflowHandle(Generic[R]):
             finally:
                 e.endings.unwatch(self.id, ended)
 
-    def _ended(self, info: WorkflowInfo) -> R:
+    def _ended(self, info: ResultRow) -> R:
         """The result of an ended workflow (or its error raised)."""
         if info.status == WorkflowStatus.FAILED:
             err = info.error

@@ -196,6 +196,8 @@ async def test_result_raises_for_failed_and_times_out(test_engine: TestEngine) -
     assert isinstance(timeout.value, TimeoutError)
     with pytest.raises(TimeoutError):
         await waiting.result(timeout=0.01)
+    with pytest.raises(plait.WorkflowNotFound, match="'nope'"):
+        await test_engine.handle("nope").result()
 
 
 async def test_result_returns_when_the_workflow_ends_later(test_engine: TestEngine) -> None:

@@ -44,6 +44,7 @@ from plait.store.records import (
     NewWorkflow,
     PageFilter,
     QueueLimits,
+    ResultRow,
     StoredBlob,
     StoredRecord,
     TaskEventRow,
@@ -73,6 +74,11 @@ class ClientStore(Connection, Protocol):
     ) -> tuple[WorkflowInfo, bool]: ...
 
     async def get(self, workflow_id: str) -> WorkflowInfo | None: ...
+
+    async def get_result(self, workflow_id: str) -> ResultRow | None:
+        """The workflow's status, output and error (``get`` narrowed to what a waiter for
+        its result reads)."""
+        ...
 
     async def list_workflows(self, flt: ListFilter) -> list[WorkflowInfo]: ...
 

@@ -22,17 +22,20 @@ import functools
 from collections.abc import Callable
 
 from plait.errors import InvalidState, WorkflowAlreadyExists, WorkflowFinished, WorkflowNotFound
-from plait.store.executor import Pipelined
-from plait.store.records import FINISHED, Claimed, ListFilter, NewWorkflow
+from plait.store.executor import Batched, Pipelined
+from plait.store.records import FINISHED, Claimed, ListFilter, NewWorkflow, ResultRow
 from plait.store.rows import (
+    RESULT_COLUMNS,
     WORKFLOW_COLUMNS,
+    built_info,
     claimed,
     entry,
+    result_row,
     step_record,
     workflow_filters,
     workflow_info,
 )
-from plait.store.sqlbase import JOURNAL_COLUMNS, Conn, SQLBase, load_json
+from plait.store.sqlbase import JOURNAL_COLUMNS, Conn, SQLBase, dump_json, load_json
 from plait.types import (
     AttemptRecord,
     ErrorInfo,
@@ -50,6 +53,10 @@ _INSERT_WORKFLOW = (
     " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, {subject}, '{{}}', ?, ?)"
     " ON CONFLICT (id) DO NOTHING"
 )
+
+_INSERT_TOP = _INSERT_WORKFLOW.format(subject="?")  # a workflow without a parent
+# ``get_result`` for many ids (SQLite), bound to them as one JSON array: one statement text
+_RESULTS = f"SELECT {RESULT_COLUMNS} FROM workflows WHERE id IN (SELECT value FROM json_each(?))"
 
 
 # send_signal in one statement (PostgreSQL): w locks the row (signal senders and waiters
@@ -72,7 +79,8 @@ def _fresh_info(new: NewWorkflow, now: int) -> WorkflowInfo:
     the columns it leaves out take the table's defaults."""
     created = ms_to_datetime(now)
     assert created is not None
-    return WorkflowInfo(
+    available = created if new.available_at <= now else ms_to_datetime(new.available_at)
+    return built_info(
         id=new.id,
         name=new.name,
         version=new.version,
@@ -88,7 +96,7 @@ def _fresh_info(new: NewWorkflow, now: int) -> WorkflowInfo:
         cancel_requested=False,
         error=None,
         waiting_on=None,
-        available_at=ms_to_datetime(max(new.available_at, now)),
+        available_at=available,
         status_text=None,
         attributes={},
         concurrency_key=new.concurrency_key,
@@ -110,7 +118,25 @@ class SQLClients(SQLBase):
         if self.dialect.writes_in_with and new.parent_id is None and not new.blobs:
             # pipelined: a burst of starts sends its INSERTs together
             return await self._run(Pipelined(functools.partial(self._send_create, new, now, by)))
+        if new.parent_id is None and not new.blobs:
+            return await self._run(Batched(self._create_many, (new, now, by)))
         return await self._run(functools.partial(self._create, new, now, by))
+
+    def _create_many(
+        self, conn: Conn, ops: list[tuple[NewWorkflow, int, str]]
+    ) -> list[tuple[WorkflowInfo, bool]]:
+        """``_create`` for a run of starts without a parent or blobs in one batch (SQLite):
+        when every id is new, their INSERTs are one ``executemany``; otherwise (an id that
+        exists, twice the same id) that is undone and each runs ``_create`` as it would
+        alone."""
+        if len(ops) > 1:
+            rows = [(*self._workflow_values(new, now), now, now) for new, now, _ in ops]
+            if self._all_or_none(conn, _INSERT_TOP, rows):
+                started = WorkflowEventKind.STARTED
+                for new, now, by in ops:
+                    self._log_event(conn, new.id, started, by, {"name": new.name}, now)
+                return [(_fresh_info(new, now), True) for new, now, _ in ops]
+        return [self._create(new, now, by, conn) for new, now, by in ops]
 
     def _send_claimed_insert(
         self, new: NewWorkflow, now: int, by: str, worker_id: str, lease_ms: int, conn: Conn
@@ -155,7 +181,7 @@ class SQLClients(SQLBase):
         RETURNING whether it inserted, so nothing needs reading before the batch's next."""
         cur = self._x(
             conn,
-            _INSERT_WORKFLOW.format(subject="?") + " RETURNING id",
+            _INSERT_TOP + " RETURNING id",
             (*self._workflow_values(new, now), now, now),
         )
 
@@ -220,7 +246,7 @@ class SQLClients(SQLBase):
         """Hook (see ``SQLBase``): inserts ``new`` unless its id exists; whether it did."""
         values = self._workflow_values(new, now)
         if new.parent_id is None:
-            cur = self._x(conn, _INSERT_WORKFLOW.format(subject="?"), (*values, now, now))
+            cur = self._x(conn, _INSERT_TOP, (*values, now, now))
         else:
             # A child is about its parent's subject unless it names its own.
             subject = "COALESCE(?, (SELECT p.subject FROM workflows p WHERE p.id = ?))"
@@ -246,6 +272,34 @@ class SQLClients(SQLBase):
 
         # pipelined: the reads of many waiting results share a round trip
         return await self._run(Pipelined(send), write=False)
+
+    async def get_result(self, workflow_id: str) -> ResultRow | None:
+        if not self.dialect.writes_in_with:
+            # a run of them in a batch is one statement (many waiters poll at once)
+            return await self._run(Batched(self._results_many, workflow_id), write=False)
+
+        def send(conn: Conn) -> Callable[[], ResultRow | None]:
+            cur = self._x(
+                conn, f"SELECT {RESULT_COLUMNS} FROM workflows WHERE id = ?", (workflow_id,)
+            )
+
+            def receive() -> ResultRow | None:
+                row = cur.fetchone()
+                return None if row is None else result_row(row)
+
+            return receive
+
+        # pipelined: the reads of many waiting results share a round trip
+        return await self._run(Pipelined(send), write=False)
+
+    def _results_many(self, conn: Conn, ids: list[str]) -> list[ResultRow | None]:
+        """``get_result`` for a run of reads in one batch (SQLite): one SELECT for them all."""
+        if len(ids) == 1:
+            row = self._one(conn, f"SELECT {RESULT_COLUMNS} FROM workflows WHERE id = ?", ids)
+            return [None if row is None else result_row(row)]
+        rows = self._all(conn, _RESULTS, (dump_json(ids),))
+        found = {r["id"]: result_row(r) for r in rows}
+        return [found.get(i) for i in ids]
 
     async def list_workflows(self, flt: ListFilter) -> list[WorkflowInfo]:
         where, params = workflow_filters(

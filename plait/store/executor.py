@@ -22,6 +22,11 @@ result, so on a backend with a ``pipeline(conn, on)`` method (PostgreSQL: libpq'
 mode) they cost one round trip between them instead of one each. Anything that fails in a
 pipelined run fails the batch's first pass, and the batch runs again operation by operation
 in savepoints (not pipelined), so an error is always charged to the operation that caused it.
+
+Runs. Consecutive operations wrapped in :class:`Batched` with the same ``many`` run as one
+call, which may serve them all with one statement (SQLite: a run of step records is one
+``executemany``). If that call raises, the batch's first pass fails the same way and each
+operation runs again alone, in its own savepoint.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
+A = TypeVar("A")
 C = TypeVar("C")
 
 log = logging.getLogger("plait.store")
@@ -95,6 +101,24 @@ class Later:
 
     def __init__(self, receive: Callable[[], Any]) -> None:
         self.receive = receive
+
+
+class Batched(Generic[A, T]):
+    """An operation that runs together with the batch's consecutive operations of the same
+    kind (an equal ``many``: the same method of the same store): ``many(conn, args)`` runs
+    the whole run of them, one ``arg`` each, and returns their results in order. It raises
+    when any of them fails, and the batch then runs again operation by operation (``many``
+    with one ``arg`` each), so an error is always charged to the operation that caused it.
+    Called like a plain operation, it runs alone."""
+
+    __slots__ = ("arg", "many")
+
+    def __init__(self, many: Callable[[Any, list[A]], list[T]], arg: A) -> None:
+        self.many = many
+        self.arg = arg
+
+    def __call__(self, conn: Any) -> T:
+        return self.many(conn, [self.arg])[0]
 
 
 class Executor(Protocol):
@@ -170,22 +194,24 @@ class BatchExecutor(Generic[C]):
             return
         self._serving = True
         self._ready.set()
+        get, get_nowait, more = self._queue.get, self._queue.get_nowait, range(self._max_batch - 1)
         try:
             while True:
-                item = self._queue.get()
+                item = get()
                 if item is None:
                     return
                 batch = [item]
+                add = batch.append
                 stop = False
-                while len(batch) < self._max_batch:
+                for _ in more:
                     try:
-                        more = self._queue.get_nowait()
+                        item = get_nowait()
                     except queue.Empty:
                         break
-                    if more is None:
+                    if item is None:
                         stop = True
                         break
-                    batch.append(more)
+                    add(item)
                 conn = self._execute(conn, batch)
                 if stop:
                     return
@@ -224,15 +250,25 @@ class BatchExecutor(Generic[C]):
             pause = min(pause * 2, 1.0)
             conn = self._recover(conn)  # after the pause, so a new connection is used at once
         # one wake-up per event loop for the whole batch, not one per operation
+        hook = self._on_commit
+        loops = {item[3] for item in batch}
+        if len(loops) == 1:  # the common case: one event loop
+            (loop,) = loops
+            pairs = [(item[2], result) for item, result in zip(batch, results, strict=True)]
+            wrote = any(
+                item[1] and not isinstance(result, BaseException)
+                for item, result in zip(batch, results, strict=True)
+            )
+            loop.call_soon_threadsafe(_resolve_all, pairs, hook if wrote else None)
+            return conn
         settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], object]]] = {}
-        wrote: set[asyncio.AbstractEventLoop] = set()
+        wrote_on: set[asyncio.AbstractEventLoop] = set()
         for (_, write, fut, loop), result in zip(batch, results, strict=True):
             settled.setdefault(loop, []).append((fut, result))
             if write and not isinstance(result, BaseException):
-                wrote.add(loop)
-        hook = self._on_commit
+                wrote_on.add(loop)
         for loop, pairs in settled.items():
-            loop.call_soon_threadsafe(_resolve_all, pairs, hook if loop in wrote else None)
+            loop.call_soon_threadsafe(_resolve_all, pairs, hook if loop in wrote_on else None)
         return conn
 
     def _recover(self, conn: C) -> C:
@@ -281,7 +317,7 @@ class BatchExecutor(Generic[C]):
         statements before any result is read."""
         pipeline: Callable[[C, bool], None] | None = getattr(self._backend, "pipeline", None)
         if pipeline is None:
-            return [fn(conn) for fn, _, _, _ in batch]
+            return _apply_runs(conn, batch)
         results: list[object] = []
         receive: list[Callable[[], object]] = []
         for fn, _, _, _ in batch:
@@ -305,7 +341,7 @@ class BatchExecutor(Generic[C]):
             # Operations rarely fail: run the batch plainly, and only when one raises, undo
             # it and run it again with each operation in a savepoint (two statements fewer
             # per operation on the common path).
-            results = self._apply(conn, batch)
+            final = self._apply(conn, batch)
         except Exception as exc:
             if len(batch) == 1 or self._backend.retryable(exc):
                 raise
@@ -322,7 +358,7 @@ class BatchExecutor(Generic[C]):
                     self._backend.savepoint(conn, "ROLLBACK TO SAVEPOINT plait_op")
                     results.append(_Failure(error))
                 self._backend.savepoint(conn, "RELEASE SAVEPOINT plait_op")
-        final = [r.error if isinstance(r, _Failure) else r for r in results]
+            final = [r.error if isinstance(r, _Failure) else r for r in results]
         try:
             self._backend.commit(conn)
         except CommitUnknown as unknown:
@@ -366,6 +402,28 @@ class ExecutorPool:
 
     async def close(self) -> None:
         await asyncio.gather(*(m.close() for m in self._members), return_exceptions=True)
+
+
+def _apply_runs(conn: Any, batch: list[_Item]) -> list[object]:
+    """Runs the batch's operations in order, each run of consecutive :class:`Batched` ones
+    of the same kind in one call."""
+    results: list[object] = []
+    i, n = 0, len(batch)
+    while i < n:
+        fn = batch[i][0]
+        i += 1
+        if type(fn) is not Batched:
+            results.append(fn(conn))
+            continue
+        many, args = fn.many, [fn.arg]
+        while i < n:
+            more = batch[i][0]
+            if type(more) is not Batched or more.many != many:
+                break
+            args.append(more.arg)
+            i += 1
+        results.extend(many(conn, args))
+    return results
 
 
 def _receive_all(receive: list[Callable[[], object]]) -> list[object]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from plait.types import AttemptRecord, StepRecord, WorkflowStatus
+from plait.types import AttemptRecord, ErrorInfo, StepRecord, WorkflowStatus
 
 # -- reserved names ------------------------------------------------------------------------
 RESERVED_PREFIX = "plait:"
@@ -126,6 +126,17 @@ class WaitOutcome:
     state: str  # "signal" | "timeout" | "elapsed" | "park" | "suspended"
     signal_name: str | None = None
     payload: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResultRow:
+    """What ``WorkflowHandle.result`` reads of a workflow: its status, and its output
+    (as stored) or error once it has ended."""
+
+    name: str
+    status: WorkflowStatus
+    output: str | None
+    error: ErrorInfo | None
 
 
 @dataclasses.dataclass(frozen=True)

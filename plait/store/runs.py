@@ -25,7 +25,7 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from plait.store.executor import Later, Pipelined
+from plait.store.executor import Batched, Later, Pipelined
 from plait.store.records import (
     CHILD_SIGNAL,
     END_DEDUP,
@@ -37,7 +37,7 @@ from plait.store.records import (
     Wait,
     WaitOutcome,
 )
-from plait.store.sqlbase import Conn, SQLBase, dump_json, queue_clause
+from plait.store.sqlbase import INSERT_ENTRY, Conn, SQLBase, dump_json, entry_params, queue_clause
 from plait.types import EntryStatus, WorkflowEventKind, WorkflowStatus
 
 
@@ -168,7 +168,9 @@ class SQLRuns(SQLBase):
     ) -> bool:
         """Appends journal entries (and updates waiting ones) for a running workflow."""
         if entries and not attempts and not updates and status is None:
-            # a step's result, the common case: pipelined with the batch's others
+            # a step's result, the common case: run with the batch's others
+            if not self.dialect.writes_in_with:
+                return await self._run(Batched(self._record_many, (fence, now, entries)))
             return await self._run(
                 Pipelined(
                     functools.partial(
@@ -381,8 +383,39 @@ class SQLRuns(SQLBase):
             return
 
         await self._run(
-            functools.partial(self._finish, fence, now, pending, str(status), output, error)
+            Batched(self._finish_many, (fence, now, pending, str(status), output, error))
         )
+
+    def _finish_many(self, conn: Conn, ops: list[_Finish]) -> list[None]:
+        """``_finish`` for a run of finishes in one batch: when every one's short path applies,
+        their UPDATEs are one ``executemany`` (and their pending entries another); otherwise
+        that is undone and each runs ``_finish`` as it would alone."""
+        if len(ops) > 1:
+            rows = [
+                (
+                    status,
+                    output,
+                    dump_json(error),
+                    now if status in FINISHED else None,
+                    now,
+                    f.workflow_id,
+                    f.attempt,
+                    "running",
+                )
+                for f, now, _, status, output, error in ops
+            ]
+            if self._all_or_none(conn, _FINISH, rows):
+                pending = [entry_params(f, e) for f, _, es, *_ in ops for e in es]
+                if pending:
+                    conn.executemany(INSERT_ENTRY, pending)
+                for f, now, _, status, output, error in ops:
+                    self._end_after(
+                        conn, f.workflow_id, None, status, output, error, now, tasks=False
+                    )
+                return [None] * len(ops)
+        for op in ops:
+            self._finish(*op, conn)
+        return [None] * len(ops)
 
     def _finish(
         self,
@@ -404,12 +437,7 @@ class SQLRuns(SQLBase):
         final = status in FINISHED
         cur = self._x(
             conn,
-            "UPDATE workflows SET status = ?, output = ?, error = ?, lease_owner = NULL,"
-            " lease_expires_at = NULL, available_at = NULL, waiting_on = NULL,"
-            " completed_at = ?, updated_at = ?, recoveries = 0"
-            " WHERE id = ? AND attempt = ? AND status = ? AND parent_id IS NULL"
-            " AND NOT EXISTS (SELECT 1 FROM human_tasks h WHERE h.workflow_id = workflows.id"
-            " AND h.status = 'open')",
+            _FINISH,
             (
                 status,
                 output,
@@ -524,3 +552,17 @@ class SQLRuns(SQLBase):
                     now,
                 )
         return wrote
+
+
+# ``_finish``'s short path: the end's UPDATE, fenced, for a workflow without a parent or
+# open human tasks.
+_FINISH = (
+    "UPDATE workflows SET status = ?, output = ?, error = ?, lease_owner = NULL,"
+    " lease_expires_at = NULL, available_at = NULL, waiting_on = NULL,"
+    " completed_at = ?, updated_at = ?, recoveries = 0"
+    " WHERE id = ? AND attempt = ? AND status = ? AND parent_id IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM human_tasks h WHERE h.workflow_id = workflows.id"
+    " AND h.status = 'open')"
+)
+# A finish as ``_finish_many`` takes it: fence, now, pending, status, output, error.
+_Finish = tuple[Fence, int, list[Entry], str, str | None, dict[str, Any] | None]

@@ -359,9 +359,8 @@ class SQLBase:
         if self.dialect.writes_in_with:
             row = self._send_fenced(conn, fence, entries)()
             return bool(row["cancel_requested"]), (row["deadline_at"],)
-        params = (*_entry_params(fence, entries[0]), fence.workflow_id, fence.attempt, "running")
         try:
-            cur = self._x(conn, _FENCED_INSERT, params)
+            cur = self._x(conn, _FENCED_INSERT, _fenced_params(fence, entries[0]))
         except Exception as exc:
             if _is_unique_violation(exc):
                 raise LeaseLostError(
@@ -375,6 +374,34 @@ class SQLBase:
             return cancel, None
         self._append(conn, fence, entries[1:])
         return False, None
+
+    def _record_many(self, conn: Conn, ops: list[tuple[Fence, int, list[Entry]]]) -> list[bool]:
+        """``_fence_append`` for a run of step records (``fence, now, entries``) in one batch,
+        where ``WITH`` may not write (SQLite). When every record's first entry passes the
+        short path's fence, the run is one ``executemany`` of ``_FENCED_INSERT`` (and one for
+        the entries after the first), each record's answer as its own short path gives it;
+        otherwise that is undone and each record runs ``_fence_append`` as it would alone."""
+        if len(ops) > 1:
+            first = [_fenced_params(f, es[0]) for f, _, es in ops]
+            if self._all_or_none(conn, _FENCED_INSERT, first):
+                rest = [entry_params(f, e) for f, _, es in ops for e in es[1:]]
+                if rest:
+                    conn.executemany(INSERT_ENTRY, rest)
+                return [False] * len(ops)
+        return [self._fence_append(conn, f, now, es)[0] for f, now, es in ops]
+
+    def _all_or_none(self, conn: Conn, sql: str, rows: Sequence[Sequence[object]]) -> bool:
+        """Runs ``sql`` for each of ``rows`` (``executemany``, SQLite); keeps its writes and
+        says True when each row changed one row, else undoes them (a savepoint) and says
+        False. An error is raised as it is: the executor then runs the batch's operations
+        one by one, each charged with its own."""
+        conn.execute("SAVEPOINT plait_many")
+        if conn.executemany(sql, rows).rowcount == len(rows):
+            conn.execute("RELEASE plait_many")
+            return True
+        conn.execute("ROLLBACK TO plait_many")
+        conn.execute("RELEASE plait_many")
+        return False
 
     def _then(self, conn: Conn, value: T) -> T | Later:
         """``value``, once the statements this pipelined operation sent have run: in
@@ -416,12 +443,7 @@ class SQLBase:
     def _append(self, conn: Conn, fence: Fence, entries: Iterable[Entry]) -> None:
         for e in entries:
             try:
-                self._x(
-                    conn,
-                    f"INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES"
-                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    _entry_params(fence, e),
-                )
+                self._x(conn, INSERT_ENTRY, entry_params(fence, e))
             except Exception as exc:
                 if _is_unique_violation(exc):
                     raise LeaseLostError(
@@ -494,6 +516,10 @@ def _fenced_sql(n: int, end: bool) -> str:
     return sql
 
 
+INSERT_ENTRY = (
+    f"INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
 # ``_fence_append``'s first entry: inserted only from the fence's row, and only when the
 # fence would have nothing to report (cancel_requested) or to reset (recoveries).
 _FENCED_INSERT = (
@@ -503,7 +529,7 @@ _FENCED_INSERT = (
 )
 
 
-def _entry_params(fence: Fence, e: Entry) -> tuple[object, ...]:
+def entry_params(fence: Fence, e: Entry) -> tuple[object, ...]:
     """A journal row's values (``JOURNAL_COLUMNS``) for ``e`` written by ``fence``."""
     return (
         fence.workflow_id,
@@ -522,10 +548,15 @@ def _entry_params(fence: Fence, e: Entry) -> tuple[object, ...]:
     )
 
 
+def _fenced_params(fence: Fence, e: Entry) -> tuple[object, ...]:
+    """``_FENCED_INSERT``'s values: ``e``'s row, then the fence's."""
+    return (*entry_params(fence, e), fence.workflow_id, fence.attempt, "running")
+
+
 def _fenced_append_params(fence: Fence, entries: Sequence[Entry]) -> list[object]:
     params: list[object] = [fence.workflow_id, fence.attempt, "running"]
     for e in entries:
-        params.extend(_entry_params(fence, e))
+        params.extend(entry_params(fence, e))
     return params
 
 

@@ -5,11 +5,12 @@ outcome is unknown is looked up, never run twice; other errors reach only their 
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
 
-from plait.store.executor import BatchExecutor, CommitUnknown, ExecutorPool
+from plait.store.executor import Batched, BatchExecutor, CommitUnknown, ExecutorPool
 
 
 class Transient(Exception):
@@ -139,6 +140,55 @@ async def test_an_operation_error_fails_only_that_operation() -> None:
         await executor.close()
     assert isinstance(failed, ValueError)
     assert good == "good@0" and ["good"] in backend.committed
+
+
+async def batch_of(executor: BatchExecutor[Conn], *fns: Any) -> list[Any]:
+    """Runs ``fns`` as one batch: the executor is held busy while they queue."""
+    gate, started = threading.Event(), threading.Event()
+
+    def hold(conn: Conn) -> None:
+        started.set()
+        gate.wait(5)
+
+    holding = asyncio.ensure_future(executor.run(hold))
+    await asyncio.to_thread(started.wait, 5)
+    futures = [asyncio.ensure_future(executor.run(fn)) for fn in fns]
+    await asyncio.sleep(0.05)  # every operation is queued
+    gate.set()
+    await holding
+    return list(await asyncio.gather(*futures, return_exceptions=True))
+
+
+async def test_consecutive_batched_operations_run_in_one_call_each_error_its_own() -> None:
+    backend = Backend()
+    executor = BatchExecutor(backend, name="test")
+    await executor.start()
+    runs: list[list[str]] = []
+
+    def many(conn: Conn, args: list[str]) -> list[str]:
+        runs.append(list(args))
+        if "bad" in args:
+            raise ValueError(f"bad among {len(args)}")
+        return [f"{a}@{conn.n}" for a in args]
+
+    calls: list[str] = []
+    try:
+        together = await batch_of(
+            executor,
+            *(Batched(many, a) for a in "ab"),
+            op(backend, "plain", calls),
+            *(Batched(many, a) for a in "cd"),
+        )
+        assert together == ["a@0", "b@0", "plain@0", "c@0", "d@0"]
+        assert runs == [["a", "b"], ["c", "d"]]  # a plain operation between ends a run
+        runs.clear()
+        results = await batch_of(executor, *(Batched(many, a) for a in ("x", "bad", "y")))
+    finally:
+        await executor.close()
+    # the run failed: the batch runs again one by one, and only "bad" fails
+    assert runs == [["x", "bad", "y"], ["x"], ["bad"], ["y"]]
+    assert results[0] == "x@0" and results[2] == "y@0"
+    assert isinstance(results[1], ValueError) and str(results[1]) == "bad among 1"
 
 
 async def test_a_pool_spreads_concurrent_operations() -> None:

@@ -375,18 +375,33 @@ class Journal:
         a failing database stops it too (``_StoreUnavailable``); plait errors pass."""
         try:
             return await awaitable
-        except LeaseLostError:
-            raise _LeaseLost() from None
-        except PlaitError:
-            raise
-        except Exception as exc:  # the database, not the workflow, failed
-            log.error(
-                "workflow %s: the store failed (%s: %s); stopping this run",
-                self.workflow_id,
-                type(exc).__name__,
-                exc,
-            )
-            raise _StoreUnavailable() from exc
+        except Exception as exc:
+            raise self.store_failed(exc)  # noqa: B904 - store_failed sets the cause
+
+    def store_failed(self, exc: Exception) -> BaseException:
+        """What a fenced store call of this run that raised ``exc`` raises instead (see
+        ``store_call``; for a caller that awaits the store itself)."""
+        if isinstance(exc, LeaseLostError):
+            lost = _LeaseLost()
+            lost.__cause__ = None  # from None
+            return lost
+        if isinstance(exc, PlaitError):
+            return exc
+        # the database, not the workflow, failed
+        log.error(
+            "workflow %s: the store failed (%s: %s); stopping this run",
+            self.workflow_id,
+            type(exc).__name__,
+            exc,
+        )
+        unavailable = _StoreUnavailable()
+        unavailable.__cause__ = exc
+        return unavailable
+
+    def recorded(self, entry: Entry, cancel_requested: bool) -> None:
+        """``entry`` was committed by a store call that answered ``cancel_requested``."""
+        self._cancel_requested |= cancel_requested
+        self._entries[entry.seq] = entry
 
     @property
     def dirty(self) -> bool:

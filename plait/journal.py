@@ -119,6 +119,8 @@ class Journal:
         self._suspended = False  # the store already recorded the suspension
         self._draining = False
         self._blocked: PlaitError | None = None
+        self._started = False  # the run's coroutine runs (start)
+        self._ended = False  # ... and has returned or raised (end)
         self._task: asyncio.Task[Any] | None = None
 
     # -- the cursor ----------------------------------------------------------------------
@@ -241,7 +243,7 @@ class Journal:
 
     def _quiescence_pass(self, n: int) -> None:
         # Give tasks that are ready a few loop turns to start new operations first.
-        ended = self._task is not None and self._task.done()
+        ended = self._ended or (self._task is not None and self._task.done())
         if not (self._parked and self._live == len(self._parked)) or self._suspending or ended:
             # A run that already returned or raised (e.g. caught an error from gather beside
             # a parked wait) has ended: its leftover waits are dropped, not suspended on.
@@ -268,7 +270,7 @@ class Journal:
     def alone(self) -> bool:
         """True when the calling operation is the only one in flight and nothing is parked:
         a wait that cannot finish may suspend the run in its own transaction."""
-        return self._task is not None and self._live == 1 and not self._parked
+        return self._started and self._live == 1 and not self._parked
 
     def suspended_by_store(self, entry: Entry) -> _Suspend:
         """A wait's own transaction suspended the run (see ``alone``): remembers ``entry``
@@ -525,10 +527,16 @@ class Journal:
         return result
 
     # -- the end -------------------------------------------------------------------------
-    def start(self, task: asyncio.Task[Any]) -> None:
-        """The run's coroutine runs as ``task`` (a wait alone in flight may then suspend it
-        in its own transaction; quiescence ignores a task that has ended)."""
+    def start(self, task: asyncio.Task[Any] | None = None) -> None:
+        """The run's coroutine runs: as ``task``, or in the caller's task until ``end()``
+        (a wait alone in flight may then suspend it in its own transaction; quiescence
+        ignores a run that has ended)."""
+        self._started = True
         self._task = task
+
+    def end(self) -> None:
+        """The run's coroutine, started with ``start()`` and no task, returned or raised."""
+        self._ended = True
 
     def conclude(self, result: object) -> Outcome:
         """How the run ended, from what its coroutine returned or raised (``result``).

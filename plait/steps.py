@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from plait.current import engine_var, journal_var, step_var
+from plait.current import InContext, engine_var, journal_var, step_var
 from plait.errors import StepFailed, _Released, traceback_text
 from plait.journal import Journal, mark
 from plait.store.records import Attempt, Entry
@@ -70,7 +70,7 @@ async def _step(
         scope = contextvars.copy_context()
         scope.run(_enter, engine, (seq, sd.name, 1), None)
         try:
-            value = await _InContext(sd.fn(*args, **kwargs), scope)
+            value = await InContext(sd.fn(*args, **kwargs), scope)
             output = engine.codec.encode(value, what=f"step {sd.name!r}")
         except Exception as exc:
             await _failed(journal, seq, sd, exc, 1, started, started, None)
@@ -236,7 +236,7 @@ async def _invoke(
     scope.run(_enter, journal.engine, (seq, sd.name, number), traced)
     if sd.is_async:
         if sd.timeout is None:  # no task of its own: run it in this one, in its context
-            return await _InContext(sd.fn(*args, **kwargs), scope)
+            return await InContext(sd.fn(*args, **kwargs), scope)
         task = asyncio.get_running_loop().create_task(sd.fn(*args, **kwargs), context=scope)
         try:
             return await asyncio.wait_for(task, sd.timeout)
@@ -263,38 +263,3 @@ def _enter(engine: Engine, step: tuple[int, str, int], traced: StepAttempt | Non
     step_var.set(step)
     if traced is not None:  # the attempt's span is current while the step's code runs
         traced.make_current()
-
-
-class _InContext:
-    """Awaits ``coro`` in the awaiting task, with every resumption of it run in ``scope``.
-
-    What a task of its own gives a step (its code sees its own context variables; what it
-    sets stays in ``scope``), without the task: no scheduling, no extra loop turns. The
-    awaiting task's cancellation reaches ``coro`` where it waits, as it would reach its task.
-    """
-
-    __slots__ = ("coro", "scope")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], scope: contextvars.Context) -> None:
-        self.coro = coro
-        self.scope = scope
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, run = self.coro, self.scope.run
-        send: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                if error is None:
-                    waited = run(coro.send, send)
-                else:
-                    waited, error = run(coro.throw, error), None
-            except StopIteration as done:
-                return done.value
-            try:
-                send = yield waited
-            except GeneratorExit:
-                run(coro.close)
-                raise
-            except BaseException as exc:  # cancellation: delivered where the step waits
-                send, error = None, exc

@@ -96,6 +96,8 @@ class Journal:
 
     def __init__(self, engine: Engine, claimed: Claimed, worker_id: str) -> None:
         self.engine = engine
+        # The engine's clock, read directly (about 15 reads per workflow of five steps).
+        self.now_ms: Callable[[], int] = engine.clock.now_ms
         self.workflow_id = claimed.id
         self.workflow_name = claimed.name
         self.workflow_version = claimed.version
@@ -133,9 +135,6 @@ class Journal:
     def is_replaying(self) -> bool:
         """True while the run is re-reading operations the journal already holds."""
         return self._next <= self._max_recorded
-
-    def now_ms(self) -> int:
-        return self.engine.clock.now_ms()
 
     def reserve(
         self,

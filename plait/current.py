@@ -59,6 +59,9 @@ def current_engine() -> Engine:
     return engine
 
 
+_FRESH = object()  # InContext: the coroutine has not started
+
+
 class InContext:
     """Awaits ``coro`` in the awaiting task, with every resumption of it run in ``scope``.
 
@@ -68,24 +71,32 @@ class InContext:
     task.
     """
 
-    __slots__ = ("coro", "scope")
+    __slots__ = ("coro", "scope", "waited")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], scope: contextvars.Context) -> None:
+    def __init__(
+        self, coro: Coroutine[Any, Any, Any], scope: contextvars.Context, waited: Any = _FRESH
+    ) -> None:
+        """``waited``, when given: ``coro`` was started already (in ``scope``) and waits
+        for it."""
         self.coro = coro
         self.scope = scope
+        self.waited = waited
 
     def __await__(self) -> Generator[Any, Any, Any]:
-        coro, run = self.coro, self.scope.run
+        coro, run, waited = self.coro, self.scope.run, self.waited
         send: Any = None
         error: BaseException | None = None
+        advance = waited is _FRESH
         while True:
-            try:
-                if error is None:
-                    waited = run(coro.send, send)
-                else:
-                    waited, error = run(coro.throw, error), None
-            except StopIteration as done:
-                return done.value
+            if advance:
+                try:
+                    if error is None:
+                        waited = run(coro.send, send)
+                    else:
+                        waited, error = run(coro.throw, error), None
+                except StopIteration as done:
+                    return done.value
+            advance = True
             try:
                 send = yield waited
             except GeneratorExit:

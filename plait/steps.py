@@ -70,7 +70,13 @@ async def _step(
         scope = contextvars.copy_context()
         scope.run(_enter, engine, (seq, sd.name, 1), None)
         try:
-            value = await InContext(sd.fn(*args, **kwargs), scope)
+            coro = sd.fn(*args, **kwargs)
+            try:  # its first run: a step that awaits nothing ends in it
+                waited = scope.run(coro.send, None)
+            except StopIteration as finished:
+                value = finished.value
+            else:
+                value = await InContext(coro, scope, waited)
             output = engine.codec.encode(value, what=f"step {sd.name!r}")
         except Exception as exc:
             await _failed(journal, seq, sd, exc, 1, started, started, None)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import functools
 import logging
 import os
 import socket
@@ -182,6 +181,9 @@ class Worker:
                     task.cancel()
             if late:
                 await asyncio.wait(late, timeout=5)
+                for wid, (task, _) in list(self._running.items()):
+                    if task.done():  # cancelled before it started: execute() never ran
+                        self._finished(wid)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -245,8 +247,7 @@ class Worker:
     def _adopt(self, claimed: list[Claimed]) -> None:
         for c in claimed:
             task = asyncio.create_task(self.execute(c), name=f"plait-wf-{c.id}")
-            self._running[c.id] = (task, None)
-            task.add_done_callback(functools.partial(self._finished, c.id))
+            self._running[c.id] = (task, None)  # execute() calls _finished when it ends
 
     def runs_here(self, workflow_id: str) -> bool:
         """Whether this worker runs the workflow now and has not recorded its end (its end
@@ -305,7 +306,7 @@ class Worker:
         self._adopt(claimed)
         return created, any(c.id == new.id for c in claimed)
 
-    def _finished(self, workflow_id: str, _task: object = None) -> None:
+    def _finished(self, workflow_id: str) -> None:
         full = len(self._running) + self._local >= self.concurrency  # the loop saw no slot
         self._running.pop(workflow_id, None)
         self._ended.discard(workflow_id)
@@ -372,14 +373,15 @@ class Worker:
     async def execute(self, claimed: Claimed) -> None:
         """Runs a claimed workflow until it ends, suspends, is released or loses its lease."""
         e = self.engine
-        wf = e.registry.get((claimed.name, claimed.version))
-        journal = Journal(e, claimed, self.id)
-        if claimed.id in self._running:
-            self._running[claimed.id] = (self._running[claimed.id][0], journal)
-        run_var.set((claimed.id, claimed.name, claimed.attempt))  # this task's: for logs
-        tel = e.telemetry  # None unless traces or metrics are on (plait/telemetry)
-        segment = None if tel is None else tel.segment(claimed, self.id)
+        segment = None
         try:
+            wf = e.registry.get((claimed.name, claimed.version))
+            journal = Journal(e, claimed, self.id)
+            if claimed.id in self._running:
+                self._running[claimed.id] = (self._running[claimed.id][0], journal)
+            run_var.set((claimed.id, claimed.name, claimed.attempt))  # this task's: for logs
+            tel = e.telemetry  # None unless traces or metrics are on (plait/telemetry)
+            segment = None if tel is None else tel.segment(claimed, self.id)
             if wf is None:  # cannot happen: the claim filters on registered pairs
                 raise PlaitError(
                     f"workflow {claimed.name!r} {claimed.version!r} is not "
@@ -405,6 +407,7 @@ class Worker:
         finally:
             if segment is not None:
                 segment.close()
+            self._finished(claimed.id)  # here, not in a done callback: a loop turn less
 
     async def _run(self, journal: Journal, wf: WorkflowDef[..., Any], args: list[Any]) -> object:
         """Runs the workflow's coroutine in this task, in the run's own context; returns what

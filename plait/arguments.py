@@ -156,7 +156,9 @@ def decode_arguments(codec: Codec, wf: WorkflowDef[..., Any], stored: str) -> li
         )
     params = ps.params
     return [
-        codec.decode_plain(
+        value
+        if _as_is(annotation, value)
+        else codec.decode_plain(
             json.dumps(value),
             annotation,
             what=f"argument {param.name!r} of workflow {wf.name!r}",
@@ -164,6 +166,16 @@ def decode_arguments(codec: Codec, wf: WorkflowDef[..., Any], stored: str) -> li
         )
         for value, param, annotation in zip(raw, params, ps.types, strict=False)
     ]
+
+
+def _as_is(annotation: Any, value: Any) -> bool:
+    """Whether ``decode_plain`` would return the JSON value ``value`` itself (or an equal
+    copy): its annotation is ``Any``, or it is exactly of its JSON-native annotation (an
+    ASCII ``str``: other text may hold a lone surrogate, which the validator refuses)."""
+    if annotation is Any:
+        return True
+    kind = type(value)  # compared by identity: an annotation need not be hashable
+    return annotation is kind and kind in _NATIVE and (kind is not str or value.isascii())
 
 
 def _decoded_as(annotation: Any) -> Any:

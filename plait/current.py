@@ -21,7 +21,8 @@ in the step's copy.
 from __future__ import annotations
 
 import contextvars
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine, Generator
+from typing import TYPE_CHECKING, Any
 
 from plait.errors import ConfigurationError
 
@@ -58,7 +59,55 @@ def current_engine() -> Engine:
     return engine
 
 
+_FRESH = object()  # InContext: the coroutine has not started
+
+
+class InContext:
+    """Awaits ``coro`` in the awaiting task, with every resumption of it run in ``scope``.
+
+    What a task of its own gives a step or a run (its code sees its own context variables;
+    what it sets stays in ``scope``), without the task: no scheduling, no extra loop turns.
+    The awaiting task's cancellation reaches ``coro`` where it waits, as it would reach its
+    task.
+    """
+
+    __slots__ = ("coro", "scope", "waited")
+
+    def __init__(
+        self, coro: Coroutine[Any, Any, Any], scope: contextvars.Context, waited: Any = _FRESH
+    ) -> None:
+        """``waited``, when given: ``coro`` was started already (in ``scope``) and waits
+        for it."""
+        self.coro = coro
+        self.scope = scope
+        self.waited = waited
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, run, waited = self.coro, self.scope.run, self.waited
+        send: Any = None
+        error: BaseException | None = None
+        advance = waited is _FRESH
+        while True:
+            if advance:
+                try:
+                    if error is None:
+                        waited = run(coro.send, send)
+                    else:
+                        waited, error = run(coro.throw, error), None
+                except StopIteration as done:
+                    return done.value
+            advance = True
+            try:
+                send = yield waited
+            except GeneratorExit:
+                run(coro.close)
+                raise
+            except BaseException as exc:  # cancellation: delivered where the step waits
+                send, error = None, exc
+
+
 __all__ = [
+    "InContext",
     "current_engine",
     "engine_var",
     "journal_var",

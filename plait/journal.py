@@ -96,6 +96,8 @@ class Journal:
 
     def __init__(self, engine: Engine, claimed: Claimed, worker_id: str) -> None:
         self.engine = engine
+        # The engine's clock, read directly (about 15 reads per workflow of five steps).
+        self.now_ms: Callable[[], int] = engine.clock.now_ms
         self.workflow_id = claimed.id
         self.workflow_name = claimed.name
         self.workflow_version = claimed.version
@@ -119,6 +121,8 @@ class Journal:
         self._suspended = False  # the store already recorded the suspension
         self._draining = False
         self._blocked: PlaitError | None = None
+        self._started = False  # the run's coroutine runs (start)
+        self._ended = False  # ... and has returned or raised (end)
         self._task: asyncio.Task[Any] | None = None
 
     # -- the cursor ----------------------------------------------------------------------
@@ -131,9 +135,6 @@ class Journal:
     def is_replaying(self) -> bool:
         """True while the run is re-reading operations the journal already holds."""
         return self._next <= self._max_recorded
-
-    def now_ms(self) -> int:
-        return self.engine.clock.now_ms()
 
     def reserve(
         self,
@@ -241,7 +242,7 @@ class Journal:
 
     def _quiescence_pass(self, n: int) -> None:
         # Give tasks that are ready a few loop turns to start new operations first.
-        ended = self._task is not None and self._task.done()
+        ended = self._ended or (self._task is not None and self._task.done())
         if not (self._parked and self._live == len(self._parked)) or self._suspending or ended:
             # A run that already returned or raised (e.g. caught an error from gather beside
             # a parked wait) has ended: its leftover waits are dropped, not suspended on.
@@ -268,7 +269,7 @@ class Journal:
     def alone(self) -> bool:
         """True when the calling operation is the only one in flight and nothing is parked:
         a wait that cannot finish may suspend the run in its own transaction."""
-        return self._task is not None and self._live == 1 and not self._parked
+        return self._started and self._live == 1 and not self._parked
 
     def suspended_by_store(self, entry: Entry) -> _Suspend:
         """A wait's own transaction suspended the run (see ``alone``): remembers ``entry``
@@ -375,18 +376,33 @@ class Journal:
         a failing database stops it too (``_StoreUnavailable``); plait errors pass."""
         try:
             return await awaitable
-        except LeaseLostError:
-            raise _LeaseLost() from None
-        except PlaitError:
-            raise
-        except Exception as exc:  # the database, not the workflow, failed
-            log.error(
-                "workflow %s: the store failed (%s: %s); stopping this run",
-                self.workflow_id,
-                type(exc).__name__,
-                exc,
-            )
-            raise _StoreUnavailable() from exc
+        except Exception as exc:
+            raise self.store_failed(exc)  # noqa: B904 - store_failed sets the cause
+
+    def store_failed(self, exc: Exception) -> BaseException:
+        """What a fenced store call of this run that raised ``exc`` raises instead (see
+        ``store_call``; for a caller that awaits the store itself)."""
+        if isinstance(exc, LeaseLostError):
+            lost = _LeaseLost()
+            lost.__cause__ = None  # from None
+            return lost
+        if isinstance(exc, PlaitError):
+            return exc
+        # the database, not the workflow, failed
+        log.error(
+            "workflow %s: the store failed (%s: %s); stopping this run",
+            self.workflow_id,
+            type(exc).__name__,
+            exc,
+        )
+        unavailable = _StoreUnavailable()
+        unavailable.__cause__ = exc
+        return unavailable
+
+    def recorded(self, entry: Entry, cancel_requested: bool) -> None:
+        """``entry`` was committed by a store call that answered ``cancel_requested``."""
+        self._cancel_requested |= cancel_requested
+        self._entries[entry.seq] = entry
 
     @property
     def dirty(self) -> bool:
@@ -510,10 +526,16 @@ class Journal:
         return result
 
     # -- the end -------------------------------------------------------------------------
-    def start(self, task: asyncio.Task[Any]) -> None:
-        """The run's coroutine runs as ``task`` (a wait alone in flight may then suspend it
-        in its own transaction; quiescence ignores a task that has ended)."""
+    def start(self, task: asyncio.Task[Any] | None = None) -> None:
+        """The run's coroutine runs: as ``task``, or in the caller's task until ``end()``
+        (a wait alone in flight may then suspend it in its own transaction; quiescence
+        ignores a run that has ended)."""
+        self._started = True
         self._task = task
+
+    def end(self) -> None:
+        """The run's coroutine, started with ``start()`` and no task, returned or raised."""
+        self._ended = True
 
     def conclude(self, result: object) -> Outcome:
         """How the run ended, from what its coroutine returned or raised (``result``).

@@ -231,6 +231,10 @@ class ReplayJournal(Journal):
         super().deprecate_patch(patch_id)
         self.reached = max(self.reached, self.next_seq - 1)
 
+    @property
+    def interrupting(self) -> bool:
+        return True  # every operation that would run for real calls interrupts(): it parks
+
     async def interrupts(self, seq: int, entry: Entry | None, kind: str, name: str) -> None:
         if self._suspending:
             raise _Suspend()

@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from plait.current import engine_var, journal_var, step_var
+from plait.current import InContext, engine_var, journal_var, step_var
 from plait.errors import StepFailed, _Released, traceback_text
 from plait.journal import Journal, mark
 from plait.store.records import Attempt, Entry
@@ -59,7 +59,46 @@ async def _step(
             return _replay(journal, seq, entry, sd)
         if journal.interrupting:
             await journal.interrupts(seq, None, "step", sd.name)
-        return await _execute(journal, seq, sd, args, kwargs)
+        engine = journal.engine
+        if not sd.is_async or sd.timeout is not None or engine.telemetry is not None:
+            return await _execute(journal, seq, sd, args, kwargs)
+        # The common step (async, no timeout, no telemetry), its first attempt run here: no
+        # coroutines between the workflow and the step's code or the store's future.
+        if journal.dirty:  # values the step may be given (ctx.now(), ...) are durable first
+            await journal.flush()
+        started = journal.now_ms()
+        scope = contextvars.copy_context()
+        scope.run(_enter, engine, (seq, sd.name, 1), None)
+        try:
+            coro = sd.fn(*args, **kwargs)
+            try:  # its first run: a step that awaits nothing ends in it
+                waited = scope.run(coro.send, None)
+            except StopIteration as finished:
+                value = finished.value
+            else:
+                value = await InContext(coro, scope, waited)
+            output = engine.codec.encode(value, what=f"step {sd.name!r}")
+        except Exception as exc:
+            await _failed(journal, seq, sd, exc, 1, started, started, None)
+            return await _execute(journal, seq, sd, args, kwargs, started, 2)
+        ended = journal.now_ms()
+        done = Entry(
+            seq,
+            "step",
+            sd.name,
+            EntryStatus.COMPLETED,
+            output=output,
+            started_at=started,
+            completed_at=ended,
+        )
+        try:
+            cancel = await engine.store.record(
+                journal.fence, ended, [*journal.take_pending(), done], [], journal.take_status()
+            )
+        except Exception as exc:
+            raise journal.store_failed(exc)  # noqa: B904 - store_failed sets the cause
+        journal.recorded(done, cancel)
+        return value
     finally:
         journal.done()
 
@@ -88,62 +127,27 @@ async def _execute(
     sd: StepDef[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    first_start: int | None = None,
+    number: int = 1,
 ) -> Any:
+    """Runs the step's attempts from ``number`` (``first_start``: when the first began)."""
     engine = journal.engine
     codec = engine.codec
     tel = engine.telemetry  # None unless traces or metrics are on (plait/telemetry)
-    if journal.dirty:  # values the step may be given (ctx.now(), ...) are durable first
-        await journal.flush()
-    first_start = journal.now_ms()
-    number = 0
+    if first_start is None:
+        if journal.dirty:  # values the step may be given (ctx.now(), ...) are durable first
+            await journal.flush()
+        first_start = journal.now_ms()
     while True:
-        number += 1
         started = journal.now_ms()
         traced = None if tel is None else tel.step(journal.workflow_id, seq, sd.name, number)
         try:
             value = await _invoke(journal, seq, sd, args, kwargs, number, traced)
             output = codec.encode(value, what=f"step {sd.name!r}")
         except Exception as exc:
-            ended = journal.now_ms()
-            error = {
-                "type": type(exc).__name__,
-                "message": str(exc),
-                "traceback": traceback_text(exc),
-            }
-            if isinstance(exc, _SoftTimeout):
-                error["type"] = "TimeoutError"
-            attempt = Attempt(seq, number, started, ended, error)
-            retry = (
-                number < sd.retry.max_attempts
-                and sd.retry.should_retry(exc)
-                and not isinstance(exc, _SoftTimeout)
-            )
-            if traced is not None:
-                traced.ended("retry" if retry else "failed", exc)
-            if retry:
-                await journal.record(None, [attempt], at=ended)
-                await engine.clock.sleep(sd.retry.interval(number, engine.random.random()))
-                if journal.draining:
-                    raise _Released() from None
-                continue
-            await journal.record(
-                Entry(
-                    seq,
-                    "step",
-                    sd.name,
-                    EntryStatus.FAILED,
-                    error=error,
-                    attempts=number,
-                    started_at=first_start,
-                    completed_at=ended,
-                ),
-                [attempt],
-                at=ended,
-            )
-            raise mark(
-                StepFailed(sd.name, error["type"], error["message"], number, error["traceback"]),
-                seq,
-            ) from None
+            await _failed(journal, seq, sd, exc, number, started, first_start, traced)
+            number += 1
+            continue
         except BaseException as exc:  # suspended, cancelled, handed back: not an outcome
             if traced is not None:
                 traced.ended("interrupted", exc)
@@ -169,6 +173,61 @@ async def _execute(
         return value
 
 
+async def _failed(
+    journal: Journal,
+    seq: int,
+    sd: StepDef[..., Any],
+    exc: Exception,
+    number: int,
+    started: int,
+    first_start: int,
+    traced: StepAttempt | None,
+) -> None:
+    """Attempt ``number`` raised ``exc``: records it and returns when the step is retried
+    (after the retry's pause); else records the step failed and raises ``StepFailed``."""
+    ended = journal.now_ms()
+    error = {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": traceback_text(exc),
+    }
+    if isinstance(exc, _SoftTimeout):
+        error["type"] = "TimeoutError"
+    attempt = Attempt(seq, number, started, ended, error)
+    retry = (
+        number < sd.retry.max_attempts
+        and sd.retry.should_retry(exc)
+        and not isinstance(exc, _SoftTimeout)
+    )
+    if traced is not None:
+        traced.ended("retry" if retry else "failed", exc)
+    if retry:
+        engine = journal.engine
+        await journal.record(None, [attempt], at=ended)
+        await engine.clock.sleep(sd.retry.interval(number, engine.random.random()))
+        if journal.draining:
+            raise _Released() from None
+        return
+    await journal.record(
+        Entry(
+            seq,
+            "step",
+            sd.name,
+            EntryStatus.FAILED,
+            error=error,
+            attempts=number,
+            started_at=first_start,
+            completed_at=ended,
+        ),
+        [attempt],
+        at=ended,
+    )
+    raise mark(
+        StepFailed(sd.name, error["type"], error["message"], number, error["traceback"]),
+        seq,
+    ) from None
+
+
 async def _invoke(
     journal: Journal,
     seq: int,
@@ -183,7 +242,7 @@ async def _invoke(
     scope.run(_enter, journal.engine, (seq, sd.name, number), traced)
     if sd.is_async:
         if sd.timeout is None:  # no task of its own: run it in this one, in its context
-            return await _InContext(sd.fn(*args, **kwargs), scope)
+            return await InContext(sd.fn(*args, **kwargs), scope)
         task = asyncio.get_running_loop().create_task(sd.fn(*args, **kwargs), context=scope)
         try:
             return await asyncio.wait_for(task, sd.timeout)
@@ -210,38 +269,3 @@ def _enter(engine: Engine, step: tuple[int, str, int], traced: StepAttempt | Non
     step_var.set(step)
     if traced is not None:  # the attempt's span is current while the step's code runs
         traced.make_current()
-
-
-class _InContext:
-    """Awaits ``coro`` in the awaiting task, with every resumption of it run in ``scope``.
-
-    What a task of its own gives a step (its code sees its own context variables; what it
-    sets stays in ``scope``), without the task: no scheduling, no extra loop turns. The
-    awaiting task's cancellation reaches ``coro`` where it waits, as it would reach its task.
-    """
-
-    __slots__ = ("coro", "scope")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], scope: contextvars.Context) -> None:
-        self.coro = coro
-        self.scope = scope
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, run = self.coro, self.scope.run
-        send: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                if error is None:
-                    waited = run(coro.send, send)
-                else:
-                    waited, error = run(coro.throw, error), None
-            except StopIteration as done:
-                return done.value
-            try:
-                send = yield waited
-            except GeneratorExit:
-                run(coro.close)
-                raise
-            except BaseException as exc:  # cancellation: delivered where the step waits
-                send, error = None, exc

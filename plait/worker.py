@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import functools
 import logging
 import os
 import socket
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from plait.alerts import AlertRunner
 from plait.clock import duration_ms
 from plait.context import Context
-from plait.current import engine_var, journal_var, run_var, workflow_var
+from plait.current import InContext, engine_var, journal_var, run_var, workflow_var
 from plait.definitions import WorkflowDef
 from plait.errors import (
     PlaitError,
@@ -175,10 +174,16 @@ class Worker:
         running = [t for t, _ in self._running.values()]
         if running:
             _, late = await asyncio.wait(running, timeout=self.grace)
-            for task in late:
-                task.cancel()
+            for task, journal in list(self._running.values()):
+                if task in late:
+                    if journal is not None:  # drained before the cancellation reaches it
+                        journal.drain()
+                    task.cancel()
             if late:
                 await asyncio.wait(late, timeout=5)
+                for wid, (task, _) in list(self._running.items()):
+                    if task.done():  # cancelled before it started: execute() never ran
+                        self._finished(wid)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -242,8 +247,7 @@ class Worker:
     def _adopt(self, claimed: list[Claimed]) -> None:
         for c in claimed:
             task = asyncio.create_task(self.execute(c), name=f"plait-wf-{c.id}")
-            self._running[c.id] = (task, None)
-            task.add_done_callback(functools.partial(self._finished, c.id))
+            self._running[c.id] = (task, None)  # execute() calls _finished when it ends
 
     def runs_here(self, workflow_id: str) -> bool:
         """Whether this worker runs the workflow now and has not recorded its end (its end
@@ -302,7 +306,7 @@ class Worker:
         self._adopt(claimed)
         return created, any(c.id == new.id for c in claimed)
 
-    def _finished(self, workflow_id: str, _task: object = None) -> None:
+    def _finished(self, workflow_id: str) -> None:
         full = len(self._running) + self._local >= self.concurrency  # the loop saw no slot
         self._running.pop(workflow_id, None)
         self._ended.discard(workflow_id)
@@ -369,14 +373,15 @@ class Worker:
     async def execute(self, claimed: Claimed) -> None:
         """Runs a claimed workflow until it ends, suspends, is released or loses its lease."""
         e = self.engine
-        wf = e.registry.get((claimed.name, claimed.version))
-        journal = Journal(e, claimed, self.id)
-        if claimed.id in self._running:
-            self._running[claimed.id] = (self._running[claimed.id][0], journal)
-        run_var.set((claimed.id, claimed.name, claimed.attempt))  # this task's: for logs
-        tel = e.telemetry  # None unless traces or metrics are on (plait/telemetry)
-        segment = None if tel is None else tel.segment(claimed, self.id)
+        segment = None
         try:
+            wf = e.registry.get((claimed.name, claimed.version))
+            journal = Journal(e, claimed, self.id)
+            if claimed.id in self._running:
+                self._running[claimed.id] = (self._running[claimed.id][0], journal)
+            run_var.set((claimed.id, claimed.name, claimed.attempt))  # this task's: for logs
+            tel = e.telemetry  # None unless traces or metrics are on (plait/telemetry)
+            segment = None if tel is None else tel.segment(claimed, self.id)
             if wf is None:  # cannot happen: the claim filters on registered pairs
                 raise PlaitError(
                     f"workflow {claimed.name!r} {claimed.version!r} is not "
@@ -402,25 +407,25 @@ class Worker:
         finally:
             if segment is not None:
                 segment.close()
+            self._finished(claimed.id)  # here, not in a done callback: a loop turn less
 
     async def _run(self, journal: Journal, wf: WorkflowDef[..., Any], args: list[Any]) -> object:
-        """Runs the workflow's coroutine; returns what it returned or raised."""
-        task = start_run(self.engine, journal, wf, args)
+        """Runs the workflow's coroutine in this task, in the run's own context; returns what
+        it returned or raised. No task of its own: ``stop()`` past its grace period drains the
+        journal, then cancels this task, and the cancellation reaches the run where it
+        waits."""
+        scope = run_scope(self.engine, journal)
+        journal.start()
         try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError as exc:
-            if task.done() and not task.cancelled():
-                raise
-            if task.done():  # the workflow let a cancellation escape: it is cancelled
-                return exc
-            # the worker is stopping past its grace period
-            journal.drain()
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-            return _Released()
+            result: object = await InContext(wf.fn(Context(journal), *args), scope)
         except BaseException as exc:
-            return exc
+            result = exc
+        finally:
+            journal.end()
+        task = asyncio.current_task()
+        if journal.draining and task is not None and task.cancelling():
+            return _Released()  # the worker is stopping past its grace period
+        return result
 
     async def _settle(self, journal: Journal, outcome: Outcome) -> None:
         """Records how the run ended: one store call per outcome (and, for an end, the last
@@ -483,15 +488,26 @@ class Worker:
         e.endings.fire(journal.workflow_id, completed)
 
 
+def run_scope(engine: Engine, journal: Journal) -> contextvars.Context:
+    """A copy of the current context for a run of ``journal``'s workflow (its code, and
+    the tasks it makes, see this run and engine)."""
+    scope = contextvars.copy_context()
+    scope.run(_enter_run, engine, journal)
+    return scope
+
+
+def _enter_run(engine: Engine, journal: Journal) -> None:
+    journal_var.set(journal)
+    engine_var.set(engine)
+    workflow_var.set(journal.workflow_id)
+
+
 def start_run(
     engine: Engine, journal: Journal, wf: WorkflowDef[..., Any], args: list[Any]
 ) -> asyncio.Task[Any]:
-    """Starts the workflow's coroutine on ``journal`` as a task with the run's context (the
-    worker's runs, and replay-check's)."""
-    scope = contextvars.copy_context()
-    scope.run(journal_var.set, journal)
-    scope.run(engine_var.set, engine)
-    scope.run(workflow_var.set, journal.workflow_id)
+    """Starts the workflow's coroutine on ``journal`` as a task with the run's context
+    (replay-check's runs; the worker runs its own in the claim's task)."""
+    scope = run_scope(engine, journal)
     task = asyncio.get_running_loop().create_task(wf.fn(Context(journal), *args), context=scope)
     journal.start(task)
     return task

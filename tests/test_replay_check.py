@@ -204,6 +204,21 @@ async def test_golden_export_and_replay(db_url: str, tmp_path: Path) -> None:
         assert (await other.replay_check(golden=[path])).ok
 
 
+async def test_a_step_past_the_end_of_the_journal_does_not_run(db_url: str, tmp_path: Path) -> None:
+    """The replay stops where the journal ends: a new step there is not run for real."""
+    await _v1_waiting(db_url, "o-2")
+    async with TestEngine(db_url, workflows=[deploy("v1")]) as engine:
+        (path,) = await export_journals(engine, ["o-2"], tmp_path)
+    data = json.loads(path.read_text())
+    data["journal"] = data["journal"][:1]  # step_a only: the code calls step_c next
+    path.write_text(json.dumps(data))
+    calls.clear()
+    async with TestEngine(workflows=[deploy("inserted")]) as other:
+        report = await other.replay_check(golden=[path])
+    assert [r.outcome for r in report.results] == [ReplayOutcome.PASSED]
+    assert calls["c"] == 0
+
+
 def test_cli_replay_check_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The command: exit 1 with the first mismatch when a workflow would block, 0 when the
     patched code replays, --json, --export; the app loaded with --app module:engine."""

@@ -115,7 +115,7 @@ class Worker:
         # end wakes the claim loop only when it frees the worker's last slot.
         self._quiet: set[str] = set()
         self._ended: set[str] = set()  # runs whose end was recorded, until their task is done
-        self._local = 0  # claims in flight made by starts in this process (start_here)
+        self._local = 0  # slots held by claims in flight (the claim loop's, start_here's)
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -232,15 +232,21 @@ class Worker:
 
     async def claim_once(self, limit: int) -> list[Claimed]:
         e = self.engine
-        claimed = await e.store.claim(
-            self.id,
-            e.registered_pairs,
-            self.queues,
-            limit,
-            e.clock.now_ms(),
-            e.lease_ms,
-            e.max_recoveries,
-        )
+        # The slots this claim may fill count as taken while it is in flight, so a start in
+        # this process (``takes``/``start_here``) cannot claim beside it past concurrency.
+        self._local += limit
+        try:
+            claimed = await e.store.claim(
+                self.id,
+                e.registered_pairs,
+                self.queues,
+                limit,
+                e.clock.now_ms(),
+                e.lease_ms,
+                e.max_recoveries,
+            )
+        finally:
+            self._local -= limit
         self._adopt(claimed)
         return claimed
 

@@ -28,8 +28,6 @@ import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-import pydantic_core
-
 from plait.errors import ConfigurationError, SerializationError
 
 if TYPE_CHECKING:
@@ -135,6 +133,33 @@ def _plain(text: str, annotation: Any) -> tuple[bool, Any]:
     return (True, value) if type(value) is expected else (False, None)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_PLAIN_DEPTH = 32  # deeper values go through pydantic-core (which has its own limit)
+
+
+def _is_plain(value: object, depth: int) -> bool:
+    """Whether ``value`` is plain JSON data of exactly the built-in types (no subclasses:
+    an enum that is a ``str``, a ``defaultdict``, a tuple all go through pydantic-core).
+    Loops, not ``all()`` over a generator: 0.7 µs for a step's small dict against 1.0 µs
+    for pydantic-core (1.8 µs with generators)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if depth >= _PLAIN_DEPTH:
+        return False
+    if kind is dict:
+        for k, v in value.items():  # type: ignore[attr-defined]
+            if type(k) is not str or (type(v) not in _SCALARS and not _is_plain(v, depth + 1)):
+                return False
+        return True
+    if kind is list:
+        for v in value:  # type: ignore[attr-defined]  # noqa: SIM110 (a loop: see above)
+            if type(v) not in _SCALARS and not _is_plain(v, depth + 1):
+                return False
+        return True
+    return False
+
+
 class Codec:
     """Encodes values for the store and decodes them to a type."""
 
@@ -149,7 +174,14 @@ class Codec:
         self.envelope = transform if isinstance(transform, Envelope) else None
 
     def to_jsonable(self, value: object, *, what: str) -> Any:
-        """``value`` as plain JSON data, or :class:`SerializationError` naming ``what``."""
+        """``value`` as plain JSON data, or :class:`SerializationError` naming ``what``.
+        Plain JSON data (exactly str, int, float, bool, None, dicts with str keys, lists) is
+        returned as it is: pydantic-core would return the same values (checked in
+        tests/test_codec.py), and a worker that only passes plain data never imports it."""
+        if _is_plain(value, 0):
+            return value
+        import pydantic_core  # here: ~30 ms of a worker's start-up, for richer values only
+
         try:
             return pydantic_core.to_jsonable_python(value, bytes_mode="base64")
         except (pydantic_core.PydanticSerializationError, TypeError, ValueError) as exc:
@@ -248,6 +280,8 @@ class Codec:
         done, value = _plain(text, annotation)
         if done:
             return value
+        import pydantic_core
+
         try:
             return _adapter(annotation).validate_json(f"[{text}]")[0]
         except pydantic_core.ValidationError as exc:
@@ -265,6 +299,7 @@ class Codec:
         if _plain(text, annotation)[0]:
             return []
         import pydantic
+        import pydantic_core
 
         try:
             adapter = _adapter(annotation)

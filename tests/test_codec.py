@@ -284,6 +284,39 @@ def test_codec_unit_round_trip_and_errors() -> None:
         codec.encode(lambda: 1, what="set_value")
 
 
+class Label(enum.StrEnum):
+    HIGH = "high"
+
+
+def test_plain_json_skips_pydantic_core_with_the_same_text() -> None:
+    """Plain JSON data is written without pydantic-core; the text is what pydantic-core's
+    conversion gives, and anything richer (subclasses of the built-ins included) still
+    goes through it."""
+    import collections
+
+    import pydantic_core
+
+    from plait.codec import compact_dumps
+
+    codec = Codec()
+    deep: object = "leaf"
+    for _ in range(40):
+        deep = [deep]
+    values: list[object] = [
+        None, True, 0, -1, 10**40, 2.5, -0.0, float("nan"), float("inf"), "", "é\u2028",
+        "a\ud800b", {"i": 1, "payload": "x" * 80}, {"a": [1, 2.5, None, True, {"b": []}]},
+        [], {}, deep, {1: "int key"}, (1, 2), {"t": (1,)}, Label.HIGH, {"e": Label.HIGH},
+        collections.OrderedDict(a=1), collections.defaultdict(list, a=[1]), {"s": {1}},
+        WHEN, b"\x00", Stage.OFFER,
+    ]  # fmt: skip
+    for value in values:
+        expected = compact_dumps(pydantic_core.to_jsonable_python(value, bytes_mode="base64"))
+        assert codec.dumps(value, what="v") == expected, value
+    plain = {"i": 1, "payload": ["x", 2.5, None]}
+    assert codec.to_jsonable(plain, what="v") is plain  # taken as it is, no copy
+    assert codec.to_jsonable((1, 2), what="v") == [1, 2]  # a tuple is converted
+
+
 class Reverse:
     """A toy transform (stands in for encryption)."""
 

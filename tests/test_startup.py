@@ -46,6 +46,7 @@ NEVER = (
     "plait.server.app",
     "plait.ai",
     "pydantic",  # forms import it when used; Approval (a model) is loaded on first use
+    "pydantic_core",  # the codec imports it for values richer than plain JSON
     "smtplib",  # alerts import it when they send an e-mail
     "email",
     "zoneinfo",  # schedules import it when they check or compute a time zone

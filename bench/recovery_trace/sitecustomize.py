@@ -3,9 +3,12 @@
 Put on ``PYTHONPATH`` of the restarted worker only, Python imports this at the end of its
 start-up (``site``). It records the wall time then (the interpreter is up), when a few
 modules begin to import (a finder first on ``sys.meta_path`` that only looks at the name and
-finds nothing) and the first SQLite connection (an audit hook); no code of plait is changed.
-It writes them as JSON to ``$PLAIT_BENCH_TRACE_OUT`` when the process exits. Costs one
-Python call per module imported and per audit event: well under 1 ms in a start-up.
+finds nothing), the first SQLite connection (an audit hook) and, on PostgreSQL, when psycopg
+finished importing, each connection's start and end (by thread) and the first run of each
+distinct statement (psycopg's ``connect`` and ``execute`` wrapped once it is imported); no
+code of plait is changed. It writes them as JSON to ``$PLAIT_BENCH_TRACE_OUT`` when the
+process exits. Costs one Python call per module imported, per audit event and per statement:
+well under 1 ms in a start-up.
 """
 
 from __future__ import annotations

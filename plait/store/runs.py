@@ -223,12 +223,26 @@ class SQLRuns(SQLBase):
             sig_cur = None
             if signals:  # sent after the fence: read under the row lock
                 marks = ", ".join("?" for _ in signals)
-                sig_cur = self._x(
-                    conn,
-                    "SELECT id, name, payload FROM signals WHERE workflow_id = ? AND"
-                    f" consumed_seq IS NULL AND name IN ({marks}) ORDER BY id LIMIT 1",
-                    (fence.workflow_id, *signals),
+                first = (
+                    "FROM signals WHERE workflow_id = ? AND consumed_seq IS NULL"
+                    f" AND name IN ({marks}) ORDER BY id LIMIT 1"
                 )
+                if self.dialect.writes_in_with:
+                    # Found and consumed in one statement (a found signal is always
+                    # consumed). If the fence fails, the operation fails and this is undone:
+                    # only the lease holder's consumption commits.
+                    sig_cur = self._x(
+                        conn,
+                        f"UPDATE signals SET consumed_seq = ? WHERE id = (SELECT id {first})"
+                        " RETURNING id, name, payload",
+                        (entry.seq, fence.workflow_id, *signals),
+                    )
+                else:
+                    sig_cur = self._x(
+                        conn,
+                        f"SELECT id, name, payload {first}",
+                        (fence.workflow_id, *signals),
+                    )
             return lambda: self._waited(
                 conn, fence, now, entry, signals, suspend, status, read, sig_cur
             )
@@ -252,9 +266,12 @@ class SQLRuns(SQLBase):
         cancel, deadline = read()
         sig = sig_cur.fetchone() if sig_cur is not None else None
         if sig is not None:
-            self._x(
-                conn, "UPDATE signals SET consumed_seq = ? WHERE id = ?", (entry.seq, sig["id"])
-            )
+            if not self.dialect.writes_in_with:  # else consumed by the statement that found it
+                self._x(
+                    conn,
+                    "UPDATE signals SET consumed_seq = ? WHERE id = ?",
+                    (entry.seq, sig["id"]),
+                )
             done = dataclasses.replace(
                 entry,
                 status=EntryStatus.COMPLETED,

@@ -33,6 +33,7 @@ from plait.store.records import (
     Attempt,
     Entry,
     Fence,
+    LeaseLostError,
     NewWorkflow,
     Wait,
     WaitOutcome,
@@ -278,8 +279,9 @@ class SQLRuns(SQLBase):
                 completed_at=now,
                 output=dump_json({"signal": sig["name"], "payload": sig["payload"]}),
             )
-            self._update_entry(conn, fence, done)
-            return self._then(conn, WaitOutcome("signal", sig["name"], sig["payload"]))
+            return self._complete(
+                conn, fence, done, WaitOutcome("signal", sig["name"], sig["payload"])
+            )
         if entry.wake_at is not None and entry.wake_at <= now:
             state = "timeout" if signals else "elapsed"
             done = dataclasses.replace(
@@ -288,14 +290,52 @@ class SQLRuns(SQLBase):
                 completed_at=now,
                 output=dump_json({"timeout": True}) if signals else None,
             )
-            self._update_entry(conn, fence, done)
-            return self._then(conn, WaitOutcome(state))
+            return self._complete(conn, fence, done, WaitOutcome(state))
         if not suspend:
             return WaitOutcome("park")
         self._set_status(conn, fence.workflow_id, status)
         wait = Wait(signals, entry.wake_at)
         self._suspend(conn, fence, now, wait, cancel, checked=True, deadline=deadline)
         return self._then(conn, WaitOutcome("suspended"))
+
+    def _complete(
+        self, conn: Conn, fence: Fence, done: Entry, outcome: WaitOutcome
+    ) -> WaitOutcome | Later:
+        """Records the wait's entry ``done`` (completed); returns ``outcome``. Pipelined
+        (PostgreSQL), this runs after the batch sent every operation's first half: a claim
+        among them may have taken the lease over since this operation's fence (a worker
+        taking back its own expired lease), so the UPDATE checks the attempt again, and a
+        stale one fails the operation (the batch then runs again operation by operation)."""
+        if not self.dialect.writes_in_with:
+            self._update_entry(conn, fence, done)
+            return outcome
+        cur = self._x(
+            conn,
+            "UPDATE journal SET status = ?, output = ?, error = ?, completed_at = ?,"
+            " worker_attempt = ? WHERE workflow_id = ? AND seq = ? AND EXISTS (SELECT 1 FROM"
+            " workflows w WHERE w.id = ? AND w.attempt = ? AND w.status = 'running')"
+            " RETURNING seq",
+            (
+                done.status,
+                done.output,
+                dump_json(done.error),
+                done.completed_at,
+                fence.attempt,
+                fence.workflow_id,
+                done.seq,
+                fence.workflow_id,
+                fence.attempt,
+            ),
+        )
+
+        def check() -> WaitOutcome:
+            if cur.fetchone() is None:
+                raise LeaseLostError(
+                    f"attempt {fence.attempt} of workflow {fence.workflow_id!r} lost its lease"
+                )
+            return outcome
+
+        return Later(check)
 
     async def start_child(
         self, fence: Fence, now: int, pending: list[Entry], entry: Entry, child: NewWorkflow

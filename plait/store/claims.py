@@ -108,9 +108,14 @@ class SQLClaims(SQLBase):
                 ended = True
             else:
                 ids.append(row["id"])
+        before, after = self.dialect.claim_plans
+        for sql in before:
+            self._x(conn, sql)
         if len(ids) < limit:  # ready ones, as the queues' limits allow (plait/store/limits.py)
             ids.extend(claim_ready(pairs, limit - len(ids), now))
         if not ids:
+            for sql in after:
+                self._x(conn, sql)
             if ended:  # in pipeline mode an error shows at the next read: make it this one's
                 self._one(conn, "SELECT 1 AS x")
             return []
@@ -127,12 +132,14 @@ class SQLClaims(SQLBase):
             " run, seq_base",
             (worker_id, now + lease_ms, now, now, *ids),
         )
-        journal = self._x(  # sent before the UPDATE's rows are read: one round trip for both
+        journal = self._x(  # sent before the UPDATE's rows are read: one round trip
             conn,
             f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE workflow_id IN ({marks})"
             " ORDER BY workflow_id, seq",
             ids,
         )
+        for sql in after:
+            self._x(conn, sql)
         rows = claimed.fetchall()
         journals: dict[str, list[Entry]] = {r["id"]: [] for r in rows}
         for j in journal.fetchall():

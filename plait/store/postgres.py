@@ -93,6 +93,15 @@ class PostgresDialect(Dialect):
     # plait/store/limits.py). The two-key form: a key space apart from MIGRATION_LOCK's.
     queue_lock = "SELECT pg_advisory_xact_lock(1886151025, hashtext(?))"  # 0x706C6171 "plaq"
     writes_in_with = True
+    # Plans made before a burst mislead the claim's reads. Statistics taken while the woken
+    # workflows waited (available_at NULL) say few rows are due: the planner then reads every
+    # due row and sorts them (18 ms a claim with 10,000 due) instead of taking the first ones
+    # from workflows_claim_order (0.1 ms). A prepared statement's generic plan made while the
+    # journal was small scans the whole journal for 50 workflows' entries (36 ms).
+    claim_plans = (
+        ("SET LOCAL enable_sort = off", "SET LOCAL enable_seqscan = off"),
+        ("SET LOCAL enable_sort TO DEFAULT", "SET LOCAL enable_seqscan TO DEFAULT"),
+    )
 
     def json_text(self, column: str, key_param: str) -> str:
         return f"({column}::jsonb ->> {key_param})"

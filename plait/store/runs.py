@@ -33,6 +33,7 @@ from plait.store.records import (
     Attempt,
     Entry,
     Fence,
+    LeaseLostError,
     NewWorkflow,
     Wait,
     WaitOutcome,
@@ -225,12 +226,26 @@ class SQLRuns(SQLBase):
             sig_cur = None
             if signals:  # sent after the fence: read under the row lock
                 marks = ", ".join("?" for _ in signals)
-                sig_cur = self._x(
-                    conn,
-                    "SELECT id, name, payload FROM signals WHERE workflow_id = ? AND"
-                    f" consumed_seq IS NULL AND name IN ({marks}) ORDER BY id LIMIT 1",
-                    (fence.workflow_id, *signals),
+                first = (
+                    "FROM signals WHERE workflow_id = ? AND consumed_seq IS NULL"
+                    f" AND name IN ({marks}) ORDER BY id LIMIT 1"
                 )
+                if self.dialect.writes_in_with:
+                    # Found and consumed in one statement (a found signal is always
+                    # consumed). If the fence fails, the operation fails and this is undone:
+                    # only the lease holder's consumption commits.
+                    sig_cur = self._x(
+                        conn,
+                        f"UPDATE signals SET consumed_seq = ? WHERE id = (SELECT id {first})"
+                        " RETURNING id, name, payload",
+                        (entry.seq, fence.workflow_id, *signals),
+                    )
+                else:
+                    sig_cur = self._x(
+                        conn,
+                        f"SELECT id, name, payload {first}",
+                        (fence.workflow_id, *signals),
+                    )
             return lambda: self._waited(
                 conn, fence, now, entry, signals, suspend, status, read, sig_cur
             )
@@ -254,17 +269,21 @@ class SQLRuns(SQLBase):
         cancel, deadline = read()
         sig = sig_cur.fetchone() if sig_cur is not None else None
         if sig is not None:
-            self._x(
-                conn, "UPDATE signals SET consumed_seq = ? WHERE id = ?", (entry.seq, sig["id"])
-            )
+            if not self.dialect.writes_in_with:  # else consumed by the statement that found it
+                self._x(
+                    conn,
+                    "UPDATE signals SET consumed_seq = ? WHERE id = ?",
+                    (entry.seq, sig["id"]),
+                )
             done = dataclasses.replace(
                 entry,
                 status=EntryStatus.COMPLETED,
                 completed_at=now,
                 output=dump_json({"signal": sig["name"], "payload": sig["payload"]}),
             )
-            self._update_entry(conn, fence, done)
-            return self._then(conn, WaitOutcome("signal", sig["name"], sig["payload"]))
+            return self._complete(
+                conn, fence, done, WaitOutcome("signal", sig["name"], sig["payload"])
+            )
         if entry.wake_at is not None and entry.wake_at <= now:
             state = "timeout" if signals else "elapsed"
             done = dataclasses.replace(
@@ -273,14 +292,52 @@ class SQLRuns(SQLBase):
                 completed_at=now,
                 output=dump_json({"timeout": True}) if signals else None,
             )
-            self._update_entry(conn, fence, done)
-            return self._then(conn, WaitOutcome(state))
+            return self._complete(conn, fence, done, WaitOutcome(state))
         if not suspend:
             return WaitOutcome("park")
         self._set_status(conn, fence.workflow_id, status)
         wait = Wait(signals, entry.wake_at)
         self._suspend(conn, fence, now, wait, cancel, checked=True, deadline=deadline)
         return self._then(conn, WaitOutcome("suspended"))
+
+    def _complete(
+        self, conn: Conn, fence: Fence, done: Entry, outcome: WaitOutcome
+    ) -> WaitOutcome | Later:
+        """Records the wait's entry ``done`` (completed); returns ``outcome``. Pipelined
+        (PostgreSQL), this runs after the batch sent every operation's first half: a claim
+        among them may have taken the lease over since this operation's fence (a worker
+        taking back its own expired lease), so the UPDATE checks the attempt again, and a
+        stale one fails the operation (the batch then runs again operation by operation)."""
+        if not self.dialect.writes_in_with:
+            self._update_entry(conn, fence, done)
+            return outcome
+        cur = self._x(
+            conn,
+            "UPDATE journal SET status = ?, output = ?, error = ?, completed_at = ?,"
+            " worker_attempt = ? WHERE workflow_id = ? AND seq = ? AND EXISTS (SELECT 1 FROM"
+            " workflows w WHERE w.id = ? AND w.attempt = ? AND w.status = 'running')"
+            " RETURNING seq",
+            (
+                done.status,
+                done.output,
+                dump_json(done.error),
+                done.completed_at,
+                fence.attempt,
+                fence.workflow_id,
+                done.seq,
+                fence.workflow_id,
+                fence.attempt,
+            ),
+        )
+
+        def check() -> WaitOutcome:
+            if cur.fetchone() is None:
+                raise LeaseLostError(
+                    f"attempt {fence.attempt} of workflow {fence.workflow_id!r} lost its lease"
+                )
+            return outcome
+
+        return Later(check)
 
     async def start_child(
         self, fence: Fence, now: int, pending: list[Entry], entry: Entry, child: NewWorkflow

@@ -85,6 +85,9 @@ class Dialect:
     # Whether a WITH clause may hold INSERT/UPDATE (PostgreSQL): the fence and the journal
     # entries after it are then one statement (``SQLBase._send_fenced_append``).
     writes_in_with = False
+    # Statements run before and after the claim's reads: they make them walk indexes (the
+    # ready rows in claim order, the journal by workflow) whatever the statistics say.
+    claim_plans: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
     def sql(self, text: str) -> str:
         return text if self.param == "?" else _convert(text, self.param)

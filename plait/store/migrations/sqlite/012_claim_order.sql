@@ -1,0 +1,3 @@
+-- Nothing to do on SQLite: PostgreSQL's 012 adds workflows_claim_order for its claim, whose
+-- plans stale statistics mislead; SQLite keeps no statistics (no ANALYZE) and its claim reads
+-- workflows_due. The file keeps both dialects' migrations numbered alike.

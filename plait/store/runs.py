@@ -297,8 +297,18 @@ class SQLRuns(SQLBase):
             return WaitOutcome("park")
         self._set_status(conn, fence.workflow_id, status)
         wait = Wait(signals, entry.wake_at)
-        self._suspend(conn, fence, now, wait, cancel, checked=True, deadline=deadline)
-        return self._then(conn, WaitOutcome("suspended"))
+        cur = self._suspend(conn, fence, now, wait, cancel, checked=True, deadline=deadline)
+        if not self.dialect.writes_in_with:
+            return WaitOutcome("suspended")
+
+        def check() -> WaitOutcome:  # as in _complete: a claim may have come in between
+            if cur.fetchone() is None:
+                raise LeaseLostError(
+                    f"attempt {fence.attempt} of workflow {fence.workflow_id!r} lost its lease"
+                )
+            return WaitOutcome("suspended")
+
+        return Later(check)
 
     def _complete(
         self, conn: Conn, fence: Fence, done: Entry, outcome: WaitOutcome
@@ -375,10 +385,12 @@ class SQLRuns(SQLBase):
         cancel: bool,
         checked: bool = False,
         deadline: tuple[int | None] | None = None,
-    ) -> None:
+    ) -> Any:
         """Makes a fenced, running workflow wait for ``wait``, or ready again at once if what
         it waits for is already there (``checked``: the mailbox was just looked at;
-        ``deadline``: the workflow's ``deadline_at``, if the fence read it)."""
+        ``deadline``: the workflow's ``deadline_at``, if the fence read it). The UPDATE
+        checks the attempt again; on PostgreSQL its cursor returns the row's id when it
+        wrote (the pipelined wait reads it: nothing is written for a stale attempt)."""
         if deadline is None:
             row = self._one(
                 conn, "SELECT deadline_at FROM workflows WHERE id = ?", (fence.workflow_id,)
@@ -412,16 +424,19 @@ class SQLRuns(SQLBase):
                 is not None
             )
         waiting_on = {"signals": list(wait.signals), "until": wait.until}
-        self._x(
+        returning = " RETURNING id" if self.dialect.writes_in_with else ""
+        return self._x(
             conn,
             "UPDATE workflows SET status = ?, available_at = ?, waiting_on = ?,"
-            " lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
+            " lease_owner = NULL, lease_expires_at = NULL, updated_at = ?"
+            f" WHERE id = ? AND attempt = ?{returning}",
             (
                 "pending" if ready else "waiting",
                 now if ready else until,
                 None if ready else dump_json(waiting_on),
                 now,
                 fence.workflow_id,
+                fence.attempt,
             ),
         )
 

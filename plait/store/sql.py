@@ -17,6 +17,7 @@ from plait.store.blobs import SQLBlobs
 from plait.store.claims import SQLClaims
 from plait.store.clients import SQLClients
 from plait.store.continuation import SQLContinuation
+from plait.store.ends import SQLEnds
 from plait.store.erasure import SQLErasure
 from plait.store.events import SQLEvents
 from plait.store.executor import Pipelined
@@ -37,6 +38,7 @@ from plait.types import WorkflowInfo
 class SQLStore(
     SQLClients,
     SQLRuns,
+    SQLEnds,
     SQLClaims,
     SQLTasks,
     SQLLimits,
@@ -57,6 +59,7 @@ class SQLStore(
 
     - :class:`~plait.store.clients.SQLClients`: start, read, signal, cancel, resume;
     - :class:`~plait.store.runs.SQLRuns`: workers, leases, a running workflow's writes;
+    - :class:`~plait.store.ends.SQLEnds`: a running workflow's end (``finish``, the parent told);
     - :class:`~plait.store.claims.SQLClaims`: the claim;
     - :class:`~plait.store.continuation.SQLContinuation`: ``continue_as_new``, finished runs;
     - :class:`~plait.store.tasks.SQLTasks`: human tasks;

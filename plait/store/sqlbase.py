@@ -23,10 +23,10 @@ declared on :class:`SQLBase` (each says which part provides it and which call it
 dependencies between parts are these:
 
 - ``_insert_workflow``: provided by ``SQLClients``; called by ``SQLRuns.start_child``.
-- ``_end``: provided by ``SQLRuns``; called by ``SQLClients.cancel`` and ``SQLRuns`` (claim,
-  finish).
+- ``_end``: provided by ``SQLEnds``; called by ``SQLClients.cancel``, ``SQLClaims`` (claim)
+  and ``SQLEnds`` (finish).
 - ``_cancel_workflow_tasks``: provided by ``SQLTasks``; called by ``SQLClients.cancel``,
-  ``SQLRuns._end`` and ``SQLContinuation.continue_as_new``.
+  ``SQLEnds._end`` and ``SQLContinuation.continue_as_new``.
 - ``_claim_ready``, ``_send_claim_ready``, ``_next_ready``, ``_send_next_ready``: provided
   by ``SQLLimits``; called by ``SQLClaims.claim`` and ``SQLRuns.next_due``.
 - ``_log_event``: provided by ``SQLEvents``; called by ``SQLClients`` (create, signal,
@@ -244,7 +244,7 @@ class SQLBase:
 
     def _cancel_workflow_tasks(self, conn: Conn, workflow_id: str, now: int, reason: str) -> None:
         """Cancels the workflow's open human tasks (the caller holds its row). Provided by
-        ``SQLTasks``; called by ``SQLClients.cancel`` and ``SQLRuns._end``."""
+        ``SQLTasks``; called by ``SQLClients.cancel`` and ``SQLEnds._end``."""
         raise NotImplementedError
 
     def _claim_ready(

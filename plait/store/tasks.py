@@ -345,7 +345,7 @@ class SQLTasks(SQLBase):
             self._event(conn, r["id"], r["workflow_id"], "cancelled", None, now, {"reason": reason})
 
     def _cancel_workflow_tasks(self, conn: Conn, workflow_id: str, now: int, reason: str) -> None:
-        """Hook (see ``SQLBase``) for ``SQLClients.cancel`` and ``SQLRuns._end``: cancels the
+        """Hook (see ``SQLBase``) for ``SQLClients.cancel`` and ``SQLEnds._end``: cancels the
         workflow's open tasks."""
         self._cancel_tasks(conn, "workflow_id", workflow_id, now, reason)
 

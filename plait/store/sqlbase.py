@@ -239,7 +239,7 @@ class SQLBase:
     ) -> None:
         """Sets a final (or blocked) status, cancels the workflow's open tasks when it is
         completed or cancelled, and tells the parent when the child has ended. Provided by
-        ``SQLRuns``; ``SQLClients.cancel`` ends workflows that never ran or are blocked."""
+        ``SQLEnds``; ``SQLClients.cancel`` ends workflows that never ran or are blocked."""
         raise NotImplementedError
 
     def _cancel_workflow_tasks(self, conn: Conn, workflow_id: str, now: int, reason: str) -> None:

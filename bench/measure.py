@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -195,3 +196,11 @@ def _git(*args: str) -> str:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
+
+
+def emit(doc: dict[str, Any], out: str | None, indent: int = 2) -> None:
+    """Prints a result document as JSON and, with ``out``, writes it there too."""
+    text = json.dumps(doc, indent=indent)
+    print(text)
+    if out:
+        Path(out).write_text(text + "\n")

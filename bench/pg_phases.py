@@ -38,6 +38,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from bench.measure import emit
+
 TIMED = (
     "create_workflow",
     "claim",
@@ -195,11 +197,7 @@ def main() -> None:
         }
         for c, rs in runs.items()
     }
-    text = json.dumps(out, indent=1)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    print(text)
+    emit(out, args.out, indent=1)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from bench.measure import emit
+
 TICK = os.sysconf("SC_CLK_TCK")
 MARK = "plait-bench-mark"
 
@@ -343,11 +345,7 @@ def main() -> None:
             trees = [_checkout(root, c) for c in args.commits.split(",")]
             doc["commits"] = _measure(args.database, scenarios, trees, args.runs)
     doc["loadavg_after"] = os.getloadavg()
-    text = json.dumps(doc, indent=2)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    print(text)
+    emit(doc, args.out)
 
 
 if __name__ == "__main__":

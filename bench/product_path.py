@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -51,7 +50,7 @@ from typing import Any
 
 import plait
 from bench.backends import Backend, backend_for
-from bench.measure import cpu_seconds, machine, percentile
+from bench.measure import cpu_seconds, emit, machine, percentile
 
 VARIANTS = ("engine", "ai", "human", "full")
 LABELS = ("interested", "not interested", "question", "unsubscribe")
@@ -314,11 +313,7 @@ def main() -> None:
         "added_over_engine": added,
         "runs": rounds,
     }
-    text = json.dumps(doc, indent=2)
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
+    emit(doc, a.out)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ and commit, all as seconds from the spawn.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
 import statistics
@@ -31,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.measure import emit
 
 STEPS = 10
 FIRST = 5  # the interrupted step runs again
@@ -152,10 +153,7 @@ def main() -> None:
         "figures": figures,
         "raw": runs,
     }
-    text = json.dumps(doc, indent=2)
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+    emit(doc, a.out)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.measure import emit
+
 ROOT = Path(__file__).resolve().parent.parent
 
 APP = """
@@ -229,10 +231,7 @@ def main() -> None:
             for r in roots
         ],
     }
-    text = json.dumps(doc, indent=2)
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+    emit(doc, a.out)
 
 
 if __name__ == "__main__":

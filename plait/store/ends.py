@@ -47,16 +47,7 @@ class SQLEnds(SQLBase):
         that is undone and each runs ``_finish`` as it would alone."""
         if len(ops) > 1:
             rows = [
-                (
-                    status,
-                    output,
-                    dump_json(error),
-                    now if status in FINISHED else None,
-                    now,
-                    f.workflow_id,
-                    f.attempt,
-                    "running",
-                )
+                _finish_row(f, now, status, output, error)
                 for f, now, _, status, output, error in ops
             ]
             if self._all_or_none(conn, _FINISH, rows):
@@ -89,21 +80,7 @@ class SQLEnds(SQLBase):
         updated nothing, the full fence runs (``LeaseLostError``: nothing written), then the
         parent is read and ``_end`` runs. The pending entries follow the UPDATE in the same
         transaction (an error in them undoes it)."""
-        final = status in FINISHED
-        cur = self._x(
-            conn,
-            _FINISH,
-            (
-                status,
-                output,
-                dump_json(error),
-                now if final else None,
-                now,
-                fence.workflow_id,
-                fence.attempt,
-                "running",
-            ),
-        )
+        cur = self._x(conn, _FINISH, _finish_row(fence, now, status, output, error))
         wid = fence.workflow_id
         if cur.rowcount == 1:
             self._append(conn, fence, pending)
@@ -221,3 +198,20 @@ _FINISH = (
 )
 # A finish as ``_finish_many`` takes it: fence, now, pending, status, output, error.
 _Finish = tuple[Fence, int, list[Entry], str, str | None, dict[str, Any] | None]
+
+
+def _finish_row(
+    fence: Fence, now: int, status: str, output: str | None, error: dict[str, Any] | None
+) -> tuple[object, ...]:
+    """``_FINISH``'s parameters for one finish."""
+    completed_at = now if status in FINISHED else None
+    return (
+        status,
+        output,
+        dump_json(error),
+        completed_at,
+        now,
+        fence.workflow_id,
+        fence.attempt,
+        "running",
+    )

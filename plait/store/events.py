@@ -14,6 +14,10 @@ drives), so logging costs no statement per action. Invariants kept here:
   nothing (the start of an existing equal workflow, a signal whose dedup key was used) logs
   nothing.
 - Events are read in the order they were logged (``id``).
+- A read of the log, and gc's delete of a workflow's rows, first write what the batch logged
+  before them (``_flush_events``): they see what they would if each operation ran alone.
+  Under savepoints (a failed batch run again) the rows logged before a savepoint are written
+  before it is set, so undoing one operation never undoes another's events.
 
 The log has no foreign key to ``workflows``: it outlives a workflow's deletion, so gc and
 erasure can keep who did what.
@@ -65,6 +69,15 @@ class SQLEvents(SQLBase):
         else:
             rows.append(row)
 
+    def _flush_events(self, conn: Conn) -> None:
+        """Writes the rows logged so far in this transaction now: an operation that reads
+        or deletes event rows calls it first, so it sees (or deletes) what the operations
+        before it in the same batch logged, as it would if each ran alone."""
+        rows: list[EventRow] | None = getattr(_pending, "rows", None)
+        if rows:
+            self._write_events(conn, rows)
+            rows.clear()  # the same list: the backend's savepoint mark stays valid (0)
+
     def _write_events(self, conn: Conn, rows: list[EventRow]) -> None:
         for i in range(0, len(rows), _CHUNK):
             chunk = rows[i : i + _CHUNK]
@@ -77,6 +90,7 @@ class SQLEvents(SQLBase):
 
     async def events(self, workflow_id: str) -> list[WorkflowEvent]:
         def op(conn: Conn) -> list[WorkflowEvent]:
+            self._flush_events(conn)
             rows = self._all(
                 conn,
                 "SELECT id, workflow_id, kind, actor, at, details FROM workflow_events"
@@ -140,8 +154,13 @@ class EventLogBackend(Generic[C]):
 
     def savepoint(self, conn: C, sql: str) -> None:
         # The executor runs each operation of a failed batch again in a savepoint; one that
-        # fails is undone to it, and so are the rows it logged.
+        # fails is undone to it, and so are the rows it logged. The rows logged before the
+        # savepoint are written first, outside it: an operation that flushes the log
+        # (SQLEvents._flush_events) and is then undone must not take them with it.
         if sql.startswith("SAVEPOINT"):
+            if self._rows:
+                self._store._write_events(conn, self._rows)
+                self._rows.clear()
             self._mark = len(self._rows)
         elif sql.startswith("ROLLBACK"):
             del self._rows[self._mark :]

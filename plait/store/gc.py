@@ -156,6 +156,8 @@ class SQLGc(SQLBase):
             n = cur.rowcount if delete else cur.fetchone()["n"]
             deleted[table] = deleted.get(table, 0) + int(n or 0)
 
+        # Events logged earlier in this batch (a cancel, say) are rows like the others.
+        self._flush_events(conn)
         digests: set[str] = set()
         for part in _chunks(ids):
             marks = _marks(len(part))

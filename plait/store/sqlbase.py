@@ -31,6 +31,8 @@ dependencies between parts are these:
   by ``SQLLimits``; called by ``SQLClaims.claim`` and ``SQLRuns.next_due``.
 - ``_log_event``: provided by ``SQLEvents``; called by ``SQLClients`` (create, signal,
   cancel, resume) and ``SQLRuns.start_child``.
+- ``_flush_events``: provided by ``SQLEvents``; called by ``SQLGc`` before it deletes a
+  workflow's event rows.
 - ``_adopt_blobs``: provided by ``SQLBlobs``; called by ``SQLClients`` (``_insert_workflow``,
   ``send_signal``).
 
@@ -290,6 +292,11 @@ class SQLBase:
         """Appends a client action to the workflow's event log, in the action's transaction
         (written with the batch's other events just before COMMIT). Provided by
         ``SQLEvents``; called by ``SQLClients`` and ``SQLRuns.start_child``."""
+        raise NotImplementedError
+
+    def _flush_events(self, conn: Conn) -> None:
+        """Writes the events logged so far in this transaction, before a read or delete of
+        event rows. Provided by ``SQLEvents``; called by ``SQLGc``."""
         raise NotImplementedError
 
     def _adopt_blobs(

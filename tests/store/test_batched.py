@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from plait.errors import WorkflowAlreadyExists
-from plait.store import Store
-from plait.store.records import CHILD_SIGNAL, LeaseLostError, ListFilter, ResultRow, Wait
+import pytest
+
+from plait.errors import WorkflowAlreadyExists, WorkflowNotFound
+from plait.store import Store, open_store
+from plait.store.records import CHILD_SIGNAL, GcFilter, LeaseLostError, ListFilter, ResultRow, Wait
 from plait.types import ErrorInfo, WorkflowEventKind, WorkflowStatus
 
 from .helpers import LEASE, NOW, W2, claim, fence, new, running, step, waiting
@@ -237,3 +239,55 @@ async def test_a_read_workflow_is_a_whole_workflow_info(store: Store) -> None:
     assert dataclasses.replace(info) == info  # every field is there
     (listed,) = await store.list_workflows(ListFilter())
     assert listed == info
+
+
+@pytest.fixture
+async def one(store_url: str) -> AsyncIterator[Store]:
+    """A store with one connection (on PostgreSQL, of the default two): what is sent
+    together is one batch in one transaction, in the order sent."""
+    url = store_url
+    if url.startswith("postgresql"):
+        url += ("&" if "?" in url else "?") + "plait_pool_size=1"
+    s = open_store(url)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def test_a_read_of_the_event_log_sees_what_its_batch_logged_before_it(one: Store) -> None:
+    # Event rows are written just before COMMIT; a read (or gc's delete) in the same batch
+    # must still see the actions queued ahead of it.
+    await one.create_workflow(new("a"), NOW, by="ana")
+    await one.create_workflow(new("b"), NOW, by="ana")
+    await one.cancel("b", NOW + 1, by="bob")
+    cancelled, events, batch = await together(
+        one,
+        one.cancel("a", NOW + 2, by="bob"),
+        one.events("a"),
+        one.collect_workflows(GcFilter(before=NOW + 5), NOW + 10, "gc", True),
+    )
+    assert cancelled == WorkflowStatus.CANCELLED
+    assert [e.kind for e in events] == [WorkflowEventKind.STARTED, WorkflowEventKind.CANCELLED]
+    # "a" was cancelled ahead of gc in the batch: it goes too, and so do its events.
+    assert batch.deleted["workflows"] == 2
+    for wid in ("a", "b"):
+        assert [e.kind for e in await one.events(wid)] == [WorkflowEventKind.COLLECTED]
+
+
+async def test_events_logged_ahead_of_a_failing_read_are_kept(one: Store) -> None:
+    # The failing read sends the batch down the savepoint path; the cancel's event must be
+    # written once, not undone with the read and not written twice.
+    await one.create_workflow(new("a"), NOW, by="ana")
+    results = await together(
+        one,
+        one.cancel("a", NOW + 1, by="bob"),
+        one.events("ghost"),
+        one.events("a"),
+    )
+    assert results[0] == WorkflowStatus.CANCELLED
+    assert isinstance(results[1], WorkflowNotFound)
+    kinds = [WorkflowEventKind.STARTED, WorkflowEventKind.CANCELLED]
+    assert [e.kind for e in results[2]] == kinds
+    assert [e.kind for e in await one.events("a")] == kinds

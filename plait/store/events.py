@@ -25,6 +25,7 @@ erasure can keep who did what.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -128,6 +129,12 @@ class EventLogBackend(Generic[C]):
         # The backend's pipeline mode, if it has one (see plait.store.executor); the event
         # rows are then sent together with COMMIT.
         self.pipeline: Callable[[C, bool], None] | None = getattr(inner, "pipeline", None)
+        # And its one-round-trip batches (plait.store.executor.OneTrip), the rows logged in
+        # them sent before their COMMIT.
+        inner_trip = getattr(inner, "one_trip", None)
+        self.one_trip: Callable[..., list[object] | None] | None = None
+        if inner_trip is not None:
+            self.one_trip = functools.partial(self._one_trip, inner_trip)
         self._rows: list[EventRow] = []
         self._mark = 0
 
@@ -138,6 +145,25 @@ class EventLogBackend(Generic[C]):
         self._inner.begin(conn, write)
         self._rows = []  # whatever an earlier, rolled-back attempt logged is gone
         _pending.rows = self._rows
+
+    def _one_trip(
+        self,
+        inner: Callable[..., list[object] | None],
+        conn: C,
+        sends: list[Callable[[C], Callable[[], Any]]],
+        before_commit: Callable[[C], None],
+    ) -> list[object] | None:
+        self._rows = []
+        _pending.rows = self._rows
+
+        def send_rows(conn: C) -> None:
+            rows, self._rows = self._rows, []
+            _pending.rows = self._rows
+            if rows:
+                self._store._write_events(conn, rows)
+            before_commit(conn)
+
+        return inner(conn, sends, send_rows)
 
     def commit(self, conn: C) -> None:
         rows, self._rows = self._rows, []

@@ -32,6 +32,7 @@ operation runs again alone, in its own savepoint.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
@@ -67,11 +68,12 @@ class Transactional(Protocol[C]):
 class CommitUnknown(Exception):
     """Raised by a backend's ``commit`` when the connection broke during COMMIT, so the
     transaction may or may not have committed. ``check(conn)``, on a new connection, says
-    whether it did (``None``: not known yet, ask again later)."""
+    whether it did (``None``: not known yet, ask again later); without ``check`` it cannot be
+    known, and the batch's callers get the error (the batch is never run twice)."""
 
-    def __init__(self, check: Callable[[Any], bool | None]) -> None:
+    def __init__(self, check: Callable[[Any], bool | None] | None) -> None:
         super().__init__("the connection broke during COMMIT")
-        self.check = check
+        self.check = check  # None: there is no way to know (nothing was read before COMMIT)
         self.results: list[object] = []
 
 
@@ -80,10 +82,22 @@ class Pipelined(Generic[T]):
     statements and returns the function that reads their results into the operation's
     result. Called like a plain operation, it sends and reads at once."""
 
-    __slots__ = ("send",)
+    __slots__ = ("recover", "send")
 
-    def __init__(self, send: Callable[[Any], Callable[[], T | Later]]) -> None:
+    def __init__(
+        self,
+        send: Callable[[Any], Callable[[], T | Later]],
+        recover: Callable[[Any], tuple[bool, object]] | None = None,
+    ) -> None:
         self.send = send
+        # With ``recover`` the operation is *final*: its receive half never returns
+        # ``Later``; when it raises while every statement succeeded, it wrote nothing (a
+        # refusal, such as a stale attempt's); and ``recover(conn)``, on a new connection,
+        # says whether its writes are in the database and, if so, its result read afresh
+        # (else the refusal it would have raised). A batch of only final operations may be
+        # sent with its COMMIT and read after it, in one round trip (``_one_trip`` below);
+        # when the link breaks then, ``recover`` tells whether the batch committed.
+        self.recover = recover
 
     def __call__(self, conn: Any) -> T:
         result: Any = self.send(conn)()
@@ -148,6 +162,17 @@ class BatchExecutor(Generic[C]):
         retry_for: float = 120.0,
     ) -> None:
         self._backend = backend
+        # A backend may run a batch of only ``final`` pipelined operations in one round trip:
+        # ``one_trip(conn, sends, before_commit)`` sends BEGIN, their statements, what
+        # ``before_commit(conn)`` adds, and COMMIT together, and reads the results after.
+        # It returns each operation's result (its exception, if its receive half raised)
+        # when the transaction committed; None when it did not (rolled back: the batch then
+        # runs the ordinary way); and raises CommitUnknown without a check when the link
+        # broke after COMMIT was sent (nothing read before COMMIT can tell: callers get the
+        # error, and a worker's run stops as if it had crashed there).
+        self._one_trip: Callable[..., list[object] | None] | None = getattr(
+            backend, "one_trip", None
+        )
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._max_batch = max_batch
         self._retry_for = retry_for
@@ -288,6 +313,8 @@ class BatchExecutor(Generic[C]):
 
     def _outcome(self, conn: C, unknown: CommitUnknown, deadline: float) -> tuple[C, bool | None]:
         """Whether the transaction whose COMMIT broke did commit, asked on a new connection."""
+        if unknown.check is None:  # nothing can tell: a new connection, and the error
+            return self._reconnect(conn), None
         pause = 0.01
         fresh = False
         while True:
@@ -337,6 +364,19 @@ class BatchExecutor(Generic[C]):
 
     def _transaction(self, conn: C, batch: list[_Item]) -> list[object]:
         write = any(item[1] for item in batch)
+        one_trip: Callable[..., list[object] | None] | None = self._one_trip
+        if one_trip is not None and write:
+            ops = [fn for fn, _, _, _ in batch if type(fn) is Pipelined and fn.recover]
+            if len(ops) == len(batch):
+                try:
+                    done = one_trip(conn, [fn.send for fn in ops], _nothing)
+                except CommitUnknown as unknown:
+                    if unknown.check is None:
+                        recovers = [fn.recover for fn in ops if fn.recover is not None]
+                        unknown.check = functools.partial(_recovered, recovers, unknown)
+                    raise
+                if done is not None:
+                    return done
         self._backend.begin(conn, write)
         try:
             # Operations rarely fail: run the batch plainly, and only when one raises, undo
@@ -469,3 +509,25 @@ def _resolve_all(
             hook()
         except Exception:  # a hint must never fail the writes that sent it
             log.exception("a commit hook failed")
+
+
+def _nothing(conn: object) -> None:
+    return None
+
+
+def _recovered(
+    recovers: list[Callable[[Any], tuple[bool, object]]], unknown: CommitUnknown, conn: object
+) -> bool:
+    """Whether a one-trip batch whose link broke committed: it did if any operation's writes
+    are there (one transaction: all or none); its results are then read afresh. If none
+    are, it did not, or every operation was refused and wrote nothing: running it again is
+    safe either way."""
+    found = [recover(conn) for recover in recovers]
+    committed = any(written for written, _ in found)
+    log.warning(
+        "the link broke after a batch's COMMIT was sent; it %s",
+        "had committed" if committed else "had not committed: running it again",
+    )
+    if committed:
+        unknown.results = [result for _, result in found]
+    return committed

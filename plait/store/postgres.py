@@ -21,7 +21,10 @@ a signal, a wait, a workflow's end, a claim, a read of a workflow) go out togeth
 any result is read, and ``COMMIT`` goes out with the batch's event rows. The hot operations
 are one statement each (``WITH`` the fence's row lock, then the writes on the row it found:
 a stale attempt writes nothing). A batch of them costs two round trips, however many
-workflows it serves; the futures still resolve only after ``COMMIT`` returned.
+workflows it serves; the futures still resolve only after ``COMMIT`` returned. A batch of
+step records only (the common batch of a workflow running steps one after another) is one
+round trip: ``BEGIN; ...; COMMIT`` as one query string of prepared statements
+(:mod:`plait.store.pgtrip`), which also costs the client about a third of the CPU.
 
 Invariants kept here:
 - Every operation runs under READ COMMITTED; the shared SQL locks the workflow row
@@ -32,7 +35,8 @@ Invariants kept here:
   on a new connection, with backoff, for up to ``retry_for`` seconds. Nothing is half-written:
   a batch is one transaction. Nothing is done twice: if the connection breaks during COMMIT,
   the transaction id taken at BEGIN is looked up with ``pg_xact_status`` before anything is
-  run again.
+  run again; for a one-trip batch of step records, which reads nothing before COMMIT,
+  each record's journal row is looked up instead (``SQLRuns._recover_append``).
 - Migrations (numbered files in ``migrations/postgresql``) run in one transaction under
   ``pg_advisory_xact_lock``, so workers starting together migrate once.
 - Wake-ups are hints sent after commit, never from a trigger and never inside the
@@ -66,6 +70,7 @@ from plait.errors import ConfigurationError
 from plait.store import migrations
 from plait.store.events import EventLogBackend
 from plait.store.executor import BatchExecutor, CommitUnknown, ExecutorPool
+from plait.store.pgtrip import OneTrip
 from plait.store.sql import SQLStore
 from plait.store.sqlbase import Conn, Dialect
 
@@ -178,6 +183,7 @@ class _Backend:
         self._xid: str | None = None
         self._xid_cursor: psycopg.Cursor[DictRow] | None = None
         self._pipe: contextlib.AbstractContextManager[Any] | None = None
+        self._trip = OneTrip()
 
     def connect(self) -> PgConn:
         return psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row)
@@ -249,6 +255,21 @@ class _Backend:
             raise psycopg.OperationalError("the connection is broken")
         if conn.info.transaction_status != TransactionStatus.IDLE:
             conn.execute("ROLLBACK")
+
+    def one_trip(
+        self,
+        conn: PgConn,
+        sends: list[Callable[[Any], Callable[[], Any]]],
+        before_commit: Callable[[Any], None],
+    ) -> list[object] | None:
+        """A batch of final operations in one round trip (``plait.store.pgtrip``)."""
+        self.pipeline(conn, False)
+        self._xid = None
+        self._xid_cursor = None
+        done = self._trip.run(conn, sends, before_commit)
+        if done is None:
+            self.rollback(conn)  # a statement failed, so COMMIT never ran: the usual way
+        return done
 
     def savepoint(self, conn: PgConn, sql: str) -> None:
         self.pipeline(conn, False)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from plait.store.executor import Batched, Later, Pipelined
@@ -173,7 +173,8 @@ class SQLRuns(SQLBase):
                 Pipelined(
                     functools.partial(
                         self._send_fenced_append, fence=fence, now=now, entries=entries
-                    )
+                    ),
+                    recover=functools.partial(self._recover_append, fence, entries),
                 )
             )
 
@@ -201,6 +202,26 @@ class SQLRuns(SQLBase):
             return cancel
 
         return await self._run(op)
+
+    def _recover_append(
+        self, fence: Fence, entries: Sequence[Entry], conn: Conn
+    ) -> tuple[bool, object]:
+        """Whether ``_send_fenced_append``'s entries were written by this attempt (the
+        batch's link broke after its COMMIT was sent), and then what it returns (whether
+        cancellation was requested), read now; else the ``LeaseLostError`` it raises when
+        it writes nothing."""
+        written = self._one(
+            conn,
+            "SELECT w.cancel_requested FROM journal j JOIN workflows w ON w.id = j.workflow_id"
+            " WHERE j.workflow_id = ? AND j.seq = ? AND j.worker_attempt = ?",
+            (fence.workflow_id, entries[0].seq, fence.attempt),
+        )
+        if written is None:
+            lost = LeaseLostError(
+                f"attempt {fence.attempt} of workflow {fence.workflow_id!r} lost its lease"
+            )
+            return False, lost
+        return True, bool(written["cancel_requested"])
 
     async def wait(
         self,

@@ -431,16 +431,19 @@ class SQLBase:
         with ``end`` also ``parent_id`` and ``open_tasks``)."""
         params = _fenced_append_params(fence, entries)
         params.extend(end)
-        cur = self._x(conn, _fenced_sql(len(entries), bool(end)), params)
+        try:  # outside pipeline mode (a batch run again in savepoints) it raises here
+            cur = self._x(conn, _fenced_sql(len(entries), bool(end)), params)
+        except Exception as exc:
+            if _is_unique_violation(exc):
+                raise _written_by_another(fence) from None
+            raise
 
         def receive() -> Row:
             try:
                 row = cur.fetchone()
             except Exception as exc:
                 if _is_unique_violation(exc):
-                    raise LeaseLostError(
-                        f"a journal entry of {fence.workflow_id!r} was written by another attempt"
-                    ) from None
+                    raise _written_by_another(fence) from None
                 raise
             if row is None:
                 raise LeaseLostError(
@@ -486,6 +489,12 @@ _ENTRY_ROW = (
     " ?::integer, ?::integer, ?::bigint, ?::bigint, ?::text)"
 )
 _fenced_cache: dict[tuple[int, bool], str] = {}
+
+
+def _written_by_another(fence: Fence) -> LeaseLostError:
+    return LeaseLostError(
+        f"a journal entry of {fence.workflow_id!r} was written by another attempt"
+    )
 
 
 def _fenced_sql(n: int, end: bool) -> str:

@@ -291,3 +291,39 @@ async def test_events_logged_ahead_of_a_failing_read_are_kept(one: Store) -> Non
     kinds = [WorkflowEventKind.STARTED, WorkflowEventKind.CANCELLED]
     assert [e.kind for e in results[2]] == kinds
     assert [e.kind for e in await one.events("a")] == kinds
+
+
+async def test_a_failing_record_in_a_batch_of_records_fails_alone(one: Store) -> None:
+    # On PostgreSQL a batch of records is one query string; a statement that fails there
+    # (an entry another attempt wrote: a unique violation) undoes it, and the batch runs
+    # again the usual way, so the error reaches only its record.
+    a, b = await running(one, "a"), await running(one, "b")
+    assert await one.record(a, NOW + 1, [step(1)], []) is False
+    again, other = await together(
+        one,
+        one.record(a, NOW + 2, [step(1, output='"twice"')], []),
+        one.record(b, NOW + 2, [step(1)], []),
+    )
+    assert isinstance(again, LeaseLostError) and other is False
+    assert [e.output for e in await one.journal("a")] == ["ok"]  # the first write stays
+    assert [e.seq for e in await one.journal("b")] == [1]
+
+
+async def test_a_record_is_recovered_from_what_it_wrote(one: Store) -> None:
+    # What the executor asks when a batch's link broke after its COMMIT was sent.
+    a = await running(one, "a")
+    stale = dataclasses.replace(a, attempt=a.attempt - 1)
+    assert await one.record(a, NOW + 1, [step(1)], []) is False
+    await one.cancel("a", NOW + 2)
+    recover = one._recover_append  # type: ignore[attr-defined]
+    found = await one._run(  # type: ignore[attr-defined]
+        lambda conn: [
+            recover(a, [step(1)], conn),
+            recover(a, [step(2)], conn),
+            recover(stale, [step(1)], conn),
+        ],
+        write=False,
+    )
+    assert found[0] == (True, True)  # written; cancellation requested since, read now
+    assert found[1][0] is False and isinstance(found[1][1], LeaseLostError)
+    assert found[2][0] is False and isinstance(found[2][1], LeaseLostError)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from plait.store.executor import Batched, BatchExecutor, CommitUnknown, ExecutorPool
+from plait.store.executor import Batched, BatchExecutor, CommitUnknown, ExecutorPool, Pipelined
 
 
 class Transient(Exception):
@@ -215,3 +215,95 @@ async def test_a_pool_spreads_concurrent_operations() -> None:
 async def test_a_pool_needs_members() -> None:
     with pytest.raises(ValueError):
         ExecutorPool([])
+
+
+class TripBackend(Backend):
+    """A backend that runs batches of final operations in one round trip; ``trips``
+    scripts each: "ok", "failed" (a statement failed: not committed), "lost" (the link
+    broke after COMMIT was sent, and it did not commit) or "lost-committed"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trips: list[str] = []
+        self.tripped: list[list[str]] = []
+
+    def one_trip(self, conn: Conn, sends: list[Any], before_commit: Any) -> list[Any] | None:
+        step = self.trips.pop(0) if self.trips else "ok"
+        self.pending = []
+        receives = [send(conn) for send in sends]
+        before_commit(conn)
+        self.tripped.append(list(self.pending))
+        if step == "failed":
+            return None
+        if step.startswith("lost"):
+            conn.broken = True
+            if step == "lost-committed":
+                self.committed.append(self.pending)
+            raise CommitUnknown(None) from Transient("lost")
+        self.committed.append(self.pending)
+        return [receive() for receive in receives]
+
+
+def final(backend: TripBackend, name: str) -> Pipelined[str]:
+    def send(conn: Conn) -> Any:
+        backend.pending.append(name)
+        return lambda: f"{name}@{conn.n}"
+
+    def recover(conn: Conn) -> tuple[bool, object]:
+        written = any(name in batch for batch in backend.committed)
+        return written, f"{name} read again" if written else ValueError(f"{name} refused")
+
+    return Pipelined(send, recover)
+
+
+async def test_a_batch_of_final_operations_takes_one_trip() -> None:
+    backend = TripBackend()
+    executor = BatchExecutor(backend, name="test")
+    await executor.start()
+    try:
+        results = await batch_of(executor, final(backend, "a"), final(backend, "b"))
+        mixed = await batch_of(executor, final(backend, "c"), op(backend, "plain", []))
+    finally:
+        await executor.close()
+    assert results == ["a@0", "b@0"] and backend.tripped == [["a", "b"]]
+    assert mixed == ["c@0", "plain@0"]  # a plain operation: the usual way
+    assert backend.committed[-1] == ["c", "plain"] and len(backend.tripped) == 1
+
+
+async def test_a_one_trip_batch_that_did_not_commit_runs_the_usual_way() -> None:
+    backend = TripBackend()
+    backend.trips = ["failed"]
+    executor = BatchExecutor(backend, name="test")
+    await executor.start()
+    try:
+        results = await batch_of(executor, final(backend, "a"), final(backend, "b"))
+    finally:
+        await executor.close()
+    assert results == ["a@0", "b@0"]
+    assert backend.tripped == [["a", "b"]] and [b for b in backend.committed if b] == [["a", "b"]]
+
+
+async def test_a_lost_one_trip_commit_is_recovered_not_run_twice() -> None:
+    backend = TripBackend()
+    backend.trips = ["lost-committed"]
+    executor = BatchExecutor(backend, name="test")
+    await executor.start()
+    try:
+        results = await batch_of(executor, final(backend, "a"), final(backend, "b"))
+    finally:
+        await executor.close()
+    assert results == ["a read again", "b read again"]  # each operation's recover
+    assert [b for b in backend.committed if b] == [["a", "b"]] and len(backend.tripped) == 1
+
+
+async def test_a_lost_one_trip_batch_that_did_not_commit_runs_again() -> None:
+    backend = TripBackend()
+    backend.trips = ["lost"]
+    executor = BatchExecutor(backend, name="test")
+    await executor.start()
+    try:
+        results = await batch_of(executor, final(backend, "a"), final(backend, "b"))
+    finally:
+        await executor.close()
+    assert results == ["a@1", "b@1"]  # run again, on a new connection
+    assert [b for b in backend.committed if b] == [["a", "b"]] and len(backend.tripped) == 2

@@ -13,13 +13,15 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 import plait
 from plait.store import open_store
+from plait.store.pgtrip import OneTrip, numbered
 from plait.store.postgres import PostgresStore, _Backend, _committed, conninfo
 from plait.store.records import ListFilter
 
-from .helpers import NOW, claim, new
+from .helpers import NOW, claim, new, running, step
 
 
 @pytest.fixture
@@ -258,3 +260,40 @@ async def test_a_process_holds_the_documented_connections(postgres: Any, pg_url:
             await store.close()
             postgres.release(db, reuse=False)
     assert "keepalives=1" in conninfo(pg_url)
+
+
+def test_one_trip_statements_are_prepared_once_or_sent_as_they_are(pg_url: str) -> None:
+    assert numbered("SELECT %s, '%%' || %s") == "SELECT $1, '%' || $2"
+    trip = OneTrip()
+    with psycopg.connect(pg_url, autocommit=True, row_factory=dict_row) as conn:
+        cur = psycopg.ClientCursor(conn, row_factory=dict_row)
+        typed = "SELECT %s::bigint + 1 AS n"
+        assert trip._bound(conn, cur, typed, (41,)) == "EXECUTE plait_0(41)"
+        assert trip._bound(conn, cur, typed, (1,)) == "EXECUTE plait_0(1)"  # prepared once
+        # a parameter whose type the text does not tell cannot be prepared: sent inline
+        untyped = "SELECT %s IS NULL AS x"
+        assert trip._bound(conn, cur, untyped, ("it's",)) == "SELECT 'it''s' IS NULL AS x"
+        assert trip._prepared[untyped] is None  # not tried again
+        names = [r["name"] for r in conn.execute("SELECT name FROM pg_prepared_statements")]
+        assert names == ["plait_0"]
+    with psycopg.connect(pg_url, autocommit=True, row_factory=dict_row) as other:
+        cur = psycopg.ClientCursor(other, row_factory=dict_row)
+        trip._bound(other, cur, typed, (1,))  # a new connection prepares again
+        assert other.execute("EXECUTE plait_0(1)").fetchone() == {"n": 2}
+
+
+async def test_a_batch_of_step_records_is_one_query_on_one_connection(pg_url: str) -> None:
+    store = open_store(pg_url + "?plait_pool_size=1")
+    await store.open()
+    try:
+        a = await running(store, "a")
+        assert await store.record(a, NOW + 1, [step(1)], []) is False
+        prepared = await store._run(  # type: ignore[attr-defined]
+            lambda conn: [
+                r["statement"] for r in conn.execute("SELECT statement FROM pg_prepared_statements")
+            ],
+            write=False,
+        )
+        assert len(prepared) == 1 and "INSERT INTO journal" in prepared[0]
+    finally:
+        await store.close()

@@ -18,8 +18,9 @@ twice.
 Pipelining. An operation wrapped in :class:`Pipelined` comes in two halves: it sends its
 statements without reading their results, and returns a function that reads them. A batch
 sends the statements of consecutive pipelined operations together before it reads any
-result, so on a backend with a ``pipeline(conn, on)`` method (PostgreSQL: libpq's pipeline
-mode) they cost one round trip between them instead of one each. Anything that fails in a
+result, so on a backend with a ``pipeline(conn, on)`` method (PostgreSQL: statements kept
+and sent as one query string, ``plait.store.pglink``) they cost one round trip between them
+instead of one each. Anything that fails in a
 pipelined run fails the batch's first pass, and the batch runs again operation by operation
 in savepoints (not pipelined), so an error is always charged to the operation that caused it.
 

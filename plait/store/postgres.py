@@ -14,17 +14,18 @@ synchronous code then serves SQLite and PostgreSQL (one conformance suite, no tw
 code). The event loop never blocks on the database: it awaits a future the thread resolves
 after COMMIT. Only the wake-up connection below is async.
 
-Round trips. Each transaction runs in libpq's pipeline mode wherever the operations allow
-(``_Backend``): ``BEGIN`` goes out with the batch's first statements, the statements of
-consecutive :class:`~plait.store.executor.Pipelined` operations (a step's result, a start,
-a signal, a wait, a workflow's end, a claim, a read of a workflow) go out together before
-any result is read, and ``COMMIT`` goes out with the batch's event rows. The hot operations
-are one statement each (``WITH`` the fence's row lock, then the writes on the row it found:
-a stale attempt writes nothing). A batch of them costs two round trips, however many
-workflows it serves; the futures still resolve only after ``COMMIT`` returned. A batch of
-step records only (the common batch of a workflow running steps one after another) is one
-round trip: ``BEGIN; ...; COMMIT`` as one query string of prepared statements
-(:mod:`plait.store.pgtrip`), which also costs the client about a third of the CPU.
+Round trips. Each transaction keeps its statements and sends them together wherever the
+operations allow (``_Backend`` with :class:`~plait.store.pglink.Link`, which does what
+libpq's pipeline mode does at about a third of psycopg's client CPU): ``BEGIN`` goes out
+with the batch's first statements, the statements of consecutive
+:class:`~plait.store.executor.Pipelined` operations (a step's result, a start, a signal, a
+wait, a workflow's end, a claim, a read of a workflow) go out together before any result
+is read, and ``COMMIT`` goes out with the batch's event rows. The hot operations are one
+statement each (``WITH`` the fence's row lock, then the writes on the row it found: a stale
+attempt writes nothing). A batch of them costs two round trips, however many workflows it
+serves; the futures still resolve only after ``COMMIT`` returned. A batch of step records
+only (the common batch of a workflow running steps one after another) is one round trip,
+``BEGIN`` to ``COMMIT`` (``Link.one_trip``).
 
 Invariants kept here:
 - Every operation runs under READ COMMITTED; the shared SQL locks the workflow row
@@ -64,13 +65,13 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow
 
 from plait.errors import ConfigurationError
 from plait.store import migrations
 from plait.store.events import EventLogBackend
 from plait.store.executor import BatchExecutor, CommitUnknown, ExecutorPool
-from plait.store.pgtrip import OneTrip
+from plait.store.pglink import Link
 from plait.store.sql import SQLStore
 from plait.store.sqlbase import Conn, Dialect
 
@@ -169,42 +170,37 @@ def retryable(error: BaseException) -> bool:
 
 
 class _Backend:
-    """How a :class:`BatchExecutor` thread uses one psycopg connection.
+    """How a :class:`BatchExecutor` thread uses one connection (a :class:`Link`).
 
-    A transaction starts in pipeline mode: ``BEGIN`` (and the query for the transaction id)
-    are sent, not waited for. The executor leaves pipeline mode before an operation that is
-    not :class:`~plait.store.executor.Pipelined` (``pipeline(conn, False)``: one round trip
-    for what was sent) and enters it again for pipelined ones; ``commit`` sends ``COMMIT`` in
-    pipeline mode and waits for it, so a batch of pipelined operations costs two round trips:
+    A transaction starts keeping statements: ``BEGIN`` (and the query for the transaction
+    id) are kept, not sent. The executor sends what was kept before an operation that is
+    not :class:`~plait.store.executor.Pipelined` (``pipeline(conn, False)``: one round trip)
+    and keeps statements again for pipelined ones; ``commit`` keeps the event rows and
+    ``COMMIT`` and sends them, so a batch of pipelined operations costs two round trips:
     everything up to the last result, then the event rows and ``COMMIT``."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self._xid: str | None = None
-        self._xid_cursor: psycopg.Cursor[DictRow] | None = None
-        self._pipe: contextlib.AbstractContextManager[Any] | None = None
-        self._trip = OneTrip()
+        self._xid_cursor: Any = None
 
-    def connect(self) -> PgConn:
-        return psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row)
+    def connect(self) -> Link:
+        return Link(self.dsn)
 
-    def pipeline(self, conn: PgConn, on: bool) -> None:
-        """Enters (``on``) or leaves libpq's pipeline mode; leaving waits for every result
-        and raises the first error among them."""
-        if on and self._pipe is None:
-            entered = conn.pipeline()
-            entered.__enter__()
-            self._pipe = entered
-        elif not on and self._pipe is not None:
-            leaving, self._pipe = self._pipe, None
+    def pipeline(self, conn: Link, on: bool) -> None:
+        """Starts keeping statements to send together (``on``), or sends what was kept
+        and waits for every result, raising the first error among them."""
+        if on:
+            conn.batch(True)
+        elif conn.batching:
             try:
-                leaving.__exit__(None, None, None)
+                conn.batch(False)
             except psycopg.Error as exc:
                 if exc.sqlstate is None:  # the client's error: the link's state is unknown
                     conn.close()
                 raise
 
-    def begin(self, conn: PgConn, write: bool) -> None:
+    def begin(self, conn: Link, write: bool) -> None:
         self._xid = None
         self._xid_cursor = None
         self.pipeline(conn, True)
@@ -221,7 +217,7 @@ class _Backend:
             self._xid = None if row is None else str(row["xid"])
         return self._xid
 
-    def commit(self, conn: PgConn) -> None:
+    def commit(self, conn: Link) -> None:
         xid = self._read_xid()
         self._xid = None
         if conn.info.transaction_status == TransactionStatus.INERROR:
@@ -241,10 +237,10 @@ class _Backend:
             # an earlier statement of the pipeline failed, so COMMIT was never run
             raise pg_errors.InFailedSqlTransaction("the batch's transaction failed")
 
-    def rollback(self, conn: PgConn) -> None:
+    def rollback(self, conn: Link) -> None:
         self._xid = None
         self._xid_cursor = None
-        if self._pipe is not None:
+        if conn.batching:
             try:
                 self.pipeline(conn, False)
             except psycopg.Error:
@@ -258,32 +254,31 @@ class _Backend:
 
     def one_trip(
         self,
-        conn: PgConn,
+        conn: Link,
         sends: list[Callable[[Any], Callable[[], Any]]],
         before_commit: Callable[[Any], None],
     ) -> list[object] | None:
-        """A batch of final operations in one round trip (``plait.store.pgtrip``)."""
+        """A batch of final operations in one round trip (``Link.one_trip``)."""
         self.pipeline(conn, False)
         self._xid = None
         self._xid_cursor = None
-        done = self._trip.run(conn, sends, before_commit)
+        done = conn.one_trip(sends, before_commit)
         if done is None:
             self.rollback(conn)  # a statement failed, so COMMIT never ran: the usual way
         return done
 
-    def savepoint(self, conn: PgConn, sql: str) -> None:
+    def savepoint(self, conn: Link, sql: str) -> None:
         self.pipeline(conn, False)
         conn.execute(sql)
 
-    def close(self, conn: PgConn) -> None:
-        self._pipe = None
+    def close(self, conn: Link) -> None:
         conn.close()
 
     def retryable(self, error: BaseException) -> bool:
         return retryable(error)
 
 
-def _committed(conn: PgConn, xid: str) -> bool | None:
+def _committed(conn: Link, xid: str) -> bool | None:
     try:
         row = conn.execute("SELECT pg_xact_status(%s::xid8) AS s", (xid,)).fetchone()
     except pg_errors.InvalidParameterValue:  # "in the future": the server lost it in a crash

@@ -13,11 +13,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
+from psycopg.pq import TransactionStatus
 
 import plait
 from plait.store import open_store
-from plait.store.pgtrip import OneTrip, numbered
+from plait.store.pglink import Link, numbered
 from plait.store.postgres import PostgresStore, _Backend, _committed, conninfo
 from plait.store.records import ListFilter
 
@@ -262,38 +262,79 @@ async def test_a_process_holds_the_documented_connections(postgres: Any, pg_url:
     assert "keepalives=1" in conninfo(pg_url)
 
 
-def test_one_trip_statements_are_prepared_once_or_sent_as_they_are(pg_url: str) -> None:
+def test_kept_statements_are_prepared_once_or_sent_as_they_are(pg_url: str) -> None:
     assert numbered("SELECT %s, '%%' || %s") == "SELECT $1, '%' || $2"
-    trip = OneTrip()
-    with psycopg.connect(pg_url, autocommit=True, row_factory=dict_row) as conn:
-        cur = psycopg.ClientCursor(conn, row_factory=dict_row)
+    link = Link(conninfo(pg_url))
+    try:
         typed = "SELECT %s::bigint + 1 AS n"
-        assert trip._bound(conn, cur, typed, (41,)) == "EXECUTE plait_0(41)"
-        assert trip._bound(conn, cur, typed, (1,)) == "EXECUTE plait_0(1)"  # prepared once
+        assert link._bound(typed, (41,)) == "EXECUTE plait_0(41)"
+        assert link._bound(typed, (1,)) == "EXECUTE plait_0(1)"  # prepared once
         # a parameter whose type the text does not tell cannot be prepared: sent inline
         untyped = "SELECT %s IS NULL AS x"
-        assert trip._bound(conn, cur, untyped, ("it's",)) == "SELECT 'it''s' IS NULL AS x"
-        assert trip._prepared[untyped] is None  # not tried again
-        names = [r["name"] for r in conn.execute("SELECT name FROM pg_prepared_statements")]
+        assert link._bound(untyped, ("it's",)) == "SELECT 'it''s' IS NULL AS x"
+        assert link._prepared[untyped] is None  # not tried again
+        names = [r["name"] for r in link.execute("SELECT name FROM pg_prepared_statements")]
         assert names == ["plait_0"]
-    with psycopg.connect(pg_url, autocommit=True, row_factory=dict_row) as other:
-        cur = psycopg.ClientCursor(other, row_factory=dict_row)
-        trip._bound(other, cur, typed, (1,))  # a new connection prepares again
-        assert other.execute("EXECUTE plait_0(1)").fetchone() == {"n": 2}
+        # kept statements go out together at the first read, in order, in the transaction
+        link.batch(True)
+        link.execute("BEGIN")
+        first = link.execute(typed, (1,))
+        second = link.execute(untyped, (None,))
+        assert link._kept and first.fetchone() == {"n": 2}
+        assert second.fetchall() == [{"x": True}] and not link._kept
+        link.execute("SELECT %s::int / 0 AS boom", (1,))
+        failing = link.execute(typed, (2,))
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            link.batch(False)
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            failing.fetchone()  # every result of a failed string raises its error
+        assert link.info.transaction_status == TransactionStatus.INERROR
+        link.execute("ROLLBACK")
+        # the division was prepared inside that transaction (in a savepoint): it stays
+        names = [r["name"] for r in link.execute("SELECT name FROM pg_prepared_statements")]
+        division = link._prepared["SELECT %s::int / 0 AS boom"]
+        assert division is not None and sorted(names) == sorted(["plait_0", division])
+        assert link._bound("SELECT %s::int / 0 AS boom", (3,)) == f"EXECUTE {division}(3)"
+        # prepared statements deallocated by someone else: one failure, then prepared again
+        link.execute("DEALLOCATE ALL")
+        link.batch(True)
+        gone = link.execute(typed, (1,))
+        with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+            gone.fetchone()
+        link.batch(False)
+        link.batch(True)
+        again = link.execute(typed, (1,))
+        assert again.fetchone() == {"n": 2}
+        link.batch(False)
+    finally:
+        link.close()
 
 
-async def test_a_batch_of_step_records_is_one_query_on_one_connection(pg_url: str) -> None:
+async def test_a_batch_of_step_records_is_one_query_on_one_connection(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[int] = []
+    one_trip = Link.one_trip
+
+    def counted(link: Link, sends: Any, before_commit: Any) -> Any:
+        trips.append(len(sends))
+        return one_trip(link, sends, before_commit)
+
+    monkeypatch.setattr(Link, "one_trip", counted)
     store = open_store(pg_url + "?plait_pool_size=1")
     await store.open()
     try:
         a = await running(store, "a")
+        assert trips == []  # a start and a claim: the usual way
         assert await store.record(a, NOW + 1, [step(1)], []) is False
+        assert trips == [1]
         prepared = await store._run(  # type: ignore[attr-defined]
             lambda conn: [
                 r["statement"] for r in conn.execute("SELECT statement FROM pg_prepared_statements")
             ],
             write=False,
         )
-        assert len(prepared) == 1 and "INSERT INTO journal" in prepared[0]
+        assert any("INSERT INTO journal" in p for p in prepared)
+        assert [e.seq for e in await store.journal("a")] == [1]
     finally:
         await store.close()

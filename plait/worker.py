@@ -486,7 +486,8 @@ class Worker:
         last = journal.take_status()
         if last is not None:  # the last ctx.set_status before the end stays visible
             await e.store.record(fence, now, journal.take_pending(), [], last)
-        await e.store.finish(fence, now, journal.take_pending(), status, output, error)
+        pending, alone = journal.take_pending(), journal.parent_id is None
+        await e.store.finish(fence, now, pending, status, output, error, alone=alone)
         self._ended.add(journal.workflow_id)
         if journal.parent_id is None and status != WorkflowStatus.BLOCKED:
             self._quiet.add(journal.workflow_id)

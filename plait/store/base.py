@@ -198,7 +198,12 @@ class RunStore(Connection, Protocol):
         status: WorkflowStatus,
         output: str | None,
         error: dict[str, Any] | None,
-    ) -> None: ...
+        *,
+        alone: bool = False,
+    ) -> None:
+        """Ends the running workflow (fenced). ``alone``: the caller knows it has no parent
+        (a hint that lets the store try its shortest path first)."""
+        ...
 
 
 class HumanTaskStore(Connection, Protocol):

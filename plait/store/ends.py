@@ -4,8 +4,10 @@ told in the same transaction, open human tasks and waits closed).
 :class:`SQLEnds` is a part of :class:`~plait.store.sql.SQLStore` (the hooks between the parts
 are declared in :mod:`plait.store.sqlbase`); the rest of a running workflow's writes are in
 :mod:`plait.store.runs`. ``finish`` is on the hot path: on PostgreSQL it is one statement
-pipelined with the batch's others; on SQLite a run of finishes in one batch is one
-``executemany`` of the fenced end (``_FINISH``) when every one of them can take it.
+pipelined with the batch's others, and for a workflow without a parent (``alone``) first
+one that also needs no open human task, so that nothing is read before COMMIT and a batch
+of such ends and step records is one round trip; on SQLite a run of finishes in one batch is
+one ``executemany`` of the fenced end (``_FINISH``) when every one of them can take it.
 """
 
 from __future__ import annotations
@@ -31,8 +33,24 @@ class SQLEnds(SQLBase):
         status: WorkflowStatus,
         output: str | None,
         error: dict[str, Any] | None,
+        *,
+        alone: bool = False,
     ) -> None:
         if self.dialect.writes_in_with:  # one statement, pipelined with the batch's others
+            if alone and status != WorkflowStatus.CANCELLED:
+                # Nothing to do after the end's write unless the workflow has open human
+                # tasks: that one statement, final, so that a batch of such ends and step
+                # records is one round trip. If it finds the row held otherwise (open tasks,
+                # a lost lease), nothing was written: the full path below says which.
+                short = functools.partial(self._send_short_finish, fence, now, pending)
+                done = await self._run(
+                    Pipelined(
+                        functools.partial(short, str(status), output, error),
+                        functools.partial(self._recover_short_finish, fence, now, str(status)),
+                    )
+                )
+                if done:
+                    return
             send = functools.partial(self._send_finish, fence, now, pending, str(status))
             await self._run(Pipelined(functools.partial(send, output, error)))
             return
@@ -136,6 +154,36 @@ class SQLEnds(SQLBase):
             return None
 
         return receive
+
+    def _send_short_finish(
+        self,
+        fence: Fence,
+        now: int,
+        pending: list[Entry],
+        status: str,
+        output: str | None,
+        error: dict[str, Any] | None,
+        conn: Conn,
+    ) -> Callable[[], bool]:
+        """``finish`` of a workflow without a parent and without open human tasks: the
+        fence, the pending entries and the end in one statement; whether it found the row
+        (if not, it wrote nothing)."""
+        end = (status, output, dump_json(error), now if status in FINISHED else None, now)
+        read = self._send_fenced(conn, fence, pending, end, alone=True)
+        return lambda: read() is not None
+
+    def _recover_short_finish(
+        self, fence: Fence, now: int, status: str, conn: Conn
+    ) -> tuple[bool, object]:
+        """Whether ``_send_short_finish`` wrote the end (its batch's link broke after
+        COMMIT was sent): the row has that attempt, status and time, and no lease."""
+        row = self._one(
+            conn,
+            "SELECT 1 AS x FROM workflows WHERE id = ? AND attempt = ? AND status = ?"
+            " AND updated_at = ? AND lease_owner IS NULL",
+            (fence.workflow_id, fence.attempt, status, now),
+        )
+        return row is not None, row is not None
 
     def _end_after(
         self,

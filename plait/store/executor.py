@@ -20,9 +20,9 @@ statements without reading their results, and returns a function that reads them
 sends the statements of consecutive pipelined operations together before it reads any
 result, so on a backend with a ``pipeline(conn, on)`` method (PostgreSQL: statements kept
 and sent as one query string, ``plait.store.pglink``) they cost one round trip between them
-instead of one each. Anything that fails in a
-pipelined run fails the batch's first pass, and the batch runs again operation by operation
-in savepoints (not pipelined), so an error is always charged to the operation that caused it.
+instead of one each. Anything that fails in a pipelined run fails the batch's first pass,
+and the batch runs again operation by operation in savepoints (not pipelined), so an error
+is always charged to the operation that caused it.
 
 Runs. Consecutive operations wrapped in :class:`Batched` with the same ``many`` run as one
 call, which may serve them all with one statement (SQLite: a run of step records is one
@@ -69,8 +69,10 @@ class Transactional(Protocol[C]):
 class CommitUnknown(Exception):
     """Raised by a backend's ``commit`` when the connection broke during COMMIT, so the
     transaction may or may not have committed. ``check(conn)``, on a new connection, says
-    whether it did (``None``: not known yet, ask again later); without ``check`` it cannot be
-    known, and the batch's callers get the error (the batch is never run twice)."""
+    whether it did (``None``: not known yet, ask again later). A one-trip batch (below)
+    reads nothing before COMMIT, so its backend raises it without ``check``: the executor
+    then asks the operations' ``recover``; without any check the outcome cannot be known,
+    and the batch's callers get the error (the batch is never run twice)."""
 
     def __init__(self, check: Callable[[Any], bool | None] | None) -> None:
         super().__init__("the connection broke during COMMIT")
@@ -169,8 +171,7 @@ class BatchExecutor(Generic[C]):
         # It returns each operation's result (its exception, if its receive half raised)
         # when the transaction committed; None when it did not (rolled back: the batch then
         # runs the ordinary way); and raises CommitUnknown without a check when the link
-        # broke after COMMIT was sent (nothing read before COMMIT can tell: callers get the
-        # error, and a worker's run stops as if it had crashed there).
+        # broke after COMMIT was sent; the operations' ``recover`` then tell (``_recovered``).
         self._one_trip: Callable[..., list[object] | None] | None = getattr(
             backend, "one_trip", None
         )

@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from plait.errors import WorkflowNotFound
 from plait.store.executor import Executor, Later
+from plait.store.fencedsql import JOURNAL_COLUMNS as JOURNAL_COLUMNS
+from plait.store.fencedsql import fenced_sql
 from plait.store.migrations import SchemaStatus, names
 from plait.store.records import Entry, Fence, LeaseLostError
 
@@ -59,11 +61,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 Row = Any  # a mapping-like row from the DB-API driver
 Conn = Any
-
-JOURNAL_COLUMNS = (
-    "workflow_id, seq, kind, name, status, output, error, wake_at, attempts, worker_attempt, "
-    "started_at, completed_at, fingerprint"
-)
 
 
 _HAS_MIGRATIONS_TABLE = {
@@ -423,16 +420,24 @@ class SQLBase:
         return Later(lambda: (cur.fetchone(), value)[1])
 
     def _send_fenced(
-        self, conn: Conn, fence: Fence, entries: Sequence[Entry], end: Sequence[object] = ()
+        self,
+        conn: Conn,
+        fence: Fence,
+        entries: Sequence[Entry],
+        end: Sequence[object] = (),
+        *,
+        alone: bool = False,
     ) -> Callable[[], Row]:
         """Sends the fence, ``entries`` and, with ``end`` (status, output, error,
         completed_at, updated_at), the workflow's end as one statement (``writes_in_with``
         dialects only); returns the function that reads the fence's row (``cancel_requested``;
-        with ``end`` also ``parent_id`` and ``open_tasks``)."""
+        with ``end`` also ``parent_id`` and ``open_tasks``). ``alone``: the fence also needs
+        no parent and no open human task, and a row not found reads as None, not as
+        ``LeaseLostError`` (nothing was written either way)."""
         params = _fenced_append_params(fence, entries)
         params.extend(end)
         try:  # outside pipeline mode (a batch run again in savepoints) it raises here
-            cur = self._x(conn, _fenced_sql(len(entries), bool(end)), params)
+            cur = self._x(conn, fenced_sql(len(entries), bool(end), alone), params)
         except Exception as exc:
             if _is_unique_violation(exc):
                 raise _written_by_another(fence) from None
@@ -445,11 +450,11 @@ class SQLBase:
                 if _is_unique_violation(exc):
                     raise _written_by_another(fence) from None
                 raise
-            if row is None:
+            if row is None and not alone:
                 raise LeaseLostError(
                     f"attempt {fence.attempt} of workflow {fence.workflow_id!r} lost its lease"
                 )
-            return row
+            return row  # type: ignore[no-any-return]
 
         return receive
 
@@ -482,57 +487,10 @@ class SQLBase:
         )
 
 
-# The row ``_fenced_append_sql`` inserts per entry: JOURNAL_COLUMNS' types, cast because
-# the values come through SELECT (a parameter's type is not taken from the target column).
-_ENTRY_ROW = (
-    "(?::text, ?::integer, ?::text, ?::text, ?::text, ?::text, ?::text, ?::bigint,"
-    " ?::integer, ?::integer, ?::bigint, ?::bigint, ?::text)"
-)
-_fenced_cache: dict[tuple[int, bool], str] = {}
-
-
 def _written_by_another(fence: Fence) -> LeaseLostError:
     return LeaseLostError(
         f"a journal entry of {fence.workflow_id!r} was written by another attempt"
     )
-
-
-def _fenced_sql(n: int, end: bool) -> str:
-    """The fence (the row lock, the crash-loop count reset), ``n`` journal entries and, with
-    ``end``, the workflow's final status, in one statement: every part runs on the row the
-    fence found, so none runs without it. (The reset is part of the end's UPDATE then: one
-    statement may not update a row twice.)"""
-    key = (n, end)
-    sql = _fenced_cache.get(key)
-    if sql is None:
-        parts = [
-            "f AS (SELECT id, cancel_requested, recoveries, parent_id, deadline_at FROM workflows"
-            " WHERE id = ? AND attempt = ? AND status = ? FOR NO KEY UPDATE)"
-        ]
-        if not end:
-            parts.append(
-                "r AS (UPDATE workflows SET recoveries = 0"
-                " WHERE id = (SELECT id FROM f WHERE recoveries <> 0))"
-            )
-        if n:
-            parts.append(
-                f"j AS (INSERT INTO journal ({JOURNAL_COLUMNS}) SELECT v.* FROM f,"
-                f" (VALUES {', '.join([_ENTRY_ROW] * n)}) AS v)"
-            )
-        select = "SELECT cancel_requested, deadline_at"
-        if end:
-            parts.append(
-                "u AS (UPDATE workflows SET status = ?, output = ?, error = ?, lease_owner = NULL,"
-                " lease_expires_at = NULL, available_at = NULL, waiting_on = NULL,"
-                " completed_at = ?, updated_at = ?, recoveries = 0"
-                " WHERE id = (SELECT id FROM f))"
-            )
-            select += (
-                ", parent_id, EXISTS (SELECT 1 FROM human_tasks h WHERE h.workflow_id = f.id"
-                " AND h.status = 'open') AS open_tasks"
-            )
-        sql = _fenced_cache[key] = f"WITH {', '.join(parts)} {select} FROM f"
-    return sql
 
 
 INSERT_ENTRY = (

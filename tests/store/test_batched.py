@@ -327,3 +327,38 @@ async def test_a_record_is_recovered_from_what_it_wrote(one: Store) -> None:
     assert found[0] == (True, True)  # written; cancellation requested since, read now
     assert found[1][0] is False and isinstance(found[1][1], LeaseLostError)
     assert found[2][0] is False and isinstance(found[2][1], LeaseLostError)
+
+
+async def test_an_end_alone_is_short_and_a_wrong_hint_changes_nothing(one: Store) -> None:
+    # ``alone``: the worker knows the workflow has no parent. On PostgreSQL the end is then
+    # one statement that also needs no open human task; where it does not apply (here: a
+    # child, as a wrong hint would say) nothing is written by it and the full end runs.
+    top, stale = await running(one, "top"), await running(one, "old")
+    await claim(one, W2, now=NOW + LEASE + 1, queues=("only-old",))
+    await one.create_workflow(new("p"), NOW)
+    child = await running(one, "p:1", parent_id="p")
+    results = await together(
+        one,
+        one.record(top, NOW + 1, [step(1)], []),
+        one.finish(top, NOW + 2, [], WorkflowStatus.COMPLETED, '"t"', None, alone=True),
+        one.finish(stale, NOW + 2, [], WorkflowStatus.COMPLETED, '"s"', None, alone=True),
+        one.finish(child, NOW + 2, [], WorkflowStatus.COMPLETED, '"c"', None, alone=True),
+    )
+    assert results[0] is False and results[1] is None and results[3] is None
+    assert isinstance(results[2], LeaseLostError)
+    assert (await one.get_result("top")) == ResultRow("wf", WorkflowStatus.COMPLETED, '"t"', None)
+    assert (await one.get("old")).status == WorkflowStatus.RUNNING  # type: ignore[union-attr]
+    signals = await one._run(  # type: ignore[attr-defined]
+        lambda conn: [r["name"] for r in conn.execute("SELECT name FROM signals").fetchall()],
+        write=False,
+    )
+    assert signals == [CHILD_SIGNAL + "p:1"]  # the parent was told
+    recover = one._recover_short_finish  # type: ignore[attr-defined]
+    found = await one._run(  # type: ignore[attr-defined]
+        lambda conn: [
+            recover(top, NOW + 2, "completed", conn),
+            recover(stale, NOW + 2, "completed", conn),
+        ],
+        write=False,
+    )
+    assert found == [(True, True), (False, False)]  # what a lost COMMIT's lookup reads

@@ -20,9 +20,10 @@ Invariants kept here:
 - Outside batching, ``execute`` is psycopg's own (server-side parameters), without
   psycopg's automatic prepared statements (it deallocates every prepared statement of the
   connection after a ROLLBACK).
-- A statement is prepared at most once per connection, and PREPARE never fails inside a
-  transaction (it runs in a savepoint there): one that cannot be prepared (its parameters'
-  types are not told by its text, a utility statement) is sent with its values inline.
+- A statement is prepared at most once per connection, at its second use, and at most
+  ``MAX_PREPARED`` of them; PREPARE never fails inside a transaction (it runs in a savepoint
+  there). One that is not prepared (seen once, one too many, or one whose parameters' types
+  its text does not tell, a utility statement) is sent with its values inline.
   PREPARE is not undone by a rollback, so a failed batch leaves nothing half-prepared.
 """
 
@@ -38,6 +39,11 @@ from psycopg.rows import DictRow, dict_row
 from plait.store.executor import CommitUnknown
 
 _PREPARABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
+# A statement is prepared at its second use (a one-off shape, such as an IN list of some
+# length, is not), and a connection holds at most MAX_PREPARED of them (the server keeps
+# each one's plan in the connection's memory).
+PREPARE_AFTER = 2
+MAX_PREPARED = 200
 # A prepared statement that is gone (26000), or whose plan no longer fits a changed table
 # (0A000, "cached plan must not change result type").
 _GONE = ("26000", "0A000")
@@ -89,6 +95,7 @@ class Link:
         self._batching = False
         self._kept: list[tuple[str, Sequence[object], Result]] = []
         self._prepared: dict[str, str | None] = {}  # query -> name (None: sent inline)
+        self._seen: dict[str, int] = {}  # query -> uses, until it is prepared
         self._calls: dict[int, str] = {}  # number of parameters -> "(%s, ...)"
         self.sent = False  # the last flush's query string went out
 
@@ -96,6 +103,10 @@ class Link:
     @property
     def info(self) -> Any:
         return self.conn.info
+
+    @property
+    def pgconn(self) -> Any:  # libpq's connection (its trace, for bench/pg_roundtrips.py)
+        return self.conn.pgconn
 
     @property
     def closed(self) -> bool:
@@ -157,6 +168,7 @@ class Link:
                     result._link, result._error = None, exc
             if isinstance(exc, psycopg.Error) and exc.sqlstate in _GONE:
                 self._prepared.clear()  # someone deallocated them: prepare again
+                self._seen.clear()
             raise
 
     def _bound(self, query: str, params: Sequence[object]) -> str:
@@ -164,7 +176,16 @@ class Link:
         on this connection, or the query itself with its values inline."""
         name = self._prepared.get(query, "")
         if name == "":
-            name = self._prepare(query, params)
+            seen = self._seen.get(query, 0) + 1
+            if seen < PREPARE_AFTER or len(self._prepared) >= MAX_PREPARED:
+                # a shape seen once (an IN list of some length) or one too many: inline
+                if len(self._seen) >= 4 * MAX_PREPARED:
+                    self._seen.clear()
+                self._seen[query] = seen
+                name = None
+            else:
+                self._seen.pop(query, None)
+                name = self._prepare(query, params)
         if name is None:
             return self._cur.mogrify(query, params) if params else query.replace("%%", "%")
         call = self._calls.get(len(params))

@@ -16,7 +16,7 @@ import pytest
 from psycopg.pq import TransactionStatus
 
 import plait
-from plait.store import open_store
+from plait.store import open_store, pglink
 from plait.store.pglink import Link, numbered
 from plait.store.postgres import PostgresStore, _Backend, _committed, conninfo
 from plait.store.records import ListFilter
@@ -262,19 +262,37 @@ async def test_a_process_holds_the_documented_connections(postgres: Any, pg_url:
     assert "keepalives=1" in conninfo(pg_url)
 
 
-def test_kept_statements_are_prepared_once_or_sent_as_they_are(pg_url: str) -> None:
+def test_statements_are_prepared_at_their_second_use_up_to_a_cap(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert numbered("SELECT %s, '%%' || %s") == "SELECT $1, '%' || $2"
+    monkeypatch.setattr(pglink, "MAX_PREPARED", 1)
+    link = Link(conninfo(pg_url))
+    try:
+        typed = "SELECT %s::bigint + 1 AS n"
+        assert link._bound(typed, (41,)) == "SELECT 41::bigint + 1 AS n"  # once: inline
+        assert link._bound(typed, (1,)) == "EXECUTE plait_0(1)"
+        assert link._bound(typed, (2,)) == "EXECUTE plait_0(2)"  # prepared once
+        other = "SELECT %s::bigint - 1 AS n"
+        assert link._bound(other, (1,)) == link._bound(other, (1,)) == "SELECT 1::bigint - 1 AS n"
+        names = [r["name"] for r in link.execute("SELECT name FROM pg_prepared_statements")]
+        assert names == ["plait_0"]  # the cap
+    finally:
+        link.close()
+
+
+def test_kept_statements_go_out_together_and_fail_together(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pglink, "PREPARE_AFTER", 1)  # prepared at the first use
     link = Link(conninfo(pg_url))
     try:
         typed = "SELECT %s::bigint + 1 AS n"
         assert link._bound(typed, (41,)) == "EXECUTE plait_0(41)"
-        assert link._bound(typed, (1,)) == "EXECUTE plait_0(1)"  # prepared once
         # a parameter whose type the text does not tell cannot be prepared: sent inline
         untyped = "SELECT %s IS NULL AS x"
         assert link._bound(untyped, ("it's",)) == "SELECT 'it''s' IS NULL AS x"
         assert link._prepared[untyped] is None  # not tried again
-        names = [r["name"] for r in link.execute("SELECT name FROM pg_prepared_statements")]
-        assert names == ["plait_0"]
         # kept statements go out together at the first read, in order, in the transaction
         link.batch(True)
         link.execute("BEGIN")
@@ -327,7 +345,8 @@ async def test_a_batch_of_step_records_is_one_query_on_one_connection(
         a = await running(store, "a")
         assert trips == []  # a start and a claim: the usual way
         assert await store.record(a, NOW + 1, [step(1)], []) is False
-        assert trips == [1]
+        assert await store.record(a, NOW + 2, [step(2)], []) is False
+        assert trips == [1, 1]  # prepared at its second use
         prepared = await store._run(  # type: ignore[attr-defined]
             lambda conn: [
                 r["statement"] for r in conn.execute("SELECT statement FROM pg_prepared_statements")
@@ -335,6 +354,6 @@ async def test_a_batch_of_step_records_is_one_query_on_one_connection(
             write=False,
         )
         assert any("INSERT INTO journal" in p for p in prepared)
-        assert [e.seq for e in await store.journal("a")] == [1]
+        assert [e.seq for e in await store.journal("a")] == [1, 2]
     finally:
         await store.close()

@@ -357,3 +357,37 @@ async def test_a_batch_of_step_records_is_one_query_on_one_connection(
         assert [e.seq for e in await store.journal("a")] == [1, 2]
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("after", [1, 99])  # prepared at the first use, or always inline
+def test_values_bound_on_the_client_come_back_as_they_were(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, after: int
+) -> None:
+    monkeypatch.setattr(pglink, "PREPARE_AFTER", after)
+    values = [
+        "it's a \\ backslash; -- not a comment",
+        "%s %% %(name)s $1 ?",
+        "é 😀 \n\t line",
+        '{"json": "x\\"y"}',
+        "",
+    ]
+    link = Link(conninfo(pg_url))
+    try:
+        link.batch(True)
+        texts = [link.execute("SELECT %s::text AS v", (v,)) for v in values]
+        rest = link.execute(
+            "SELECT %s::bytea AS b, %s::bigint AS i, %s::float8 AS f, %s::boolean AS t,"
+            " %s::text AS n",
+            (b"\x00\x01'\\\xff", 2**62, 0.1, True, None),
+        )
+        link.batch(False)
+        assert [r.fetchone()["v"] for r in texts] == values  # type: ignore[index]
+        assert rest.fetchone() == {
+            "b": b"\x00\x01'\\\xff",
+            "i": 2**62,
+            "f": 0.1,
+            "t": True,
+            "n": None,
+        }
+    finally:
+        link.close()

@@ -256,6 +256,16 @@ def final(backend: TripBackend, name: str) -> Pipelined[str]:
     return Pipelined(send, recover)
 
 
+async def final_pair(backend: TripBackend) -> list[Any]:
+    """Final operations "a" and "b" sent as one batch to a new executor on ``backend``."""
+    executor = BatchExecutor(backend, name="test")
+    await executor.start()
+    try:
+        return await batch_of(executor, final(backend, "a"), final(backend, "b"))
+    finally:
+        await executor.close()
+
+
 async def test_a_batch_of_final_operations_takes_one_trip() -> None:
     backend = TripBackend()
     executor = BatchExecutor(backend, name="test")
@@ -273,12 +283,7 @@ async def test_a_batch_of_final_operations_takes_one_trip() -> None:
 async def test_a_one_trip_batch_that_did_not_commit_runs_the_usual_way() -> None:
     backend = TripBackend()
     backend.trips = ["failed"]
-    executor = BatchExecutor(backend, name="test")
-    await executor.start()
-    try:
-        results = await batch_of(executor, final(backend, "a"), final(backend, "b"))
-    finally:
-        await executor.close()
+    results = await final_pair(backend)
     assert results == ["a@0", "b@0"]
     assert backend.tripped == [["a", "b"]] and [b for b in backend.committed if b] == [["a", "b"]]
 
@@ -286,12 +291,7 @@ async def test_a_one_trip_batch_that_did_not_commit_runs_the_usual_way() -> None
 async def test_a_lost_one_trip_commit_is_recovered_not_run_twice() -> None:
     backend = TripBackend()
     backend.trips = ["lost-committed"]
-    executor = BatchExecutor(backend, name="test")
-    await executor.start()
-    try:
-        results = await batch_of(executor, final(backend, "a"), final(backend, "b"))
-    finally:
-        await executor.close()
+    results = await final_pair(backend)
     assert results == ["a read again", "b read again"]  # each operation's recover
     assert [b for b in backend.committed if b] == [["a", "b"]] and len(backend.tripped) == 1
 
@@ -299,11 +299,6 @@ async def test_a_lost_one_trip_commit_is_recovered_not_run_twice() -> None:
 async def test_a_lost_one_trip_batch_that_did_not_commit_runs_again() -> None:
     backend = TripBackend()
     backend.trips = ["lost"]
-    executor = BatchExecutor(backend, name="test")
-    await executor.start()
-    try:
-        results = await batch_of(executor, final(backend, "a"), final(backend, "b"))
-    finally:
-        await executor.close()
+    results = await final_pair(backend)
     assert results == ["a@1", "b@1"]  # run again, on a new connection
     assert [b for b in backend.committed if b] == [["a", "b"]] and len(backend.tripped) == 2

@@ -377,6 +377,10 @@ class BatchExecutor(Generic[C]):
                         recovers = [fn.recover for fn in ops if fn.recover is not None]
                         unknown.check = functools.partial(_recovered, recovers, unknown)
                     raise
+                except Exception as exc:
+                    if self._backend.retryable(exc):
+                        raise
+                    done = None  # nothing was sent (a value it cannot bind): the usual way
                 if done is not None:
                     return done
         self._backend.begin(conn, write)

@@ -219,7 +219,8 @@ async def test_a_pool_needs_members() -> None:
 
 class TripBackend(Backend):
     """A backend that runs batches of final operations in one round trip; ``trips``
-    scripts each: "ok", "failed" (a statement failed: not committed), "lost" (the link
+    scripts each: "ok", "failed" (a statement failed: not committed), "refused" (it raised
+    before sending anything), "lost" (the link
     broke after COMMIT was sent, and it did not commit) or "lost-committed"."""
 
     def __init__(self) -> None:
@@ -235,6 +236,8 @@ class TripBackend(Backend):
         self.tripped.append(list(self.pending))
         if step == "failed":
             return None
+        if step == "refused":  # the backend could not send it (a value it cannot bind)
+            raise ValueError("cannot bind")
         if step.startswith("lost"):
             conn.broken = True
             if step == "lost-committed":
@@ -280,9 +283,10 @@ async def test_a_batch_of_final_operations_takes_one_trip() -> None:
     assert backend.committed[-1] == ["c", "plain"] and len(backend.tripped) == 1
 
 
-async def test_a_one_trip_batch_that_did_not_commit_runs_the_usual_way() -> None:
+@pytest.mark.parametrize("trip", ["failed", "refused"])
+async def test_a_one_trip_batch_that_did_not_commit_runs_the_usual_way(trip: str) -> None:
     backend = TripBackend()
-    backend.trips = ["failed"]
+    backend.trips = [trip]
     results = await final_pair(backend)
     assert results == ["a@0", "b@0"]
     assert backend.tripped == [["a", "b"]] and [b for b in backend.committed if b] == [["a", "b"]]

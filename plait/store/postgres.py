@@ -65,7 +65,6 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
-from psycopg.rows import DictRow
 
 from plait.errors import ConfigurationError
 from plait.store import migrations
@@ -82,8 +81,6 @@ CHANGES = "plait_changes"  # "a write committed": wakes change feeds, never work
 MIGRATION_LOCK = 0x706C616974  # "plait": the advisory lock key migrations run under
 FLUSH_INTERVAL = 0.025  # seconds hints are coalesced before one NOTIFY
 PING_INTERVAL = 10.0  # seconds between pings of an idle wake-up connection
-
-PgConn = psycopg.Connection[DictRow]
 
 
 class PostgresDialect(Dialect):

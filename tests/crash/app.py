@@ -21,6 +21,7 @@ import asyncio
 import contextvars
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -156,7 +157,13 @@ def make_engine(url: str) -> plait.Engine:
 
 
 # -- kill points -------------------------------------------------------------------------
+# Held by the first thread to die and never released: on PostgreSQL two executor threads
+# can reach a kill point at once, and only one of them is the victim.
+_DYING = threading.Lock()
+
+
 def _die(workflow_id: str) -> None:
+    _DYING.acquire()
     mark = os.environ.get("PLAIT_CRASH_MARK")
     if mark:
         _append(mark, workflow_id + "\n")

@@ -119,13 +119,12 @@ class SQLEnds(SQLBase):
         now: int,
     ) -> None:
         """Sets a final (or blocked) status and tells the parent when the child has ended."""
-        final = status in FINISHED
         self._x(
             conn,
             "UPDATE workflows SET status = ?, output = ?, error = ?, lease_owner = NULL,"
             " lease_expires_at = NULL, available_at = NULL, waiting_on = NULL,"
             " completed_at = ?, updated_at = ? WHERE id = ?",
-            (status, output, dump_json(error), now if final else None, now, workflow_id),
+            (*_end_values(now, status, output, error), workflow_id),
         )
         self._end_after(conn, workflow_id, parent_id, status, output, error, now, tasks=True)
 
@@ -141,9 +140,7 @@ class SQLEnds(SQLBase):
     ) -> Callable[[], Later | None]:
         """``finish`` as a pipelined operation: the fence, the pending entries and the end
         in one statement, then what ``_end`` does after its UPDATE, if anything."""
-        final = status in FINISHED
-        end = (status, output, dump_json(error), now if final else None, now)
-        read = self._send_fenced(conn, fence, pending, end)
+        read = self._send_fenced(conn, fence, pending, _end_values(now, status, output, error))
 
         def receive() -> Later | None:
             row = read()
@@ -168,7 +165,7 @@ class SQLEnds(SQLBase):
         """``finish`` of a workflow without a parent and without open human tasks: the
         fence, the pending entries and the end in one statement; whether it found the row
         (if not, it wrote nothing)."""
-        end = (status, output, dump_json(error), now if status in FINISHED else None, now)
+        end = _end_values(now, status, output, error)
         read = self._send_fenced(conn, fence, pending, end, alone=True)
         return lambda: read() is not None
 
@@ -252,14 +249,11 @@ def _finish_row(
     fence: Fence, now: int, status: str, output: str | None, error: dict[str, Any] | None
 ) -> tuple[object, ...]:
     """``_FINISH``'s parameters for one finish."""
-    completed_at = now if status in FINISHED else None
-    return (
-        status,
-        output,
-        dump_json(error),
-        completed_at,
-        now,
-        fence.workflow_id,
-        fence.attempt,
-        "running",
-    )
+    return (*_end_values(now, status, output, error), fence.workflow_id, fence.attempt, "running")
+
+
+def _end_values(
+    now: int, status: str, output: str | None, error: dict[str, Any] | None
+) -> tuple[object, ...]:
+    """An end's status, output, error, completed_at (none while blocked) and updated_at."""
+    return (status, output, dump_json(error), now if status in FINISHED else None, now)

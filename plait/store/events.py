@@ -77,7 +77,7 @@ class SQLEvents(SQLBase):
         rows: list[EventRow] | None = getattr(_pending, "rows", None)
         if rows:
             self._write_events(conn, rows)
-            rows.clear()  # the same list: the backend's savepoint mark stays valid (0)
+            rows.clear()  # the same list: it stays this transaction's
 
     def _write_events(self, conn: Conn, rows: list[EventRow]) -> None:
         for i in range(0, len(rows), _CHUNK):
@@ -129,14 +129,13 @@ class EventLogBackend(Generic[C]):
         # The backend's pipeline mode, if it has one (see plait.store.executor); the event
         # rows are then sent together with COMMIT.
         self.pipeline: Callable[[C, bool], None] | None = getattr(inner, "pipeline", None)
-        # And its one-round-trip batches (plait.store.executor.OneTrip), the rows logged in
-        # them sent before their COMMIT.
+        # And its one-round-trip batches (``one_trip``, see plait.store.executor), the
+        # rows logged in them sent before their COMMIT.
         inner_trip = getattr(inner, "one_trip", None)
         self.one_trip: Callable[..., list[object] | None] | None = None
         if inner_trip is not None:
             self.one_trip = functools.partial(self._one_trip, inner_trip)
         self._rows: list[EventRow] = []
-        self._mark = 0
 
     def connect(self) -> C:
         return self._inner.connect()
@@ -157,21 +156,22 @@ class EventLogBackend(Generic[C]):
         _pending.rows = self._rows
 
         def send_rows(conn: C) -> None:
-            rows, self._rows = self._rows, []
-            _pending.rows = self._rows
-            if rows:
-                self._store._write_events(conn, rows)
+            self._write_pending(conn)
             before_commit(conn)
 
         return inner(conn, sends, send_rows)
 
+    def _write_pending(self, conn: C) -> None:
+        """Writes the rows logged so far and empties the list (the same list: the thread's
+        ``_pending.rows`` stays this transaction's)."""
+        if self._rows:
+            self._store._write_events(conn, self._rows)
+            self._rows.clear()
+
     def commit(self, conn: C) -> None:
-        rows, self._rows = self._rows, []
-        _pending.rows = self._rows
-        if rows:
-            if self.pipeline is not None:
-                self.pipeline(conn, True)
-            self._store._write_events(conn, rows)
+        if self._rows and self.pipeline is not None:
+            self.pipeline(conn, True)
+        self._write_pending(conn)
         self._inner.commit(conn)
 
     def rollback(self, conn: C) -> None:
@@ -184,12 +184,9 @@ class EventLogBackend(Generic[C]):
         # savepoint are written first, outside it: an operation that flushes the log
         # (SQLEvents._flush_events) and is then undone must not take them with it.
         if sql.startswith("SAVEPOINT"):
-            if self._rows:
-                self._store._write_events(conn, self._rows)
-                self._rows.clear()
-            self._mark = len(self._rows)
+            self._write_pending(conn)
         elif sql.startswith("ROLLBACK"):
-            del self._rows[self._mark :]
+            self._rows.clear()  # what the undone operation logged: all that is kept now
         self._inner.savepoint(conn, sql)
 
     def close(self, conn: C) -> None:

@@ -16,10 +16,8 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import pytest
-
 from plait.errors import WorkflowAlreadyExists, WorkflowNotFound
-from plait.store import Store, open_store
+from plait.store import Store
 from plait.store.records import CHILD_SIGNAL, GcFilter, LeaseLostError, ListFilter, ResultRow, Wait
 from plait.types import ErrorInfo, WorkflowEventKind, WorkflowStatus
 
@@ -239,21 +237,6 @@ async def test_a_read_workflow_is_a_whole_workflow_info(store: Store) -> None:
     assert dataclasses.replace(info) == info  # every field is there
     (listed,) = await store.list_workflows(ListFilter())
     assert listed == info
-
-
-@pytest.fixture
-async def one(store_url: str) -> AsyncIterator[Store]:
-    """A store with one connection (on PostgreSQL, of the default two): what is sent
-    together is one batch in one transaction, in the order sent."""
-    url = store_url
-    if url.startswith("postgresql"):
-        url += ("&" if "?" in url else "?") + "plait_pool_size=1"
-    s = open_store(url)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def test_a_read_of_the_event_log_sees_what_its_batch_logged_before_it(one: Store) -> None:

@@ -28,7 +28,6 @@ Invariants kept here:
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
@@ -44,6 +43,7 @@ from plait.errors import (
     SerializationError,
     _StoreUnavailable,
 )
+from plait.frozen import Frozen
 from plait.types import Duration
 
 if TYPE_CHECKING:
@@ -60,8 +60,7 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _REF_KEYS = frozenset(("digest", "size", "content_type"))
 
 
-@dataclasses.dataclass(frozen=True)
-class BlobRef:
+class BlobRef(Frozen):
     """A reference to stored bytes: JSON-encodable, so it goes into step results, workflow
     arguments and signals (``digest`` is ``"sha256:<hex>"``)."""
 
@@ -74,8 +73,7 @@ class BlobRef:
             raise ConfigurationError(f"{self.digest!r} is not a blob digest ('sha256:<hex>')")
 
 
-@dataclasses.dataclass(frozen=True)
-class Blob:
+class Blob(Frozen):
     """A blob's bytes and what they are."""
 
     data: bytes

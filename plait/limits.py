@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from plait.clock import duration_ms
 from plait.current import engine_var, journal_var
 from plait.errors import ConfigurationError
+from plait.frozen import Frozen
 from plait.store.records import QueueLimits
 from plait.types import Duration
 from plait.wakeups import Beacon
@@ -57,8 +58,7 @@ def _positive_int(value: object, what: str) -> int:
     return value
 
 
-@dataclasses.dataclass(frozen=True)
-class Rate:
+class Rate(Frozen):
     """At most ``limit`` per ``per``: one every ``per / limit``, evenly spaced, so no window
     of ``per`` ever holds more than ``limit``. ``per`` is a ``timedelta`` or seconds."""
 
@@ -80,8 +80,7 @@ class Rate:
         return -(-self.per_ms // self.limit)
 
 
-@dataclasses.dataclass(frozen=True)
-class Queue:
+class Queue(Frozen):
     """A queue's limits, for ``Engine(queues=[...])``.
 
     ``concurrency``: running workflows on the queue at once, across all workers (``None``:

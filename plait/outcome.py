@@ -20,45 +20,37 @@ A lost lease is not an outcome: the run raises, and nothing is written.
 
 from __future__ import annotations
 
-import dataclasses
-
 from plait.errors import PlaitError
+from plait.frozen import Frozen
 from plait.store.records import Wait
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Completed:
+class Completed(Frozen):
     output: str | None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Failed:
+class Failed(Frozen):
     error: BaseException
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Blocked:
+class Blocked(Frozen):
     error: PlaitError
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Cancelled:
+class Cancelled(Frozen):
     pass
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Suspended:
+class Suspended(Frozen):
     wait: Wait
     recorded: bool = False
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Released:
+class Released(Frozen):
     pass
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ContinuedAsNew:
+class ContinuedAsNew(Frozen):
     input: str  # the new run's arguments, sealed as the store keeps them
     input_hash: str
 

@@ -16,12 +16,12 @@ Invariants kept here:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
 from plait.encryption import ENV, Encryption
 from plait.errors import ConfigurationError
+from plait.frozen import Frozen
 from plait.store.records import PAYLOAD_COLUMNS
 
 if TYPE_CHECKING:
@@ -37,8 +37,7 @@ _WAIT_KINDS = frozenset(("signal", "human_task"))
 _CHILD_KIND = "child_result"
 
 
-@dataclasses.dataclass(frozen=True)
-class RekeyCount:
+class RekeyCount(Frozen):
     """What a pass did to one column: values read, values rewritten (or to rewrite)."""
 
     column: str
@@ -46,8 +45,7 @@ class RekeyCount:
     changed: int
 
 
-@dataclasses.dataclass(frozen=True)
-class RekeyReport:
+class RekeyReport(Frozen):
     """What ``engine.rekey()`` did, per column (``blobs.data`` for blob bytes)."""
 
     key_id: str

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from plait.codec import Codec
 from plait.errors import ConfigurationError, NondeterminismError, SerializationError, _Suspend
+from plait.frozen import Frozen
 from plait.journal import Journal
 from plait.outcome import Blocked, Cancelled, Completed, ContinuedAsNew, Failed, Suspended
 from plait.store.records import Claimed, Entry
@@ -64,8 +65,7 @@ class ReplayOutcome(StrEnum):
     NOT_CHECKED = "not_checked"
 
 
-@dataclasses.dataclass(frozen=True)
-class ReplayResult:
+class ReplayResult(Frozen):
     """One workflow's replay: ``outcome``; for a problem, the first one: its journal
     ``position``, what the journal ``recorded`` there and what the code now ``called``
     (``"step 'score'"``) when known, and a ``message``. ``source`` is ``"database"`` or the
@@ -89,8 +89,7 @@ class ReplayResult:
         return self.outcome in (ReplayOutcome.PASSED, ReplayOutcome.NOT_CHECKED)
 
 
-@dataclasses.dataclass(frozen=True)
-class ReplayReport:
+class ReplayReport(Frozen):
     """Every workflow checked; ``ok`` when none would block, fail or diverge."""
 
     results: tuple[ReplayResult, ...]
@@ -108,8 +107,7 @@ class ReplayReport:
         return [r for r in self.results if r.outcome == ReplayOutcome.NOT_CHECKED]
 
 
-@dataclasses.dataclass(frozen=True)
-class GoldenJournal:
+class GoldenJournal(Frozen):
     """A workflow's run as replay needs it: its arguments and journal as stored."""
 
     workflow_id: str

@@ -22,7 +22,6 @@ Invariants kept here:
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -33,6 +32,7 @@ from plait.clock import duration_ms
 from plait.codec import Codec
 from plait.definitions import WorkflowDef
 from plait.errors import ConfigurationError
+from plait.frozen import Frozen
 from plait.types import Duration, JSONValue, parse_enum
 
 if TYPE_CHECKING:
@@ -104,8 +104,7 @@ class Schedule:
         return f"<Schedule {self.id!r} {self.workflow_name} {self.timing}>"
 
 
-@dataclasses.dataclass(frozen=True)
-class Timing:
+class Timing(Frozen):
     """When a schedule ticks: a cron expression in a zone, or an interval in ms."""
 
     cron: str | None
@@ -231,8 +230,7 @@ def ticks_to_start(
     return [latest], earlier_due
 
 
-@dataclasses.dataclass(frozen=True)
-class ScheduleInfo:
+class ScheduleInfo(Frozen):
     """A schedule as stored: its definition, its next and last ticks, where it came from
     (``"code"``: ``Engine(schedules=...)``; ``"api"``: the CLI, REST API or UI)."""
 

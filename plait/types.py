@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from plait.errors import ConfigurationError, PlaitError
+from plait.frozen import Frozen
 
 Duration = timedelta | float | int
 JSONValue = Any  # a value that came out of ``json.loads``
@@ -80,8 +81,7 @@ class EntryStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-@dataclasses.dataclass(frozen=True)
-class Retry:
+class Retry(Frozen):
     """How a step is retried. ``max_attempts`` counts the first attempt.
 
     Every ``Exception`` is retried except those in ``non_retryable`` and plait's own errors;
@@ -133,8 +133,7 @@ class Retry:
         return max(0.0, capped * (1 + self.jitter * (2 * rand - 1)))
 
 
-@dataclasses.dataclass(frozen=True)
-class ErrorInfo:
+class ErrorInfo(Frozen):
     """A recorded error: its type name, message and traceback."""
 
     type: str
@@ -157,8 +156,7 @@ class ErrorInfo:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class WorkflowInfo:
+class WorkflowInfo(Frozen):
     """What the store knows about one workflow."""
 
     id: str
@@ -186,8 +184,7 @@ class WorkflowInfo:
     subject: str | None = None  # the person the workflow is about (engine.start(subject=))
 
 
-@dataclasses.dataclass(frozen=True)
-class StepRecord:
+class StepRecord(Frozen):
     """One journal entry: a step, sleep, signal wait, child, patch or recorded value."""
 
     workflow_id: str
@@ -205,8 +202,7 @@ class StepRecord:
     fingerprint: str | None
 
 
-@dataclasses.dataclass(frozen=True)
-class AttemptRecord:
+class AttemptRecord(Frozen):
     """One attempt of a step: when it started and ended, and the error if it raised."""
 
     workflow_id: str
@@ -222,8 +218,7 @@ class AttemptRecord:
         return self.ended_at - self.started_at
 
 
-@dataclasses.dataclass(frozen=True)
-class RunInfo:
+class RunInfo(Frozen):
     """A run of a workflow that ended with ``ctx.continue_as_new``: its arguments and its
     journal as they were. The workflow's current run is number ``len(engine.runs(id)) + 1``."""
 
@@ -247,8 +242,7 @@ class WorkflowEventKind(StrEnum):
     COLLECTED = "collected"  # deleted by gc or retention: the tombstone that stays
 
 
-@dataclasses.dataclass(frozen=True)
-class WorkflowEvent:
+class WorkflowEvent(Frozen):
     """One action on a workflow: what, by whom (``by=``, ``"system"`` by default), when,
     and its details (the signal name and dedup key, the status a resume left, ...)."""
 
@@ -260,8 +254,7 @@ class WorkflowEvent:
     details: dict[str, Any]
 
 
-@dataclasses.dataclass(frozen=True)
-class ErasureReport:
+class ErasureReport(Frozen):
     """What ``engine.erase_subject`` erased: the subject's workflows (those started with
     ``subject=`` and their children), the ones it had to cancel first, and how many records
     and blobs were deleted."""
@@ -273,8 +266,7 @@ class ErasureReport:
     blobs: int
 
 
-@dataclasses.dataclass(frozen=True)
-class SubjectInfo:
+class SubjectInfo(Frozen):
     """What carries one subject (``engine.subject``), i.e. what ``erase_subject`` would
     erase: the workflows started with ``subject=`` (newest first, up to a limit), how many
     workflows with their children, records and blobs, and whether it was erased before."""
@@ -292,8 +284,7 @@ class SubjectInfo:
         return not (self.workflow_count or self.records or self.blobs)
 
 
-@dataclasses.dataclass(frozen=True)
-class GcReport:
+class GcReport(Frozen):
     """What ``engine.gc`` or ``engine.apply_retention`` deleted (or, with ``dry_run``, would
     delete): rows per table (``workflows``, ``journal``, ``blobs``, ``records``, ...)."""
 
@@ -313,8 +304,7 @@ class GcReport:
         return self.deleted.get("records", 0)
 
 
-@dataclasses.dataclass(frozen=True)
-class Record:
+class Record(Frozen):
     """One entry of ``engine.records``: a JSON value under ``(kind, key)``, maybe about a
     person (``subject``)."""
 

@@ -20,7 +20,6 @@ import asyncio
 import base64
 import binascii
 import builtins
-import dataclasses
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from plait.clock import duration_ms
 from plait.errors import ConfigurationError, PlaitError
+from plait.frozen import Frozen
 from plait.store.records import ChangeRow, PageFilter
 from plait.types import Duration, EntryStatus, WorkflowInfo, WorkflowStatus, parse_enum
 from plait.wakeups import Beacon
@@ -47,16 +47,14 @@ class InvalidCursor(PlaitError, ValueError):
     """A page cursor that is not one ``engine.page`` returned."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Page:
+class Page(Frozen):
     """One page of workflows, newest first; ``next_cursor`` is ``None`` on the last page."""
 
     items: list[WorkflowInfo]
     next_cursor: str | None
 
 
-@dataclasses.dataclass(frozen=True)
-class HeldWorkflow:
+class HeldWorkflow(Frozen):
     """A workflow a worker runs now (holds the lease of), and since when: its last status
     change, which is its claim unless a cancellation was asked for since."""
 
@@ -65,8 +63,7 @@ class HeldWorkflow:
     since: datetime
 
 
-@dataclasses.dataclass(frozen=True)
-class WorkerInfo:
+class WorkerInfo(Frozen):
     """A registered worker: where it runs, when it last renewed its leases, what it holds.
 
     A worker that died without stopping stays listed until another worker on its host reaps
@@ -83,8 +80,7 @@ class WorkerInfo:
     holds: tuple[HeldWorkflow, ...]
 
 
-@dataclasses.dataclass(frozen=True)
-class VersionCount:
+class VersionCount(Frozen):
     """How many workflows of one name and code version are in flight (not finished), by
     status: during a rollout, old versions drain to zero before their workers stop."""
 
@@ -100,8 +96,7 @@ class VersionCount:
         return self.pending + self.running + self.waiting + self.blocked
 
 
-@dataclasses.dataclass(frozen=True)
-class WorkflowChange:
+class WorkflowChange(Frozen):
     """A change the feed saw: a workflow's status (``kind="status"``: ``name`` is the
     workflow's, ``status`` a :class:`WorkflowStatus`) or a journal entry (``kind="journal"``:
     ``seq``, ``entry_kind`` and the entry's ``name``, ``status`` an :class:`EntryStatus`).

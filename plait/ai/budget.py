@@ -15,7 +15,6 @@ at ``max_tokens`` or :data:`DEFAULT_OUTPUT_ESTIMATE`) must fit in it; otherwise
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections.abc import Iterator, Mapping
@@ -23,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from plait.ai.model import Model
 from plait.ai.types import ChatRequest, Usage
 from plait.errors import ConfigurationError
+from plait.frozen import Frozen
 
 log = logging.getLogger("plait.ai")
 
@@ -31,8 +31,7 @@ DEFAULT_OUTPUT_ESTIMATE = 1024
 CHARS_PER_TOKEN = 4
 
 
-@dataclasses.dataclass(frozen=True)
-class Price:
+class Price(Frozen):
     """What a model costs, in USD per million input and output tokens."""
 
     input_per_mtok: float

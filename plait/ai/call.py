@@ -31,6 +31,7 @@ from plait.ai.types import ChatRequest, ChatResponse, Message, OnToken, ToolCall
 from plait.current import engine_var, step_var, workflow_var
 from plait.definitions import StepDef
 from plait.errors import ConfigurationError, StepFailed
+from plait.frozen import Frozen
 from plait.journal import Journal
 from plait.store.records import LedgerRow
 
@@ -44,8 +45,7 @@ DEFAULT_TABLE = Prices()
 OUTPUT_INVALID = "OutputInvalid"
 
 
-@dataclasses.dataclass(frozen=True)
-class ChatResult(Generic[O]):
+class ChatResult(Frozen, Generic[O]):
     """What a model call returned. ``output`` is the validated object when ``output=`` was
     given; ``usage`` and ``cost_usd`` cover every request of the call (re-asks too);
     ``model`` names who answered (a fallback, maybe); ``replayed`` is True when the journal
@@ -67,8 +67,7 @@ class ChatResult(Generic[O]):
         return Message(role="assistant", content=self.text, tool_calls=self.tool_calls)
 
 
-@dataclasses.dataclass(frozen=True)
-class Call:
+class Call(Frozen):
     """One ``chat(...)`` as prepared at the call site."""
 
     model: Model
@@ -81,8 +80,7 @@ class Call:
     on_token: OnToken | None
 
 
-@dataclasses.dataclass(frozen=True)
-class Done:
+class Done(Frozen):
     response: ChatResponse
     output: Any
     last: LedgerRow

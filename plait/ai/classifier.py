@@ -29,11 +29,11 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 from plait.ai.model import Embedder
 from plait.errors import ConfigurationError
+from plait.frozen import Frozen
 
 Method = Literal["prototype", "nearest"]
 METHODS: tuple[Method, ...] = ("prototype", "nearest")
@@ -41,8 +41,7 @@ CACHE_SIZE = 4096  # example vectors kept per process (384 floats each)
 Vector = tuple[float, ...]
 
 
-@dataclass(frozen=True)
-class Classification:
+class Classification(Frozen):
     """What ``classify`` decided and why."""
 
     label: str

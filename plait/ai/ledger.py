@@ -13,18 +13,17 @@ the sums; ``engine.ledger(workflow_id)`` the rows.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 from plait.errors import ConfigurationError
+from plait.frozen import Frozen
 from plait.store.records import LEDGER_GROUPS, LedgerRow, LedgerTotal
 
 if TYPE_CHECKING:
     from plait.engine import Engine
 
 
-@dataclasses.dataclass(frozen=True)
-class CostLine:
+class CostLine(Frozen):
     """Model-call attempts summed under one key (a model, a workflow id, a step name)."""
 
     key: str
@@ -35,8 +34,7 @@ class CostLine:
     cost_usd: float
 
 
-@dataclasses.dataclass(frozen=True)
-class Costs:
+class Costs(Frozen):
     """``engine.costs(...)``: one line per key, most expensive first, and their total."""
 
     by: str

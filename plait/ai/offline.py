@@ -29,11 +29,11 @@ import importlib.metadata
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from plait.errors import ConfigurationError, PlaitError
+from plait.frozen import Frozen
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,8 +49,7 @@ TOKENIZER_ENV = "PLAIT_OFFLINE_TOKENIZER_FILE"
 THREADS_ENV = "PLAIT_OFFLINE_THREADS"
 
 
-@dataclass(frozen=True)
-class PinnedFile:
+class PinnedFile(Frozen):
     """A file that an installed package ships, pinned by its sha256."""
 
     role: str

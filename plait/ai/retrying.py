@@ -27,20 +27,19 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from plait.ai.errors import ModelError, ModelUnavailable
 from plait.ai.model import Model
 from plait.ai.types import ChatRequest, ChatResponse, OnToken, Usage
 from plait.errors import InvalidArguments
+from plait.frozen import Frozen
 
 Guard = Callable[[str, ChatRequest], AbstractAsyncContextManager[Callable[[Usage], None]]]
 """Reserve capacity for one attempt at the named model; the yielded callable settles usage."""
 
 
-@dataclass(frozen=True)
-class ModelRetry:
+class ModelRetry(Frozen):
     """How a model call is retried: attempts per model, backoff, and how long a wait may be."""
 
     max_attempts: int = 4
@@ -72,8 +71,7 @@ class ModelRetry:
         return wait * random.uniform(1 - self.jitter, 1 + self.jitter)
 
 
-@dataclass(frozen=True)
-class AttemptReport:
+class AttemptReport(Frozen):
     """One attempt at one model: its answer or its error, and how long it took."""
 
     model: str

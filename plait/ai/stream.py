@@ -11,17 +11,17 @@ subscriber loses pieces rather than slowing the call (each subscription buffers
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
+
+from plait.frozen import Frozen
 
 log = logging.getLogger("plait.ai")
 
 BUFFER = 10_000
 
 
-@dataclasses.dataclass(frozen=True)
-class StreamEvent:
+class StreamEvent(Frozen):
     """A piece of a model call's answer (``text``), or its end (``done``). ``seq`` is the
     call's journal position."""
 

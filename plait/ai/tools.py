@@ -18,7 +18,6 @@ Tool calls of one answer run one after the other, in the order the model gave th
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -35,6 +34,7 @@ from plait.ai.types import Message, OnToken, ToolCall, Usage
 from plait.current import journal_var
 from plait.definitions import StepDef
 from plait.errors import ConfigurationError, StepFailed
+from plait.frozen import Frozen
 from plait.human.ask import ask_human
 from plait.journal import Journal
 
@@ -52,8 +52,7 @@ class MaxTurnsExceeded(ModelError):
     """The model still called tools after ``max_turns`` model calls."""
 
 
-@dataclasses.dataclass(frozen=True)
-class ToolRun:
+class ToolRun(Frozen):
     """The end of a tool loop: the final answer, the whole conversation (the answer last),
     the number of model calls, and their usage and cost summed."""
 

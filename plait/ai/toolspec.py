@@ -9,7 +9,6 @@ never passed to the step.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 import typing
@@ -22,10 +21,10 @@ import pydantic_core
 from plait.ai.types import ToolSpec
 from plait.definitions import StepDef
 from plait.errors import ConfigurationError
+from plait.frozen import Frozen
 
 
-@dataclasses.dataclass(frozen=True)
-class Tool:
+class Tool(Frozen):
     """A step offered to a model as a tool (made by :func:`tool`)."""
 
     step: StepDef[..., Any]

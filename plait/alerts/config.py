@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from plait.clock import duration_ms
 from plait.errors import ConfigurationError
+from plait.frozen import Frozen
 from plait.types import Duration
 
 
@@ -37,8 +38,7 @@ class AlertStatus(StrEnum):
     FAILED = "failed"  # given up after ``max_attempts``
 
 
-@dataclasses.dataclass(frozen=True)
-class SmtpServer:
+class SmtpServer(Frozen):
     """Where e-mail alerts are sent from: ``smtp://user:password@host:port`` (``?starttls=1``
     to upgrade the connection) or ``smtps://...`` (TLS from the start)."""
 
@@ -85,8 +85,7 @@ def _redact(url: str) -> str:
     return url
 
 
-@dataclasses.dataclass(frozen=True)
-class Alerts:
+class Alerts(Frozen):
     """Where alerts go and how workers find and send them (see docs/operations.md).
 
     ``webhook``: an ``http(s)://`` URL that gets a JSON POST per alert, signed with

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import dataclasses
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from plait.alerts.config import AlertKind, Alerts, AlertStatus
 from plait.alerts.deliver import DeliveryFailed, alert_key, link, post_webhook, send_email
 from plait.clock import duration_ms
 from plait.errors import ConfigurationError
+from plait.frozen import Frozen
 from plait.store.records import AlertEvent, AlertRow, NewAlert
 from plait.types import ms_to_datetime, parse_enum
 
@@ -47,8 +47,7 @@ SEND_BATCH = 20
 MAX_BACKOFF_MS = 3_600_000
 
 
-@dataclasses.dataclass(frozen=True)
-class AlertInfo:
+class AlertInfo(Frozen):
     """An alert in the outbox: what happened, where it goes, whether it was sent."""
 
     id: int

@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping
 from plait.errors import ConfigurationError
 
 
+# a plain dataclass, not plait.frozen's: it is made to be subclassed
 @dataclasses.dataclass(frozen=True)
 class Directory:
     """Who belongs to which group (``{"recruiters": ["ada", "lin"]}``) and who is an admin.

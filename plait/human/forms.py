@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from plait.errors import ConfigurationError, InvalidAnswer, check_text
+from plait.frozen import Frozen
 from plait.human.records import FieldChange
 from plait.types import Duration, JSONValue, to_seconds
 
@@ -42,16 +43,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@dataclasses.dataclass(frozen=True)
-class Default(Generic[F]):
+class Default(Frozen, Generic[F]):
     """``on_timeout=Default(value)``: at the deadline the task expires and the workflow
     receives ``value`` (an instance of the form, or a dict that fits it) as the answer."""
 
     value: F
 
 
-@dataclasses.dataclass(frozen=True)
-class Escalate:
+class Escalate(Frozen):
     """``on_timeout=Escalate(to=..., due=...)``: at the deadline the task is reassigned to
     ``to`` (a person or a group) with a new deadline ``due`` after the old one, and the
     workflow keeps waiting. ``then`` applies when the new deadline passes too."""
@@ -82,8 +81,7 @@ def check_on_timeout(policy: object) -> None:
 
 
 # -- forms -------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class FormSpec:
+class FormSpec(Frozen):
     """A form type with what plait needs of it: a stable name, its JSON Schema, a validator."""
 
     type: type[Any]

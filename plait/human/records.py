@@ -6,10 +6,10 @@ These are plain frozen values built from store rows by :mod:`plait.human.inbox`;
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from enum import StrEnum
 
+from plait.frozen import Frozen
 from plait.types import JSONValue
 
 
@@ -36,8 +36,7 @@ class TaskEventKind(StrEnum):
     REOPENED = "reopened"  # the answer no longer fit the form; the payload has the errors
 
 
-@dataclasses.dataclass(frozen=True)
-class FieldChange:
+class FieldChange(Frozen):
     """One field a person changed in a proposal: its dotted path, and the value before and
     after."""
 
@@ -46,8 +45,7 @@ class FieldChange:
     after: JSONValue
 
 
-@dataclasses.dataclass(frozen=True)
-class HumanTask:
+class HumanTask(Frozen):
     """A human task as the engine records it. Payloads (``proposal``, ``context``,
     ``answer``) are plain JSON data."""
 
@@ -78,8 +76,7 @@ class HumanTask:
         return self.status == TaskStatus.OPEN
 
 
-@dataclasses.dataclass(frozen=True)
-class TaskEvent:
+class TaskEvent(Frozen):
     """One entry of a task's audit trail. ``actor`` is the person who acted, or ``None``
     when plait did (creation, reminders, deadlines, cancellation)."""
 

@@ -26,10 +26,10 @@ Invariants kept here:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from plait.frozen import Frozen
 from plait.store.records import QueueLimits
 from plait.store.sqlbase import Conn, SQLBase
 
@@ -44,8 +44,7 @@ _KEY_FREE = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class _QueueState:
+class _QueueState(Frozen):
     limits: QueueLimits
     tat: int
 

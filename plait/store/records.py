@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from plait.frozen import Frozen
 from plait.types import AttemptRecord, ErrorInfo, StepRecord, WorkflowStatus
 
 # -- reserved names ------------------------------------------------------------------------
@@ -37,8 +38,7 @@ class LeaseLostError(Exception):
     """A fenced write found that its attempt no longer holds the workflow's lease."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Fence:
+class Fence(Frozen):
     """Identifies the attempt allowed to write for a workflow."""
 
     workflow_id: str
@@ -83,8 +83,7 @@ class Entry:
     fingerprint: str | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class Attempt:
+class Attempt(Frozen):
     """One finished attempt of a step, to record."""
 
     seq: int
@@ -94,8 +93,7 @@ class Attempt:
     error: dict[str, Any] | None
 
 
-@dataclasses.dataclass(frozen=True)
-class Claimed:
+class Claimed(Frozen):
     """A workflow a worker has just claimed, with its whole journal."""
 
     id: str
@@ -111,16 +109,14 @@ class Claimed:
     seq_base: int = 0  # the run's journal positions start after this one
 
 
-@dataclasses.dataclass(frozen=True)
-class Wait:
+class Wait(Frozen):
     """What a suspended workflow waits for: signal names and/or a time."""
 
     signals: tuple[str, ...] = ()
     until: int | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class WaitOutcome:
+class WaitOutcome(Frozen):
     """Result of trying to finish a wait now."""
 
     state: str  # "signal" | "timeout" | "elapsed" | "park" | "suspended"
@@ -139,8 +135,7 @@ class ResultRow:
     error: ErrorInfo | None
 
 
-@dataclasses.dataclass(frozen=True)
-class ListFilter:
+class ListFilter(Frozen):
     """Which workflows ``list`` returns."""
 
     status: tuple[WorkflowStatus, ...] = ()
@@ -153,8 +148,7 @@ class ListFilter:
 
 
 # -- human tasks ----------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class NewTask:
+class NewTask(Frozen):
     """A human task to create. ``on_timeout`` is the deadline policy as JSON data:
     ``{"kind": "raise"}``, ``{"kind": "default", "value": <stored text>}`` or
     ``{"kind": "escalate", "to": ..., "due": <ms>, "then": <policy>}``."""
@@ -173,8 +167,7 @@ class NewTask:
     on_timeout: dict[str, Any]
 
 
-@dataclasses.dataclass(frozen=True)
-class TaskRow:
+class TaskRow(Frozen):
     """A human task as stored (payloads still encoded, times in epoch milliseconds)."""
 
     id: str
@@ -201,8 +194,7 @@ class TaskRow:
     completed_at: int | None
 
 
-@dataclasses.dataclass(frozen=True)
-class TaskEventRow:
+class TaskEventRow(Frozen):
     """One audit event as stored."""
 
     id: int
@@ -214,8 +206,7 @@ class TaskEventRow:
     payload: dict[str, Any]
 
 
-@dataclasses.dataclass(frozen=True)
-class TaskFilter:
+class TaskFilter(Frozen):
     """Which tasks ``list_tasks`` returns (an empty tuple means any)."""
 
     status: tuple[str, ...] = ()
@@ -230,8 +221,7 @@ class TaskFilter:
     now: int = 0
 
 
-@dataclasses.dataclass(frozen=True)
-class Actor:
+class Actor(Frozen):
     """Who acts on a task. ``groups`` is ``None`` when the engine has no directory: then
     only claims are checked, and ``name`` is recorded as given."""
 
@@ -240,8 +230,7 @@ class Actor:
     admin: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
-class TaskOutcome:
+class TaskOutcome(Frozen):
     """What a workflow's wait on a task came to: ``completed``, ``default``, ``expired``,
     ``cancelled``, or ``park`` (wait until ``wake_at`` or the answer)."""
 
@@ -251,8 +240,7 @@ class TaskOutcome:
 
 
 # -- records and blobs ----------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class StoredRecord:
+class StoredRecord(Frozen):
     """A row of ``engine.records`` (its value still codec text)."""
 
     kind: str
@@ -263,8 +251,7 @@ class StoredRecord:
     updated_at: int
 
 
-@dataclasses.dataclass(frozen=True)
-class StoredBlob:
+class StoredBlob(Frozen):
     """A blob's bytes and what was stored with them."""
 
     digest: str
@@ -275,8 +262,7 @@ class StoredBlob:
 
 
 # -- queues ---------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class QueueLimits:
+class QueueLimits(Frozen):
     """A queue's limits as stored (``plait.Queue`` is the public spelling)."""
 
     name: str
@@ -298,8 +284,7 @@ class QueueLimits:
 
 
 # -- the server's reads (plait/store/views.py) -------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class PageFilter:
+class PageFilter(Frozen):
     """Which workflows ``page_workflows`` returns: newest first (``created_at``, then ``id``,
     both descending), strictly after the keyset ``after`` (the last row of the page before);
     ``since``/``until`` bound ``created_at`` (``since <= created_at < until``)."""
@@ -314,8 +299,7 @@ class PageFilter:
     limit: int = 50
 
 
-@dataclasses.dataclass(frozen=True)
-class HeldRow:
+class HeldRow(Frozen):
     """A running workflow a worker holds the lease of, since its last status change."""
 
     workflow_id: str
@@ -323,8 +307,7 @@ class HeldRow:
     since: int
 
 
-@dataclasses.dataclass(frozen=True)
-class WorkerRow:
+class WorkerRow(Frozen):
     """A registered worker (``info`` as it registered) and the workflows it holds."""
 
     id: str
@@ -336,8 +319,7 @@ class WorkerRow:
     holds: tuple[HeldRow, ...]
 
 
-@dataclasses.dataclass(frozen=True)
-class ChangeRow:
+class ChangeRow(Frozen):
     """One change for the feed: a workflow's status (``seq`` is -1) or a journal entry.
     ``at`` is the change's time: ``updated_at``, or the entry's completion (else start)."""
 
@@ -351,8 +333,7 @@ class ChangeRow:
 
 
 # -- runs ---------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class FinishedRun:
+class FinishedRun(Frozen):
     """A run of a workflow that ended with ``continue_as_new``: its arguments (as stored)
     and its journal and step attempts as they were when it ended."""
 
@@ -366,8 +347,7 @@ class FinishedRun:
 
 
 # -- the model-call ledger (plait/store/ledger.py) ------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class LedgerRow:
+class LedgerRow(Frozen):
     """One attempt of a model call: who was asked, who answered, tokens, cost, how it went.
 
     ``outcome`` is ``"ok"``, ``"invalid_output"`` (answered, but not in the asked-for shape:
@@ -389,8 +369,7 @@ class LedgerRow:
     at: int
 
 
-@dataclasses.dataclass(frozen=True)
-class LedgerTotal:
+class LedgerTotal(Frozen):
     """Ledger rows summed under one key (a model, a workflow id or a step name)."""
 
     key: str
@@ -427,8 +406,7 @@ PAYLOAD_COLUMNS = (
 in it), the ones ``rekey_batch`` takes; blob bytes are ``rekey_blobs``'."""
 
 
-@dataclasses.dataclass(frozen=True)
-class RekeyBatch:
+class RekeyBatch(Frozen):
     """One batch of a re-encryption pass: rows read, rows rewritten (or that would be, in a
     dry run), and the cursor of the next batch (``None``: the column is done)."""
 
@@ -437,8 +415,7 @@ class RekeyBatch:
     cursor: str | None
 
 
-@dataclasses.dataclass(frozen=True)
-class HealthSnapshot:
+class HealthSnapshot(Frozen):
     """What the database says about the system's health at one time (``/metrics``).
 
     ``workflows``: (name, status, count); ``ready``: (queue, count) of workflows runnable now
@@ -456,8 +433,7 @@ class HealthSnapshot:
 
 
 # -- alerts (plait/store/alerts.py) ---------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class AlertEvent:
+class AlertEvent(Frozen):
     """Something an operator should hear about, as a scan found it. ``subject`` names the
     event itself (a workflow's failure in one attempt, a task's passed deadline), so finding it
     again, on any worker, adds nothing. ``details``: the error (``type``, ``message``) of a
@@ -472,8 +448,7 @@ class AlertEvent:
     details: dict[str, Any]
 
 
-@dataclasses.dataclass(frozen=True)
-class NewAlert:
+class NewAlert(Frozen):
     """An alert to add to the outbox: one event for one channel (``webhook``, ``email``)."""
 
     kind: str
@@ -486,8 +461,7 @@ class NewAlert:
     at: int
 
 
-@dataclasses.dataclass(frozen=True)
-class AlertRow:
+class AlertRow(Frozen):
     """An alert in the outbox. ``attempts`` counts claims: a sender settles the row only
     with the count it claimed it with (its fencing token)."""
 
@@ -509,8 +483,7 @@ class AlertRow:
 
 
 # -- gc and retention (plait/store/gc.py) --------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class GcFilter:
+class GcFilter(Frozen):
     """Which ended workflows one gc batch looks at: top-level workflows (with their children)
     that ended before ``before``, of ``name`` or of any name but those in ``exclude``, after
     the keyset ``after`` = ``(completed_at, id)`` of the last batch's last one."""
@@ -522,8 +495,7 @@ class GcFilter:
     limit: int = 100
 
 
-@dataclasses.dataclass(frozen=True)
-class GcBatch:
+class GcBatch(Frozen):
     """What one gc batch deleted (or, dry, would delete): rows per table; and the keyset to
     go on from (``None``: no more candidates)."""
 
@@ -532,8 +504,7 @@ class GcBatch:
 
 
 # -- schedules ----------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class ScheduleRow:
+class ScheduleRow(Frozen):
     """A schedule as stored (``plait/store/schedules.py``): ``args`` is sealed codec text,
     ``next_at`` the first tick not yet started (epoch ms)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from plait.frozen import build
 from plait.store.records import Claimed, Entry, ResultRow
 from plait.store.sqlbase import Dialect, Row, load_json
 from plait.types import (
@@ -139,7 +140,8 @@ def built_info(**values: Any) -> WorkflowInfo:
     return info
 
 
-assert not hasattr(WorkflowInfo, "__post_init__") and not hasattr(WorkflowInfo, "__slots__")
+build(WorkflowInfo)  # built_info makes instances without calling the class (plait.frozen)
+assert not hasattr(WorkflowInfo, "__post_init__") and "__slots__" not in vars(WorkflowInfo)
 
 
 def workflow_info(r: Row) -> WorkflowInfo:

@@ -20,7 +20,6 @@ import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -34,6 +33,7 @@ from plait.ai.errors import (
     ModelServerError,
     ModelTimeout,
 )
+from plait.frozen import Frozen
 
 JsonObject = dict[str, Any]
 
@@ -69,8 +69,7 @@ def redact(text: str, *secrets: Secret | None) -> str:
     return _KEYLIKE.sub("***", text)
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(Frozen):
     """Where and how one provider's requests go (the key is read when a call is made)."""
 
     url: str

@@ -9,8 +9,9 @@ lets old and new workers run side by side during a rollout (docs/operations.md, 
 
 from __future__ import annotations
 
-import dataclasses
 import os
+
+from plait.frozen import Frozen
 
 # The SQL files sit beside this module (plait is installed as files, never zipped): read
 # with os, not importlib.resources, whose import (with zipfile) cost a worker's start-up
@@ -36,8 +37,7 @@ def names(dialect: str) -> dict[int, str]:
     return {int(n.split("_", 1)[0]): n.removesuffix(".sql") for n in _files(dialect)}
 
 
-@dataclasses.dataclass(frozen=True)
-class SchemaStatus:
+class SchemaStatus(Frozen):
     """A database's schema against the migrations this plait knows.
 
     ``applied``: the numbers recorded in the database; ``known``: this plait's migrations by

@@ -42,10 +42,11 @@ class SQLEnds(SQLBase):
                 # tasks: that one statement, final, so that a batch of such ends and step
                 # records is one round trip. If it finds the row held otherwise (open tasks,
                 # a lost lease), nothing was written: the full path below says which.
-                short = functools.partial(self._send_short_finish, fence, now, pending)
                 done = await self._run(
                     Pipelined(
-                        functools.partial(short, str(status), output, error),
+                        functools.partial(
+                            self._send_short_finish, fence, now, pending, str(status), output, error
+                        ),
                         functools.partial(self._recover_short_finish, fence, now, str(status)),
                     )
                 )

@@ -376,10 +376,7 @@ class Engine(TaskAPI, BlobAPI, ViewAPI, OperationsAPI, AlertAPI, RetentionAPI):
             taken = False
         if created and not taken:
             self.wake(new.queue)
-        handle = WorkflowHandle(self, new.id, definition)
-        if taken:
-            handle._worker = here
-        return handle
+        return WorkflowHandle(self, new.id, definition)
 
     def handle(self, workflow_id: str) -> WorkflowHandle[Any]:
         """A handle for an existing workflow (no I/O)."""

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from plait.definitions import WorkflowDef
     from plait.engine import Engine
     from plait.store.records import ResultRow
-    from plait.worker import Worker
 
 R = TypeVar("R")
 
@@ -41,10 +40,6 @@ class WorkflowHandle(Generic[R]):
         self.engine = engine
         self.id = workflow_id
         self._wf = wf
-        # The worker of this process that claimed it in the start's transaction: while it
-        # runs there, result() need not read the row first (its end here wakes the waiter;
-        # the poll still finds an end elsewhere).
-        self._worker: Worker | None = None
 
     def __repr__(self) -> str:
         return f"<WorkflowHandle {self.id!r}>"
@@ -60,11 +55,13 @@ class WorkflowHandle(Generic[R]):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + duration_ms(timeout, "timeout") / 1000
         completed: Completion | None = None
-        worker, self._worker = self._worker, None
+        first = True
         while True:
             ended = e.endings.watch(self.id)  # before reading: an end in between wakes it
-            skip_read = worker is not None and worker.runs_here(self.id)
-            worker = None
+            # While a worker of this process runs it, the first read is skipped: it would
+            # find the row not ended, and the end here wakes this waiter (with the output).
+            skip_read = first and any(w.runs_here(self.id) for w in e.local_workers)
+            first = False
             try:
                 if completed is not None and self._wf is not None:
                     return self._decode(completed.output, self._wf)  # committed here

@@ -106,7 +106,8 @@ class Journal:
         self.parent_id = claimed.parent_id
         self.attempt = claimed.attempt
         self.fence = Fence(claimed.id, claimed.attempt, worker_id, engine.lease_ms)
-        self._entries: dict[int, Entry] = {e.seq: e for e in claimed.journal}
+        recorded = claimed.journal
+        self._entries: dict[int, Entry] = {e.seq: e for e in recorded} if recorded else {}
         # After a continue_as_new, positions go on from the last run's (unique ids).
         self._max_recorded = max(self._entries, default=claimed.seq_base)
         self._next = claimed.seq_base + 1
@@ -116,7 +117,9 @@ class Journal:
         self._parked: list[_Parked] = []
         self._quiescence_scheduled = False
         self._cancel_requested = claimed.cancel_requested
-        self._cancel_delivered = any(e.status == EntryStatus.CANCELLED for e in claimed.journal)
+        self._cancel_delivered = bool(recorded) and any(
+            e.status == EntryStatus.CANCELLED for e in recorded
+        )
         self._suspending = False
         self._suspended = False  # the store already recorded the suspension
         self._draining = False

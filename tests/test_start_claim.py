@@ -43,12 +43,13 @@ async def test_a_start_next_to_an_idle_worker_claims_in_its_transaction(db_url: 
     async with plait.Engine(db_url, workflows=[two_steps]) as engine:
         async with engine.worker(concurrency=4):
             await asyncio.sleep(0.05)  # the claim loop is idle now
-            counts = _count(engine, ("claim", "start_and_claim", "create_workflow", "get"))
+            names = ("claim", "start_and_claim", "create_workflow", "get", "get_result")
+            counts = _count(engine, names)
             for i in range(5):
                 assert await (await engine.start(two_steps, i)).result(timeout=30) == i + 2
             assert counts["start_and_claim"] == 5 and counts["create_workflow"] == 0
             # neither the worker's claim loop nor result() had to read or claim in between
-            assert counts["claim"] == 0 and counts["get"] == 0, counts
+            assert counts["claim"] == counts["get"] == counts["get_result"] == 0, counts
             info = (await engine.list(name=two_steps.name))[0]
             assert info.status == plait.WorkflowStatus.COMPLETED
             (started,) = [e for e in await engine.events(info.id) if e.kind == "started"]
@@ -65,6 +66,45 @@ async def test_a_burst_of_starts_goes_the_ordinary_way(db_url: str) -> None:
                 i + 2 for i in range(20)
             ]
             assert counts["start_and_claim"] <= 2 and counts["create_workflow"] >= 18, counts
+
+
+_gate: dict[str, asyncio.Event] = {}
+
+
+@plait.step
+async def held(i: int) -> int:
+    await _gate["open"].wait()
+    return i
+
+
+@plait.workflow
+async def gated(ctx: plait.Context, i: int) -> int:
+    value: int = await held(i)
+    return value
+
+
+async def test_result_reads_nothing_while_the_claim_loop_s_run_goes_on_here(db_url: str) -> None:
+    """A workflow of a burst is claimed by the claim loop, not by its start: result() still
+    need not read its row while a worker of this process runs it (its end here wakes it)."""
+    _gate["open"] = asyncio.Event()
+    async with plait.Engine(db_url, workflows=[gated]) as engine:
+        async with engine.worker(concurrency=100):
+            handles = await asyncio.gather(*(engine.start(gated, i) for i in range(10)))
+            for _ in range(200):  # until every one is claimed and waits in its step
+                running = await engine.list(name=gated.name, status="running")
+                if len(running) == 10:
+                    break
+                await asyncio.sleep(0.02)
+            assert len(running) == 10
+            counts = _count(engine, ("get_result", "get"))
+            waiting = asyncio.gather(*(h.result(timeout=30) for h in handles))
+            await asyncio.sleep(0.05)
+            _gate["open"].set()
+            assert await waiting == list(range(10))
+            assert counts["get_result"] == counts["get"] == 0, counts
+            # a handle of an ended workflow reads it, as before
+            assert await engine.handle(handles[0].id).result(timeout=30) == 0
+            assert counts["get_result"] == 1, counts
 
 
 async def test_a_cancelled_caller_does_not_strand_the_claimed_workflow(db_url: str) -> None:

@@ -1,0 +1,493 @@
+"""The floors under plait's SQLite fanout figure (issue 12): the scenario's work with less and
+less of plait around plait's statements, side by side with plait and the limit probe.
+
+``python -m bench.floor [--rounds 5] [--dir bench/results/db] [--limit-probe PATH] [--out F]``
+
+Each round runs, every run in a fresh process on a fresh SQLite file, interleaved:
+
+- ``plait``: the fanout scenario as ``bench.scenarios`` runs it (1,000 workflows × 5 steps
+  started at once; engine, worker, steps, handles);
+- ``store``: the same 1,000 workflows driven straight through plait's store
+  (``SQLiteStore``: its executor thread, group commit, batched statements, event log,
+  fencing) by a loop that makes only the awaits the scenario needs: the start, the claim
+  (in batches of ``CLAIM_BATCH``, as the worker's claim loop), five step records, the end,
+  and the result (its read, then the end's wake-up). No engine, worker, journal, codec or
+  handle: plait's engine costs ``plait`` minus this;
+- ``sql``: plait's statements (their text from plait's store, on plait's schema, with the
+  values plait sends), in the same batches, run by a bare group-committing thread: plait's
+  store costs ``store`` minus this. What is left is SQLite doing plait's writes, and the
+  scenario's awaits;
+
+and, with ``--limit-probe``, the probe before the first round and after the last. It prints
+one JSON document: per variant the median [min, max] of workflows/s and of CPU µs per
+workflow (all threads, and the event loop's), each variant's workflows/s as a share of the
+probe's (the mean of its two runs), and the raw runs. CPU time is the figure to compare on
+a shared machine; workflows/s is what the target is set in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import hashlib
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from bench.measure import cpu_seconds, thread_cpu, thread_cpu_since
+
+N, K = 1000, 5
+WARM = 10
+CLAIM_BATCH = 50  # plait.worker.CLAIM_BATCH, checked in main()
+LEASE_MS = 30_000
+WORKER = "floor:1"
+PREFIX = "@@FLOOR@@ "
+OUTPUTS = [json.dumps({"i": i, "payload": "x" * 80}, separators=(",", ":")) for i in range(K)]
+
+
+def _ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# -- store: plait's store, a bare driver ----------------------------------------------------
+async def via_store(url: str, n: int = N) -> dict[str, Any]:
+    from plait.store.records import Claimed, Entry, Fence, NewWorkflow
+    from plait.store.sqlite import SQLiteStore
+    from plait.types import WorkflowStatus
+
+    store = SQLiteStore(url)
+    await store.open(migrate=True)
+    loop = asyncio.get_running_loop()
+    pairs = (("steps", "1"),)
+    await store.register_worker(WORKER, {}, _ms())
+
+    async def fanout(n: int) -> None:
+        ended: dict[str, asyncio.Future[str]] = {}
+        wake = asyncio.Event()
+        left = [n]
+
+        async def start(i: int) -> str:
+            wid = uuid.uuid4().hex
+            now = _ms()
+            new = NewWorkflow(
+                id=wid,
+                name="steps",
+                version="1",
+                input=f"[{K}]",
+                input_hash=hashlib.sha256(f"steps\n[{K}]".encode()).hexdigest(),
+                available_at=now,
+            )
+            await store.create_workflow(new, now)
+            wake.set()
+            return wid
+
+        async def run(c: Claimed) -> None:
+            fence = Fence(c.id, c.attempt, WORKER, LEASE_MS)
+            for s in range(K):
+                t = _ms()
+                entry = Entry(s + 1, "step", "tiny", "completed", OUTPUTS[s], None, None, 1, t, t)
+                await store.record(fence, t, [entry], [])
+            await store.finish(fence, _ms(), [], WorkflowStatus.COMPLETED, str(K), None, alone=True)
+            ended[c.id].set_result(str(K))
+
+        async def claims() -> None:
+            while left[0] > 0:
+                await wake.wait()
+                wake.clear()
+                while left[0] > 0:
+                    got = await store.claim(WORKER, pairs, None, CLAIM_BATCH, _ms(), LEASE_MS, 10)
+                    for c in got:
+                        ended.setdefault(c.id, loop.create_future())
+                        loop.create_task(run(c))
+                    left[0] -= len(got)
+                    if len(got) < CLAIM_BATCH:
+                        break
+
+        async def result(wid: str) -> str:
+            end = ended.setdefault(wid, loop.create_future())
+            await store.get_result(wid)  # the read plait's result() makes in this scenario
+            return await end
+
+        claimer = loop.create_task(claims())
+        ids = await asyncio.gather(*(start(i) for i in range(n)))
+        assert await asyncio.gather(*(result(w) for w in ids)) == [str(K)] * n
+        await claimer
+
+    try:
+        return await _measured(fanout, n)
+    finally:
+        await store.close()
+
+
+# -- sql: plait's statements, a bare thread ---------------------------------------------------
+class _Bare:
+    """A group-committing thread that runs plait's statements for queued operations, in
+    batches of up to 512 (as plait's BatchExecutor), each run of one kind as plait batches it."""
+
+    def __init__(self, path: str) -> None:
+        from plait.store.sqlite import _SQLiteBackend
+
+        self.conn = _SQLiteBackend(path).connect()  # plait's pragmas
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._main, name="bare-sqlite", daemon=True)
+        self.thread.start()
+
+    def call(self, kind: str, arg: Any) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self.queue.put((kind, arg, fut, loop))
+        return fut
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        self.conn.close()
+
+    def _main(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < 512:
+                try:
+                    more = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self.queue.put(None)
+                    break
+                batch.append(more)
+            results = self._transaction(batch)
+            loop = batch[0][3]
+            pairs = [(b[2], r) for b, r in zip(batch, results, strict=True)]
+            loop.call_soon_threadsafe(_resolve, pairs)
+
+    def _transaction(self, batch: list[Any]) -> list[Any]:
+        from plait.store import clients, ends, sqlbase
+
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        results: list[Any] = []
+        i = 0
+        while i < len(batch):
+            kind = batch[i][0]
+            j = i
+            while j < len(batch) and batch[j][0] == kind:
+                j += 1
+            args = [b[1] for b in batch[i:j]]
+            if kind == "create":
+                conn.execute("SAVEPOINT plait_many")
+                rows = [a[0] for a in args]
+                conn.executemany(
+                    clients._INSERT_TOP if len(rows[0]) == 14 else _INSERT_RUNNING, rows
+                )
+                conn.execute("RELEASE plait_many")
+                events = [a[1] for a in args]
+                for c in range(0, len(events), 150):
+                    chunk = events[c : c + 150]
+                    values = ", ".join("(?, ?, ?, ?, ?)" for _ in chunk)
+                    conn.execute(_EVENTS + values, [v for row in chunk for v in row])
+                results.extend([True] * len(args))
+            elif kind == "record":
+                conn.execute("SAVEPOINT plait_many")
+                conn.executemany(sqlbase._FENCED_INSERT, args)
+                conn.execute("RELEASE plait_many")
+                results.extend([False] * len(args))
+            elif kind == "finish":
+                conn.execute("SAVEPOINT plait_many")
+                conn.executemany(ends._FINISH, args)
+                conn.execute("RELEASE plait_many")
+                results.extend([None] * len(args))
+            elif kind == "results":
+                rows = conn.execute(clients._RESULTS, (json.dumps(args),)).fetchall()
+                found = {r[0]: r for r in rows}
+                results.extend(found.get(a) for a in args)
+            elif kind == "claim":
+                results.extend(self._claim(now) for now in args)
+            i = j
+        conn.execute("COMMIT")
+        return results
+
+    def _claim(self, now: int) -> list[tuple[str, int]]:
+        """The statements of plait's claim (expired leases, the queues' limits, ready ones,
+        the claiming UPDATE, the journal read) for one registered workflow version."""
+        conn = self.conn
+        conn.execute(_EXPIRED, (now, "steps", "1", CLAIM_BATCH)).fetchall()
+        conn.execute(_QUEUES).fetchall()
+        ids = [r[0] for r in conn.execute(_READY, (now, "steps", "1", CLAIM_BATCH))]
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids)
+        rows = conn.execute(
+            _CLAIM_UPDATE.format(marks=marks), (WORKER, now + LEASE_MS, now, now, *ids)
+        ).fetchall()
+        conn.execute(_JOURNAL.format(marks=marks), ids).fetchall()
+        return [(r[0], r[4]) for r in rows]
+
+
+def _resolve(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for fut, result in pairs:
+        fut.set_result(result)
+
+
+# sql-claimed's start: the row goes in running, leased to this worker at attempt 1.
+_INSERT_RUNNING = (
+    "INSERT INTO workflows (id, name, version, queue, priority, concurrency_key, status,"
+    " input, input_hash, available_at, deadline_at, parent_id, subject, attributes,"
+    " created_at, updated_at, lease_owner, lease_expires_at, attempt)"
+    " VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?, 1)"
+    " ON CONFLICT (id) DO NOTHING"
+)
+_EVENTS = "INSERT INTO workflow_events (workflow_id, kind, actor, at, details) VALUES "
+# The claim's statements as plait's store sends them (see plait/store/claims.py and
+# plait/store/limits.py; bench.sqlite_statements lists them).
+_EXPIRED = (
+    "SELECT id, recoveries, parent_id FROM workflows WHERE status = 'running'"
+    " AND lease_expires_at <= ? AND (name, version) IN (VALUES (?, ?))"
+    " ORDER BY lease_expires_at LIMIT ?"
+)
+_QUEUES = "SELECT name, concurrency, per_key_concurrency, rate_limit, rate_per_ms, tat FROM queues"
+_READY = (
+    "SELECT w.id, w.queue, w.concurrency_key, w.attempt FROM workflows w"
+    " WHERE w.status IN ('pending', 'waiting') AND (w.concurrency_key IS NULL OR"
+    " (SELECT count(*) FROM workflows r WHERE r.status = 'running' AND r.queue = w.queue"
+    " AND r.concurrency_key = w.concurrency_key) < COALESCE((SELECT q.per_key_concurrency"
+    " FROM queues q WHERE q.name = w.queue), 1)) AND w.available_at <= ?"
+    " AND (w.name, w.version) IN (VALUES (?, ?)) ORDER BY w.priority DESC, w.available_at LIMIT ?"
+)
+_CLAIM_UPDATE = (
+    "UPDATE workflows SET"
+    " recoveries = recoveries + (CASE WHEN status = 'running' THEN 1 ELSE 0 END),"
+    " status = 'running', lease_owner = ?, lease_expires_at = ?, attempt = attempt + 1,"
+    " cancel_requested = (CASE WHEN deadline_at IS NOT NULL AND deadline_at <= ?"
+    " THEN 1 ELSE cancel_requested END), waiting_on = NULL, updated_at = ?"
+    " WHERE id IN ({marks})"
+    " RETURNING id, name, version, input, attempt, cancel_requested, parent_id, queue,"
+    " run, seq_base"
+)
+_JOURNAL = (
+    "SELECT workflow_id, seq, kind, name, status, output, error, wake_at, attempts,"
+    " worker_attempt, started_at, completed_at, fingerprint FROM journal"
+    " WHERE workflow_id IN ({marks}) ORDER BY workflow_id, seq"
+)
+
+
+def _fenced_row(wid: str, attempt: int, s: int) -> tuple[object, ...]:
+    """``_FENCED_INSERT``'s values for step ``s`` (``sqlbase.entry_params``, then the fence)."""
+    t = _ms()
+    entry = (wid, s + 1, "step", "tiny", "completed", OUTPUTS[s], None, None, 1, attempt, t, t)
+    return (*entry, None, wid, attempt, "running")
+
+
+async def via_sql(
+    url: str, n: int = N, *, claimed: bool = False, indexes: bool = True
+) -> dict[str, Any]:
+    """``sql``; with ``claimed``, a start inserts its row running and leased to this worker
+    and its run begins when the start commits (no claim, no result read: a design plait
+    does not have on SQLite); without ``indexes``, the secondary indexes of ``workflows``,
+    ``journal`` and ``workflow_events`` are dropped (the claim, the listings, the server's
+    pages and the limits use them)."""
+    from plait.store.sqlite import SQLiteStore, path_from_url
+
+    store = SQLiteStore(url)  # the schema, by plait's migrations; then plait is closed
+    await store.open(migrate=True)
+    await store.close()
+    bare = _Bare(path_from_url(url))
+    if not indexes:
+        names = bare.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            " AND tbl_name IN ('workflows', 'journal', 'workflow_events')"
+        ).fetchall()
+        for (name,) in names:
+            bare.conn.execute(f"DROP INDEX {name}")
+    loop = asyncio.get_running_loop()
+    input_hash = hashlib.sha256(f"steps\n[{K}]".encode()).hexdigest()
+
+    async def fanout(n: int) -> None:
+        ended: dict[str, asyncio.Future[str]] = {}
+        wake = asyncio.Event()
+        left = [n]
+
+        async def start(i: int) -> str:
+            wid = uuid.uuid4().hex
+            now = _ms()
+            row: tuple[object, ...] = (wid, "steps", "1", "default", 0, None, f"[{K}]",
+                                        input_hash, now, None, None, None, now, now)  # fmt: skip
+            if claimed:
+                row = (*row, WORKER, now + LEASE_MS)
+                ended[wid] = loop.create_future()
+            event = (wid, "started", "system", now, '{"name":"steps"}')
+            await bare.call("create", (row, event))
+            if claimed:
+                loop.create_task(run(wid, 1))
+            else:
+                wake.set()
+            return wid
+
+        async def run(wid: str, attempt: int) -> None:
+            for s in range(K):
+                await bare.call("record", _fenced_row(wid, attempt, s))
+            t = _ms()
+            await bare.call("finish", ("completed", str(K), None, t, t, wid, attempt, "running"))
+            ended[wid].set_result(str(K))
+
+        async def claims() -> None:
+            while left[0] > 0:
+                await wake.wait()
+                wake.clear()
+                while left[0] > 0:
+                    got = await bare.call("claim", _ms())
+                    for wid, attempt in got:
+                        ended.setdefault(wid, loop.create_future())
+                        loop.create_task(run(wid, attempt))
+                    left[0] -= len(got)
+                    if len(got) < CLAIM_BATCH:
+                        break
+
+        async def result(wid: str) -> str:
+            end = ended.setdefault(wid, loop.create_future())
+            if not claimed:
+                await bare.call("results", wid)
+            return await end
+
+        if claimed:
+            left[0] = 0
+        claimer = loop.create_task(claims())
+        ids = await asyncio.gather(*(start(i) for i in range(n)))
+        assert await asyncio.gather(*(result(w) for w in ids)) == [str(K)] * n
+        await claimer
+
+    try:
+        return await _measured(fanout, n)
+    finally:
+        bare.close()
+
+
+async def via_plait(url: str, n: int = N) -> dict[str, Any]:
+    from bench.scenarios import fanout
+
+    r = await fanout(url, n, K)
+    return {k: r[k] for k in ("wf_per_s", "cpu_us_per_workflow", "loop_cpu_us_per_workflow")}
+
+
+async def _measured(fanout: Callable[[int], Any], n: int) -> dict[str, Any]:
+    """``fanout(WARM)`` to warm up, then ``fanout(n)`` timed as ``bench.scenarios`` times it."""
+    await fanout(WARM)
+    threads, cpu0, t0 = thread_cpu(), cpu_seconds(), time.perf_counter()
+    await fanout(n)
+    elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    by_thread = thread_cpu_since(threads)
+    return {
+        "wf_per_s": n / elapsed,
+        "cpu_us_per_workflow": cpu / n * 1e6,
+        "loop_cpu_us_per_workflow": by_thread.get("MainThread", 0) / n * 1e6,
+    }
+
+
+VARIANTS: dict[str, Callable[..., Any]] = {
+    "plait": via_plait,
+    "store": via_store,
+    "sql": via_sql,
+    "sql-claimed": functools.partial(via_sql, claimed=True),
+    "sql-noindex": functools.partial(via_sql, indexes=False),
+}
+
+
+def _child(variant: str, folder: str) -> dict[str, Any]:
+    path = os.path.join(folder, f"{variant}-{uuid.uuid4().hex[:8]}.db")
+    args = ["--child", variant, "--database", f"sqlite:///{path}"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.floor", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    for line in proc.stdout.splitlines():
+        if line.startswith(PREFIX):
+            result: dict[str, Any] = json.loads(line[len(PREFIX) :])
+            return result
+    raise RuntimeError(f"{variant} failed:\n{proc.stderr[-3000:]}")
+
+
+def _probe(path: str, folder: str) -> float:
+    out = subprocess.run(
+        [sys.executable, path, folder], capture_output=True, text=True, check=True, timeout=600
+    ).stdout
+    return float(json.loads(out.strip().splitlines()[-1])["limit_fanout_wf_per_s"])
+
+
+def _summary(values: list[float]) -> list[float]:
+    return [round(statistics.median(values), 1), round(min(values), 1), round(max(values), 1)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.floor")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--dir", default="bench/results/db", help="folder for the SQLite files")
+    ap.add_argument("--limit-probe", help="path of limit_probe.py: run before and after")
+    ap.add_argument("--out", help="also write the document to this file")
+    ap.add_argument("--child", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
+    ap.add_argument("--database", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        result = asyncio.run(VARIANTS[a.child](a.database))
+        sys.stdout.write(PREFIX + json.dumps(result) + "\n")
+        return
+
+    from plait import worker
+
+    assert worker.CLAIM_BATCH == CLAIM_BATCH, "plait's claim batch changed: update CLAIM_BATCH"
+    os.makedirs(a.dir, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="floor-", dir=a.dir)
+    probes: list[float] = []
+    if a.limit_probe:
+        probes.append(_probe(a.limit_probe, folder))
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+    for r in range(a.rounds):
+        for variant in VARIANTS:
+            result = _child(variant, folder)
+            runs[variant].append(result)
+            print(f"round {r + 1} {variant:6} {result}", file=sys.stderr, flush=True)
+    if a.limit_probe:
+        probes.append(_probe(a.limit_probe, folder))
+    probe = statistics.mean(probes) if probes else None
+    doc: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "n": N,
+        "steps": K,
+        "limit_probe_wf_per_s": probes,
+        "variants": {},
+        "runs": runs,
+    }
+    for variant, results in runs.items():
+        wf = [x["wf_per_s"] for x in results]
+        doc["variants"][variant] = {
+            "wf_per_s": _summary(wf),
+            "cpu_us_per_workflow": _summary([x["cpu_us_per_workflow"] for x in results]),
+            "loop_cpu_us_per_workflow": _summary([x["loop_cpu_us_per_workflow"] for x in results]),
+            **({} if probe is None else {"of_probe": round(statistics.median(wf) / probe, 3)}),
+        }
+    text = json.dumps(doc, indent=1)
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

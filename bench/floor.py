@@ -41,8 +41,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from bench.measure import cpu_seconds, thread_cpu, thread_cpu_since
 
@@ -52,6 +52,7 @@ CLAIM_BATCH = 50  # plait.worker.CLAIM_BATCH, checked in main()
 LEASE_MS = 30_000
 WORKER = "floor:1"
 PREFIX = "@@FLOOR@@ "
+T = TypeVar("T")
 OUTPUTS = [json.dumps({"i": i, "payload": "x" * 80}, separators=(",", ":")) for i in range(K)]
 
 
@@ -67,61 +68,38 @@ async def via_store(url: str, n: int = N) -> dict[str, Any]:
 
     store = SQLiteStore(url)
     await store.open(migrate=True)
-    loop = asyncio.get_running_loop()
     pairs = (("steps", "1"),)
     await store.register_worker(WORKER, {}, _ms())
 
-    async def fanout(n: int) -> None:
-        ended: dict[str, asyncio.Future[str]] = {}
-        wake = asyncio.Event()
-        left = [n]
+    async def start() -> tuple[str, None]:
+        wid = uuid.uuid4().hex
+        now = _ms()
+        new = NewWorkflow(
+            id=wid,
+            name="steps",
+            version="1",
+            input=f"[{K}]",
+            input_hash=hashlib.sha256(f"steps\n[{K}]".encode()).hexdigest(),
+            available_at=now,
+        )
+        await store.create_workflow(new, now)
+        return wid, None
 
-        async def start(i: int) -> str:
-            wid = uuid.uuid4().hex
-            now = _ms()
-            new = NewWorkflow(
-                id=wid,
-                name="steps",
-                version="1",
-                input=f"[{K}]",
-                input_hash=hashlib.sha256(f"steps\n[{K}]".encode()).hexdigest(),
-                available_at=now,
-            )
-            await store.create_workflow(new, now)
-            wake.set()
-            return wid
+    async def run(c: Claimed) -> str:
+        fence = Fence(c.id, c.attempt, WORKER, LEASE_MS)
+        for s in range(K):
+            t = _ms()
+            entry = Entry(s + 1, "step", "tiny", "completed", OUTPUTS[s], None, None, 1, t, t)
+            await store.record(fence, t, [entry], [])
+        await store.finish(fence, _ms(), [], WorkflowStatus.COMPLETED, str(K), None, alone=True)
+        return c.id
 
-        async def run(c: Claimed) -> None:
-            fence = Fence(c.id, c.attempt, WORKER, LEASE_MS)
-            for s in range(K):
-                t = _ms()
-                entry = Entry(s + 1, "step", "tiny", "completed", OUTPUTS[s], None, None, 1, t, t)
-                await store.record(fence, t, [entry], [])
-            await store.finish(fence, _ms(), [], WorkflowStatus.COMPLETED, str(K), None, alone=True)
-            ended[c.id].set_result(str(K))
+    def claim() -> Awaitable[list[Claimed]]:
+        return store.claim(WORKER, pairs, None, CLAIM_BATCH, _ms(), LEASE_MS, 10)
 
-        async def claims() -> None:
-            while left[0] > 0:
-                await wake.wait()
-                wake.clear()
-                while left[0] > 0:
-                    got = await store.claim(WORKER, pairs, None, CLAIM_BATCH, _ms(), LEASE_MS, 10)
-                    for c in got:
-                        ended.setdefault(c.id, loop.create_future())
-                        loop.create_task(run(c))
-                    left[0] -= len(got)
-                    if len(got) < CLAIM_BATCH:
-                        break
-
-        async def result(wid: str) -> str:
-            end = ended.setdefault(wid, loop.create_future())
-            await store.get_result(wid)  # the read plait's result() makes in this scenario
-            return await end
-
-        claimer = loop.create_task(claims())
-        ids = await asyncio.gather(*(start(i) for i in range(n)))
-        assert await asyncio.gather(*(result(w) for w in ids)) == [str(K)] * n
-        await claimer
+    def fanout(n: int) -> Awaitable[None]:
+        # the read plait's result() makes in this scenario, then the end's wake-up
+        return _drive(n, start, claim, run, store.get_result)
 
     try:
         return await _measured(fanout, n)
@@ -311,67 +289,95 @@ async def via_sql(
         ).fetchall()
         for (name,) in names:
             bare.conn.execute(f"DROP INDEX {name}")
-    loop = asyncio.get_running_loop()
     input_hash = hashlib.sha256(f"steps\n[{K}]".encode()).hexdigest()
 
-    async def fanout(n: int) -> None:
-        ended: dict[str, asyncio.Future[str]] = {}
-        wake = asyncio.Event()
-        left = [n]
-
-        async def start(i: int) -> str:
-            wid = uuid.uuid4().hex
-            now = _ms()
-            row: tuple[object, ...] = (wid, "steps", "1", "default", 0, None, f"[{K}]",
-                                        input_hash, now, None, None, None, now, now)  # fmt: skip
-            if claimed:
-                row = (*row, WORKER, now + LEASE_MS)
-                ended[wid] = loop.create_future()
-            event = (wid, "started", "system", now, '{"name":"steps"}')
-            await bare.call("create", (row, event))
-            if claimed:
-                loop.create_task(run(wid, 1))
-            else:
-                wake.set()
-            return wid
-
-        async def run(wid: str, attempt: int) -> None:
-            for s in range(K):
-                await bare.call("record", _fenced_row(wid, attempt, s))
-            t = _ms()
-            await bare.call("finish", ("completed", str(K), None, t, t, wid, attempt, "running"))
-            ended[wid].set_result(str(K))
-
-        async def claims() -> None:
-            while left[0] > 0:
-                await wake.wait()
-                wake.clear()
-                while left[0] > 0:
-                    got = await bare.call("claim", _ms())
-                    for wid, attempt in got:
-                        ended.setdefault(wid, loop.create_future())
-                        loop.create_task(run(wid, attempt))
-                    left[0] -= len(got)
-                    if len(got) < CLAIM_BATCH:
-                        break
-
-        async def result(wid: str) -> str:
-            end = ended.setdefault(wid, loop.create_future())
-            if not claimed:
-                await bare.call("results", wid)
-            return await end
-
+    async def start() -> tuple[str, tuple[str, int] | None]:
+        wid = uuid.uuid4().hex
+        now = _ms()
+        row: tuple[object, ...] = (wid, "steps", "1", "default", 0, None, f"[{K}]",
+                                    input_hash, now, None, None, None, now, now)  # fmt: skip
         if claimed:
-            left[0] = 0
-        claimer = loop.create_task(claims())
-        ids = await asyncio.gather(*(start(i) for i in range(n)))
-        assert await asyncio.gather(*(result(w) for w in ids)) == [str(K)] * n
-        await claimer
+            row = (*row, WORKER, now + LEASE_MS)
+        event = (wid, "started", "system", now, '{"name":"steps"}')
+        await bare.call("create", (row, event))
+        return wid, ((wid, 1) if claimed else None)
+
+    async def run(claim: tuple[str, int]) -> str:
+        wid, attempt = claim
+        for s in range(K):
+            await bare.call("record", _fenced_row(wid, attempt, s))
+        t = _ms()
+        await bare.call("finish", ("completed", str(K), None, t, t, wid, attempt, "running"))
+        return wid
+
+    def claim() -> Awaitable[list[tuple[str, int]]]:
+        return bare.call("claim", _ms())
+
+    def read(wid: str) -> Awaitable[object]:
+        return bare.call("results", wid)
+
+    def fanout(n: int) -> Awaitable[None]:
+        return _drive(n, start, claim, run, None if claimed else read)
 
     try:
         return await _measured(fanout, n)
     finally:
         bare.close()
+
+
+async def _drive(
+    n: int,
+    start: Callable[[], Awaitable[tuple[str, T | None]]],
+    claim: Callable[[], Awaitable[list[T]]],
+    run: Callable[[T], Awaitable[str]],
+    read: Callable[[str], Awaitable[object]] | None,
+) -> None:
+    """The scenario's awaits for ``n`` workflows and nothing else: all started at once
+    (``start()`` returns the id and, when the start claimed the workflow, what ``run``
+    takes), the rest claimed in batches of ``CLAIM_BATCH`` (``claim()``) once a start has
+    committed, each run as a task (``run`` returns the id once the end committed), and each
+    result awaited after ``read(id)`` (none when ``read`` is None)."""
+    loop = asyncio.get_running_loop()
+    ended: dict[str, asyncio.Future[None]] = {}
+    wake = asyncio.Event()
+    left = [n]
+
+    async def go(token: T) -> None:
+        wid = await run(token)
+        ended.setdefault(wid, loop.create_future()).set_result(None)
+
+    async def one() -> str:
+        wid, token = await start()
+        if token is None:
+            wake.set()
+        else:
+            left[0] -= 1
+            loop.create_task(go(token))
+        return wid
+
+    async def claims() -> None:
+        while left[0] > 0:
+            await wake.wait()
+            wake.clear()
+            while left[0] > 0:
+                got = await claim()
+                for token in got:
+                    loop.create_task(go(token))
+                left[0] -= len(got)
+                if len(got) < CLAIM_BATCH:
+                    break
+
+    async def result(wid: str) -> None:
+        end = ended.setdefault(wid, loop.create_future())
+        if read is not None:
+            await read(wid)
+        await end
+
+    claimer = loop.create_task(claims())
+    ids = await asyncio.gather(*(one() for _ in range(n)))
+    await asyncio.gather(*(result(w) for w in ids))
+    wake.set()  # every workflow was claimed by its start: the claim loop has nothing to wait for
+    await claimer
 
 
 async def via_plait(url: str, n: int = N) -> dict[str, Any]:

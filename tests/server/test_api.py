@@ -66,6 +66,10 @@ async def test_list_filter_and_page_workflows(api: Api) -> None:
         "items"
     ] == []
     assert (await api.get("/api/workflows", params={"q": "nope"})).json()["items"] == []
+    # creation time in [since, until), as ISO 8601 text
+    w1, w3 = (next(w for w in listed if w["id"] == i)["created_at"] for i in ("w1", "w3"))
+    window = await api.get("/api/workflows", params={"since": w1, "until": w3})
+    assert [w["id"] for w in window.json()["items"]] == ["w2", "w1"]
 
     seen, cursor = [], None
     while True:
@@ -88,12 +92,17 @@ async def test_list_rejects_bad_filters_naming_the_field(api: Api) -> None:
         ({"limit": "many"}, "limit"),
         ({"status": "sleeping"}, "status.0"),
         ({"since": "yesterday"}, "since"),
+        # a number is not read as Unix seconds: the schema says an ISO 8601 date-time
+        ({"until": "-217"}, "until"),
+        ({"since": "1700000000"}, "since"),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"name": "a\x00b"}, "name"),
     ]:
         r = await api.get("/api/workflows", params=params)
         error_of(r, 422, "invalid", field)
         assert r.json()["errors"][0]["field"] == field
+        if field in ("since", "until") and params[field][-1].isdigit():
+            assert "ISO 8601" in r.text, r.text
 
 
 async def test_reads_need_credentials_and_a_role(api: Api) -> None:

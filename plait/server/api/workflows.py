@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BeforeValidator
 
 import plait
 from plait.server.api.common import check_app_workflow
@@ -46,6 +47,23 @@ Viewer = Annotated[User, Depends(require(Role.VIEWER))]
 Operator = Annotated[User, Depends(require(Role.OPERATOR))]
 WorkflowId = Annotated[str, Path(min_length=1, max_length=500, pattern=NO_NUL)]
 Text = Annotated[str | None, Query(min_length=1, max_length=500, pattern=NO_NUL)]
+
+
+def _date_time_text(value: object) -> object:
+    """A date-time query value as the schema says (ISO 8601 text): pydantic would also read
+    a number as Unix seconds, so ``until=1700000000`` would silently mean 2023."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError(
+            f"{value!r} is a number; give an ISO 8601 date-time such as 2026-12-06T09:30:00Z"
+        )
+    return value
+
+
+Instant = Annotated[datetime | None, BeforeValidator(_date_time_text), Query()]
 READ = responses(401, 403, 422)
 ACT = responses(401, 403, 404, 409, 422)
 
@@ -74,8 +92,8 @@ async def list_workflows(
     user: Viewer,
     status: Annotated[list[plait.WorkflowStatus] | None, Query()] = None,
     name: Text = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant = None,
+    until: Instant = None,
     parent_id: Text = None,
     q: Text = None,
     cursor: Annotated[str | None, Query(max_length=2000, pattern=NO_NUL)] = None,

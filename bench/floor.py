@@ -17,6 +17,11 @@ Each round runs, every run in a fresh process on a fresh SQLite file, interleave
   values plait sends), in the same batches, run by a bare group-committing thread: plait's
   store costs ``store`` minus this. What is left is SQLite doing plait's writes, and the
   scenario's awaits;
+- ``sql-claimed``: ``sql`` with the start's row inserted running and leased, its run begun
+  when the start commits (no claim, no result read), a design plait does not have on
+  SQLite: what merging the claim into the start could save;
+- ``sql-noindex``: ``sql`` without the secondary indexes of ``workflows``, ``journal`` and
+  ``workflow_events``: what they cost;
 
 and, with ``--limit-probe``, the probe before the first round and after the last. It prints
 one JSON document: per variant the median [min, max] of workflows/s and of CPU µs per

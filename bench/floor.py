@@ -14,9 +14,10 @@ Each round runs, every run in a fresh process on a fresh SQLite file, interleave
   and the result (its read, then the end's wake-up). No engine, worker, journal, codec or
   handle: plait's engine costs ``plait`` minus this;
 - ``sql``: plait's statements (their text from plait's store, on plait's schema, with the
-  values plait sends), in the same batches, run by a bare group-committing thread: plait's
-  store costs ``store`` minus this. What is left is SQLite doing plait's writes, and the
-  scenario's awaits;
+  values plait sends), in the same batches, run by a bare group-committing thread; only
+  the claim (once per ``CLAIM_BATCH`` workflows) and the event log's INSERT are written by
+  plait's own store methods. plait's store costs ``store`` minus this. What is left is
+  SQLite doing plait's writes, and the scenario's awaits;
 - ``sql-claimed``: ``sql`` with the start's row inserted running and leased, its run begun
   when the start commits (no claim, no result read), a design plait does not have on
   SQLite: what merging the claim into the start could save;
@@ -50,6 +51,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from bench.measure import cpu_seconds, thread_cpu, thread_cpu_since
+from plait.store import clients, ends, sqlbase
+from plait.store.records import Claimed, Entry, Fence, NewWorkflow
+from plait.store.sqlite import SQLiteStore, _SQLiteBackend, path_from_url
+from plait.types import WorkflowStatus
 
 N, K = 1000, 5
 WARM = 10
@@ -58,6 +63,9 @@ LEASE_MS = 30_000
 WORKER = "floor:1"
 PREFIX = "@@FLOOR@@ "
 T = TypeVar("T")
+PAIRS = (("steps", "1"),)  # the registered (name, version) a claim takes
+INPUT = f"[{K}]"
+INPUT_HASH = hashlib.sha256(f"steps\n{INPUT}".encode()).hexdigest()  # as Engine.encode_input
 OUTPUTS = [json.dumps({"i": i, "payload": "x" * 80}, separators=(",", ":")) for i in range(K)]
 
 
@@ -67,13 +75,8 @@ def _ms() -> int:
 
 # -- store: plait's store, a bare driver ----------------------------------------------------
 async def via_store(url: str, n: int = N) -> dict[str, Any]:
-    from plait.store.records import Claimed, Entry, Fence, NewWorkflow
-    from plait.store.sqlite import SQLiteStore
-    from plait.types import WorkflowStatus
-
     store = SQLiteStore(url)
     await store.open(migrate=True)
-    pairs = (("steps", "1"),)
     await store.register_worker(WORKER, {}, _ms())
 
     async def start() -> tuple[str, None]:
@@ -83,8 +86,8 @@ async def via_store(url: str, n: int = N) -> dict[str, Any]:
             id=wid,
             name="steps",
             version="1",
-            input=f"[{K}]",
-            input_hash=hashlib.sha256(f"steps\n[{K}]".encode()).hexdigest(),
+            input=INPUT,
+            input_hash=INPUT_HASH,
             available_at=now,
         )
         await store.create_workflow(new, now)
@@ -100,7 +103,7 @@ async def via_store(url: str, n: int = N) -> dict[str, Any]:
         return c.id
 
     def claim() -> Awaitable[list[Claimed]]:
-        return store.claim(WORKER, pairs, None, CLAIM_BATCH, _ms(), LEASE_MS, 10)
+        return store.claim(WORKER, PAIRS, None, CLAIM_BATCH, _ms(), LEASE_MS, 10)
 
     def fanout(n: int) -> Awaitable[None]:
         # the read plait's result() makes in this scenario, then the end's wake-up
@@ -117,10 +120,9 @@ class _Bare:
     """A group-committing thread that runs plait's statements for queued operations, in
     batches of up to 512 (as plait's BatchExecutor), each run of one kind as plait batches it."""
 
-    def __init__(self, path: str) -> None:
-        from plait.store.sqlite import _SQLiteBackend
-
+    def __init__(self, path: str, store: SQLiteStore) -> None:
         self.conn = _SQLiteBackend(path).connect()  # plait's pragmas
+        self.store = store  # not open: its methods only write statements on this connection
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._main, name="bare-sqlite", daemon=True)
         self.thread.start()
@@ -157,8 +159,6 @@ class _Bare:
             loop.call_soon_threadsafe(_resolve, pairs)
 
     def _transaction(self, batch: list[Any]) -> list[Any]:
-        from plait.store import clients, ends, sqlbase
-
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         results: list[Any] = []
@@ -176,11 +176,7 @@ class _Bare:
                     clients._INSERT_TOP if len(rows[0]) == 14 else _INSERT_RUNNING, rows
                 )
                 conn.execute("RELEASE plait_many")
-                events = [a[1] for a in args]
-                for c in range(0, len(events), 150):
-                    chunk = events[c : c + 150]
-                    values = ", ".join("(?, ?, ?, ?, ?)" for _ in chunk)
-                    conn.execute(_EVENTS + values, [v for row in chunk for v in row])
+                self.store._write_events(conn, [a[1] for a in args])
                 results.extend([True] * len(args))
             elif kind == "record":
                 conn.execute("SAVEPOINT plait_many")
@@ -203,20 +199,10 @@ class _Bare:
         return results
 
     def _claim(self, now: int) -> list[tuple[str, int]]:
-        """The statements of plait's claim (expired leases, the queues' limits, ready ones,
-        the claiming UPDATE, the journal read) for one registered workflow version."""
-        conn = self.conn
-        conn.execute(_EXPIRED, (now, "steps", "1", CLAIM_BATCH)).fetchall()
-        conn.execute(_QUEUES).fetchall()
-        ids = [r[0] for r in conn.execute(_READY, (now, "steps", "1", CLAIM_BATCH))]
-        if not ids:
-            return []
-        marks = ", ".join("?" for _ in ids)
-        rows = conn.execute(
-            _CLAIM_UPDATE.format(marks=marks), (WORKER, now + LEASE_MS, now, now, *ids)
-        ).fetchall()
-        conn.execute(_JOURNAL.format(marks=marks), ids).fetchall()
-        return [(r[0], r[4]) for r in rows]
+        """plait's claim (expired leases, the queues' limits, ready ones, the claiming
+        UPDATE, the journal read): its own code, once per ``CLAIM_BATCH`` workflows."""
+        got = self.store._send_claim(WORKER, PAIRS, None, CLAIM_BATCH, now, LEASE_MS, 10, self.conn)
+        return [(c.id, c.attempt) for c in got()]
 
 
 def _resolve(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
@@ -231,38 +217,6 @@ _INSERT_RUNNING = (
     " created_at, updated_at, lease_owner, lease_expires_at, attempt)"
     " VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?, 1)"
     " ON CONFLICT (id) DO NOTHING"
-)
-_EVENTS = "INSERT INTO workflow_events (workflow_id, kind, actor, at, details) VALUES "
-# The claim's statements as plait's store sends them (see plait/store/claims.py and
-# plait/store/limits.py; bench.sqlite_statements lists them).
-_EXPIRED = (
-    "SELECT id, recoveries, parent_id FROM workflows WHERE status = 'running'"
-    " AND lease_expires_at <= ? AND (name, version) IN (VALUES (?, ?))"
-    " ORDER BY lease_expires_at LIMIT ?"
-)
-_QUEUES = "SELECT name, concurrency, per_key_concurrency, rate_limit, rate_per_ms, tat FROM queues"
-_READY = (
-    "SELECT w.id, w.queue, w.concurrency_key, w.attempt FROM workflows w"
-    " WHERE w.status IN ('pending', 'waiting') AND (w.concurrency_key IS NULL OR"
-    " (SELECT count(*) FROM workflows r WHERE r.status = 'running' AND r.queue = w.queue"
-    " AND r.concurrency_key = w.concurrency_key) < COALESCE((SELECT q.per_key_concurrency"
-    " FROM queues q WHERE q.name = w.queue), 1)) AND w.available_at <= ?"
-    " AND (w.name, w.version) IN (VALUES (?, ?)) ORDER BY w.priority DESC, w.available_at LIMIT ?"
-)
-_CLAIM_UPDATE = (
-    "UPDATE workflows SET"
-    " recoveries = recoveries + (CASE WHEN status = 'running' THEN 1 ELSE 0 END),"
-    " status = 'running', lease_owner = ?, lease_expires_at = ?, attempt = attempt + 1,"
-    " cancel_requested = (CASE WHEN deadline_at IS NOT NULL AND deadline_at <= ?"
-    " THEN 1 ELSE cancel_requested END), waiting_on = NULL, updated_at = ?"
-    " WHERE id IN ({marks})"
-    " RETURNING id, name, version, input, attempt, cancel_requested, parent_id, queue,"
-    " run, seq_base"
-)
-_JOURNAL = (
-    "SELECT workflow_id, seq, kind, name, status, output, error, wake_at, attempts,"
-    " worker_attempt, started_at, completed_at, fingerprint FROM journal"
-    " WHERE workflow_id IN ({marks}) ORDER BY workflow_id, seq"
 )
 
 
@@ -281,12 +235,10 @@ async def via_sql(
     does not have on SQLite); without ``indexes``, the secondary indexes of ``workflows``,
     ``journal`` and ``workflow_events`` are dropped (the claim, the listings, the server's
     pages and the limits use them)."""
-    from plait.store.sqlite import SQLiteStore, path_from_url
-
     store = SQLiteStore(url)  # the schema, by plait's migrations; then plait is closed
     await store.open(migrate=True)
     await store.close()
-    bare = _Bare(path_from_url(url))
+    bare = _Bare(path_from_url(url), store)
     if not indexes:
         names = bare.conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
@@ -294,13 +246,12 @@ async def via_sql(
         ).fetchall()
         for (name,) in names:
             bare.conn.execute(f"DROP INDEX {name}")
-    input_hash = hashlib.sha256(f"steps\n[{K}]".encode()).hexdigest()
 
     async def start() -> tuple[str, tuple[str, int] | None]:
         wid = uuid.uuid4().hex
         now = _ms()
-        row: tuple[object, ...] = (wid, "steps", "1", "default", 0, None, f"[{K}]",
-                                    input_hash, now, None, None, None, now, now)  # fmt: skip
+        row: tuple[object, ...] = (wid, "steps", "1", "default", 0, None, INPUT, INPUT_HASH,
+                                    now, None, None, None, now, now)  # fmt: skip
         if claimed:
             row = (*row, WORKER, now + LEASE_MS)
         event = (wid, "started", "system", now, '{"name":"steps"}')
@@ -345,30 +296,32 @@ async def _drive(
     loop = asyncio.get_running_loop()
     ended: dict[str, asyncio.Future[None]] = {}
     wake = asyncio.Event()
-    left = [n]
+    left = n  # not yet claimed
 
     async def go(token: T) -> None:
         wid = await run(token)
         ended.setdefault(wid, loop.create_future()).set_result(None)
 
     async def one() -> str:
+        nonlocal left
         wid, token = await start()
         if token is None:
             wake.set()
         else:
-            left[0] -= 1
+            left -= 1
             loop.create_task(go(token))
         return wid
 
     async def claims() -> None:
-        while left[0] > 0:
+        nonlocal left
+        while left > 0:
             await wake.wait()
             wake.clear()
-            while left[0] > 0:
+            while left > 0:
                 got = await claim()
                 for token in got:
                     loop.create_task(go(token))
-                left[0] -= len(got)
+                left -= len(got)
                 if len(got) < CLAIM_BATCH:
                     break
 

@@ -125,22 +125,33 @@ class Worker:
         await self.stop()
 
     async def start(self) -> None:
-        """Registers the worker and starts its claim and heartbeat loops."""
+        """Registers the worker and starts its claim and heartbeat loops.
+
+        A worker restarted after a crash takes over in two store round trips, not four: its
+        registration goes out with the read of this host's workers, and the expiry of the dead
+        ones' leases just ahead of the first claim (on SQLite the pairs share a transaction).
+        Should that claim run before the expiry committed (PostgreSQL's connections run
+        operations side by side), the expiry wakes the claim loop, which claims again."""
         e = self.engine
-        await e.store.register_worker(
-            self.id,
-            {
-                "hostname": self.hostname,
-                "pid": os.getpid(),
-                "process_start": _process_start(os.getpid()),
-                "workflows": [f"{n}@{v}" for n, v in e.registered_pairs],
-                "queues": None if self.queues is None else list(self.queues),
-                "concurrency": self.concurrency,
-            },
-            e.clock.now_ms(),
+        info = {
+            "hostname": self.hostname,
+            "pid": os.getpid(),
+            "process_start": _process_start(os.getpid()),
+            "workflows": [f"{n}@{v}" for n, v in e.registered_pairs],
+            "queues": None if self.queues is None else list(self.queues),
+            "concurrency": self.concurrency,
+        }
+        registered, dead = await asyncio.gather(
+            e.store.register_worker(self.id, info, e.clock.now_ms()),
+            self._dead_workers(),
+            return_exceptions=True,
         )
+        if isinstance(registered, BaseException):
+            raise registered
+        if isinstance(dead, BaseException):
+            raise dead
+        expiry = asyncio.create_task(self._expire(dead)) if dead else None
         e.store.subscribe(e.beacon.fire)  # hints from other processes (PostgreSQL)
-        await self.reap_dead_workers()
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="plait-claim"),
             asyncio.create_task(self._heartbeat_loop(), name="plait-heartbeat"),
@@ -151,6 +162,11 @@ class Worker:
         if e.alerts is not None:  # a periodic scan, apart from the workflows' path
             runner = AlertRunner(e.store, e.clock, e.alerts)
             self._tasks.append(asyncio.create_task(runner.run(), name="plait-alerts"))
+        if expiry is not None:
+            try:
+                await expiry
+            except Exception:  # the heartbeat reaps again
+                log.exception("worker %s: taking over dead workers failed; retrying", self.id)
 
     async def run(self) -> None:
         """Runs until ``stop()`` is called."""
@@ -359,14 +375,21 @@ class Worker:
 
     async def reap_dead_workers(self) -> int:
         """Expires the leases of workers on this host whose process has died."""
-        e = self.engine
-        dead = [
+        return await self._expire(await self._dead_workers())
+
+    async def _dead_workers(self) -> list[str]:
+        """The workers registered on this host whose process has died."""
+        return [
             wid
-            for wid, pid, start in await e.store.workers_on(self.hostname)
+            for wid, pid, start in await self.engine.store.workers_on(self.hostname)
             if wid != self.id and not _alive(pid, start)
         ]
+
+    async def _expire(self, dead: list[str]) -> int:
+        """Expires the leases of ``dead`` workers, so their workflows are claimed now."""
         if not dead:
             return 0
+        e = self.engine
         n = await e.store.expire_workers(dead, e.clock.now_ms())
         if n and e.telemetry is not None:
             e.telemetry.leases_recovered(n)

@@ -6,10 +6,12 @@ queues, and ``plait worker module:engine`` as a separate process stopped by SIGT
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import inspect
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -20,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -340,6 +343,58 @@ async def test_an_expired_lease_is_taken_over_and_the_old_attempt_is_fenced_off(
         )
     assert await h.result() == 7
     assert [e.seq for e in await test_engine.journal(h.id)] == [1]
+
+
+async def test_a_restarted_worker_queues_its_takeover_in_two_rounds(db_url: str) -> None:
+    """A worker whose host has a dead worker's lease takes it over at start without waiting
+    for one store operation before sending the next: its registration goes out with the read
+    of the host's workers, and the expiry of the dead one's leases with the first claim (each
+    pair is queued before either is answered, so a group commit serves it at once)."""
+    async with plait.Engine(db_url, workflows=[simple]) as engine:
+        store: Any = engine.store
+        h = await engine.start(simple, 3)
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()  # a pid known to be dead, so the lease is taken without waiting it out
+        now = engine.clock.now_ms()
+        info = {"hostname": socket.gethostname(), "pid": gone.pid, "process_start": None}
+        await store.register_worker("dead", info, now)
+        claimed = await store.claim("dead", engine.registered_pairs, None, 1, now, 600_000, 5)
+        assert [c.id for c in claimed] == [h.id]
+
+        naming: contextvars.ContextVar[str] = contextvars.ContextVar("naming", default="?")
+        answered: set[str] = set()
+        queued: list[tuple[str, frozenset[str]]] = []  # (operation, those answered by then)
+        names = ("register_worker", "workers_on", "expire_workers", "claim")
+        for name in names:
+            real = getattr(store, name)
+
+            async def named(*args: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+                token = naming.set(_name)
+                try:
+                    return await _real(*args, **kw)
+                finally:
+                    naming.reset(token)
+
+            setattr(store, name, named)
+        executor, run = store._executor, store._executor.run
+
+        def queue(fn: Any, *, write: bool = True) -> Any:
+            name = naming.get()
+            queued.append((name, frozenset(answered)))
+            future = asyncio.ensure_future(run(fn, write=write))  # PostgreSQL's: a coroutine
+            future.add_done_callback(lambda _: answered.add(name))
+            return future
+
+        executor.run = queue
+        async with engine.worker(concurrency=2):
+            assert await h.result(timeout=10) == 3
+        order = [name for name, _ in queued if name in names]
+        assert order[:4] == ["register_worker", "workers_on", "expire_workers", "claim"], order
+        before = dict(queued[:4])
+        assert before["workers_on"] == frozenset(), "waited for the registration"
+        assert "expire_workers" not in before["claim"], "the claim waited for the expiry"
+        record = await h.info()
+        assert (record.attempt, record.lease_owner) == (2, None)
 
 
 async def test_crash_loop_cap_fails_a_workflow_whose_lease_keeps_expiring() -> None:

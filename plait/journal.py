@@ -83,11 +83,18 @@ def mark(exc: BaseException, seq: int) -> BaseException:
     return exc
 
 
-@dataclasses.dataclass
 class _Parked:
-    future: asyncio.Future[None]
-    signals: tuple[str, ...]
-    wake_at: int | None
+    """A wait parked until a signal or its time (a plain class: a dataclass is compiled at
+    import)."""
+
+    __slots__ = ("future", "signals", "wake_at")
+
+    def __init__(
+        self, future: asyncio.Future[None], signals: tuple[str, ...], wake_at: int | None
+    ) -> None:
+        self.future = future
+        self.signals = signals
+        self.wake_at = wake_at
 
 
 class Journal:

@@ -164,13 +164,19 @@ def _release_beacon(engine: Engine, key: str) -> Beacon:
     return _releases.setdefault(engine, {}).setdefault(key, Beacon())
 
 
-@dataclasses.dataclass
 class _Held:
-    engine: Engine
-    holder: str
-    renewal: asyncio.Task[None] | None
-    token_ms: int = 0  # the token-rate time reserved (a weighted acquire)
-    used: int | None = None  # the tokens actually used, once settled
+    """One holding of a limit's slot (a plain class: a dataclass is compiled at import)."""
+
+    __slots__ = ("engine", "holder", "renewal", "token_ms", "used")
+
+    def __init__(
+        self, engine: Engine, holder: str, renewal: asyncio.Task[None] | None, token_ms: int = 0
+    ) -> None:
+        self.engine = engine
+        self.holder = holder
+        self.renewal = renewal
+        self.token_ms = token_ms  # the token-rate time reserved (a weighted acquire)
+        self.used: int | None = None  # the tokens actually used, once settled
 
 
 class Acquisition:

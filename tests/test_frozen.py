@@ -59,20 +59,30 @@ def test_every_record_of_plait_can_be_made() -> None:
 
 
 def test_importing_plait_makes_no_record() -> None:
-    """The point of plait.frozen: a worker pays only for the records it makes. WorkflowInfo
-    is the one made at import (the store makes its instances without calling the class)."""
+    """The point of plait.frozen: a worker pays only for the records it makes, none at import.
+    WorkflowInfo is made at the store's first read of a workflow, which makes its instances
+    without calling the class: what it makes then is the dataclass a call would have made."""
     code = (
         "import json, plait, plait.cli.worker_cmd, plait.store.sqlite\n"
         "from plait.frozen import Frozen, _pending\n"
+        "from plait.store.rows import built_info\n"
+        "from plait.types import WorkflowInfo\n"
         "made = [c.__qualname__ for c in Frozen.__subclasses__() if c not in _pending]\n"
-        "print(json.dumps({'made': made, 'waiting': len(_pending)}))"
+        "values = {name: None for name in WorkflowInfo.__annotations__}\n"
+        "info = built_info(**values)\n"
+        "read = [c.__qualname__ for c in Frozen.__subclasses__() if c not in _pending]\n"
+        "same = info == WorkflowInfo(**values) and hash(info) == hash(WorkflowInfo(**values))\n"
+        "print(json.dumps({'made': made, 'waiting': len(_pending), 'read': read,\n"
+        "                  'same': same, 'repr': repr(info)[:13]}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env=env(), capture_output=True, text=True, check=True
     ).stdout
     got = json.loads(out)
-    assert got["made"] == ["WorkflowInfo"]
+    assert got["made"] == []
     assert got["waiting"] > 40
+    assert got["read"] == ["WorkflowInfo"]
+    assert got["same"] is True and got["repr"] == "WorkflowInfo("
 
 
 def fresh() -> Any:

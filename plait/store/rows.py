@@ -134,13 +134,14 @@ def built_info(**values: Any) -> WorkflowInfo:
     """``WorkflowInfo(**values)`` for values the store has already typed, without the frozen
     dataclass's ``__init__`` (one ``object.__setattr__`` per field, most of the CPU a read
     of a workflow cost the store): the same fields, an equal object. WorkflowInfo has no
-    ``__post_init__`` or slots for it to miss (checked below)."""
+    ``__post_init__`` or slots for it to miss (checked below). The class is made a dataclass
+    here, at the first read, not at import (plait.frozen): a worker need never read one."""
+    build(WorkflowInfo)  # once made, a set lookup per class of its MRO
     info = object.__new__(WorkflowInfo)
     info.__dict__.update(values)
     return info
 
 
-build(WorkflowInfo)  # built_info makes instances without calling the class (plait.frozen)
 assert not hasattr(WorkflowInfo, "__post_init__") and "__slots__" not in vars(WorkflowInfo)
 
 

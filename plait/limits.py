@@ -28,8 +28,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import random
-import uuid
 import weakref
 from collections.abc import Iterable
 from datetime import timedelta
@@ -305,7 +305,7 @@ class Limit:
     async def enter(self, engine: Engine, tokens: int) -> _Held:
         """Takes a slot (``concurrency``), a start (``rate``) and ``tokens`` of the token
         rate, waiting as the limits say; ``leave`` gives them back."""
-        holder = uuid.uuid4().hex
+        holder = os.urandom(16).hex()
         renewal = None
         try:
             if self.concurrency is not None:

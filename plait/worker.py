@@ -17,7 +17,6 @@ import contextvars
 import logging
 import os
 import socket
-import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +105,7 @@ class Worker:
         self.queues = tuple(queues) if queues else None
         self.grace = duration_ms(shutdown_grace, "shutdown_grace") / 1000
         self.hostname = socket.gethostname()
-        self.id = f"{self.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.id = f"{self.hostname}:{os.getpid()}:{os.urandom(4).hex()}"
         self._running: dict[str, tuple[asyncio.Task[None], Journal | None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False

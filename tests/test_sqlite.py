@@ -174,8 +174,11 @@ async def test_concurrent_signals_share_commits(db_url: str) -> None:
 def test_bad_database_urls_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(plait.ConfigurationError, match="unknown database URL"):
         plait.Engine("mysql://x/y")
-    with pytest.raises(plait.ConfigurationError, match="does not exist"):
-        plait.Engine(f"sqlite:///{tmp_path}/no/such/folder/x.db")
+    folder = f"{tmp_path}/no/such/folder"
+    with pytest.raises(plait.ConfigurationError, match=f"the folder '{folder}' .* does not exist"):
+        plait.Engine(f"sqlite:///{folder}/x.db")
+    with pytest.raises(plait.ConfigurationError, match="the folder '/.*/no-such-folder' "):
+        plait.Engine("sqlite:///no-such-folder/x.db")  # relative: named as the absolute folder
     with pytest.raises(plait.ConfigurationError, match="bad SQLite URL"):
         plait.Engine("sqlite://relative.db")
 

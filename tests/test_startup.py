@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import pytest
 
 import plait
 from plait.codec import Codec, _adapter
+from plait.engine import new_workflow_id
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,6 +58,11 @@ NEVER = (
     "plait.replaycheck",  # plait.ReplayReport and friends are loaded on first use
 )
 NOT_ON_SQLITE = ("psycopg", "psycopg_pool", "plait.store.postgres")
+# The standard library's share: urllib.parse (it imports ipaddress; alerts parse their URLs
+# when configured) and pathlib (the SQLite path is checked with os.path), ~4 ms together;
+# and, for ``import plait`` without the CLI (click imports uuid), uuid with platform, ~2 ms.
+NOT_IN_A_WORKER_STDLIB = ("urllib.parse", "ipaddress", "pathlib")
+NOT_AT_IMPORT_STDLIB = (*NOT_IN_A_WORKER_STDLIB, "uuid", "platform")
 NOT_IN_A_WORKER = (
     "plait.cli.workflows",
     "plait.cli.tasks",
@@ -83,6 +90,7 @@ def test_import_plait_loads_only_the_core() -> None:
     ).stdout
     modules = json.loads(out)
     assert loaded(modules, NEVER + NOT_ON_SQLITE + NOT_IN_A_WORKER + ("plait.cli",)) == []
+    assert loaded(modules, NOT_AT_IMPORT_STDLIB) == []
 
 
 def test_public_names_still_resolve() -> None:
@@ -135,6 +143,15 @@ async def test_a_worker_on_sqlite_loads_only_what_it_runs(tmp_path: Path) -> Non
     modules = json.loads(dump.read_text())
     assert "plait.cli.worker_cmd" in modules and "plait.store.sqlite" in modules
     assert loaded(modules, NEVER + NOT_ON_SQLITE + NOT_IN_A_WORKER) == []
+    assert loaded(modules, NOT_IN_A_WORKER_STDLIB) == []
+
+
+def test_a_new_workflow_id_is_a_random_uuid4_as_before() -> None:
+    ids = {new_workflow_id() for _ in range(200)}
+    assert len(ids) == 200
+    for wid in ids:
+        parsed = uuid.UUID(wid)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122) and parsed.hex == wid
 
 
 @pytest.mark.parametrize(

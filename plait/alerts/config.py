@@ -12,7 +12,6 @@ import socket
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from enum import StrEnum
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from plait.clock import duration_ms
 from plait.errors import ConfigurationError
@@ -50,6 +49,8 @@ class SmtpServer(Frozen):
 
     @classmethod
     def parse(cls, url: str, what: str = "smtp_url") -> SmtpServer:
+        from urllib.parse import parse_qsl, unquote, urlsplit  # only with alerts (ipaddress)
+
         parts = urlsplit(url)
         hint = "e.g. smtp://user:password@mail.example.org:587?starttls=1 or smtps://host:465"
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
@@ -79,6 +80,8 @@ class SmtpServer(Frozen):
 
 
 def _redact(url: str) -> str:
+    from urllib.parse import urlsplit
+
     parts = urlsplit(url)
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@", 1)
@@ -112,6 +115,8 @@ class Alerts(Frozen):
     max_attempts: int = 10
 
     def __post_init__(self) -> None:
+        from urllib.parse import urlsplit  # not at import: a worker without alerts never needs it
+
         put = object.__setattr__
         if self.webhook is not None:
             parts = urlsplit(self.webhook)

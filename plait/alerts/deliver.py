@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from plait.alerts.config import AlertKind, Alerts, SmtpServer
 from plait.store.records import AlertRow
@@ -53,6 +52,8 @@ def link(alert: AlertRow, ui_url: str | None) -> str | None:
     """The UI page of what the alert is about: the human task's, else the workflow's."""
     if ui_url is None:
         return None
+    from urllib.parse import quote  # not at import: a worker without alerts never needs it
+
     if alert.task_id is not None:
         return f"{ui_url}/tasks/{quote(alert.task_id, safe=':@')}"
     return f"{ui_url}/workflows/{quote(alert.workflow_id, safe=':@')}"

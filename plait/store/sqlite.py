@@ -9,9 +9,9 @@ connection owned by a :class:`BatchExecutor` thread, which group-commits concurr
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
-from pathlib import Path
 
 from plait.errors import ConfigurationError
 from plait.store import migrations
@@ -96,10 +96,10 @@ def path_from_url(url: str) -> str:
             "sqlite:////var/lib/plait.db (absolute)"
         )
     path = rest[1:]
-    parent = Path(path).expanduser().resolve().parent
-    if not parent.is_dir():
+    parent = os.path.dirname(os.path.realpath(os.path.expanduser(path)))
+    if not os.path.isdir(parent):
         raise ConfigurationError(
-            f"the folder {str(parent)!r} for the database {url!r} does not exist; create it"
+            f"the folder {parent!r} for the database {url!r} does not exist; create it"
         )
     return path
 

@@ -128,9 +128,10 @@ class Worker:
 
         A worker restarted after a crash takes over in two store round trips, not four: its
         registration goes out with the read of this host's workers, and the expiry of the dead
-        ones' leases just ahead of the first claim (on SQLite the pairs share a transaction).
-        Should that claim run before the expiry committed (PostgreSQL's connections run
-        operations side by side), the expiry wakes the claim loop, which claims again."""
+        ones' leases just ahead of the first claim (on SQLite each pair is then usually one
+        group commit). Should that claim run before the expiry committed (PostgreSQL's
+        connections run operations side by side), the expiry wakes the claim loop, which
+        claims again."""
         e = self.engine
         info = {
             "hostname": self.hostname,

@@ -1,13 +1,16 @@
 """The benchmark runner: every run of every scenario in a fresh process on a fresh database.
 
     python -m bench.run [--scenarios a,b] [--backend sqlite] [--runs 3] [--out file.json]
-                        [--limit-probe PATH] [--peers DIR]
+                        [--limit-probe PATH] [--peers DIR [--peers-runner runner.py]]
 
 Prints one JSON document: the machine, then for each scenario the median, min and max over
 the runs of every figure (and the raw runs); with ``--limit-probe`` the physical limit
 measured in the same session (before and after plait's runs), with ``--peers`` the DBOS and
 LangGraph figures of ``run_all.sh timing`` and the ratios SCENARIOS.md sets targets for.
-Progress goes to stderr.
+With ``--peers-runner`` the peers are run here, beside plait: before each of plait's runs,
+the same scenario's peer runs on the same backend (``runner.py timing --runs 1 --only
+/BACKEND/SCENARIO/``, results into ``--peers``), so a machine whose speed drifts over
+minutes slows both alike. Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ EXTRA = ("watch_latency",)  # run only when named in --scenarios
 POSTGRES_ONLY = ("scale_workers",)
 # scenario: its sizes option
 SIZED = {"waiters": "waiters", "worker_rss": "worker_sizes", "scale_workers": "workers"}
+# plait's scenario: the peers' name for it (run beside plait with --peers-runner). The
+# waiters targets are absolute (no peer ratio), so the peers' minutes-long waiters are not.
+PEER_SCENARIOS = {
+    "seq_steps": "seq_steps",
+    "fanout": "fanout",
+    "latency": "latency",
+    "recovery": "crash_recovery",
+}
 
 
 def log(message: str) -> None:
@@ -91,6 +102,39 @@ def run_once(
     seen = "" if busy is None else f" (machine {busy:.0%} busy before)"
     log(f"{label:<22} {result['wall_s']:7.1f}s {status}{seen}")
     return result
+
+
+class PeerRunner:
+    """The peers' ``runner.py``, one scenario's peer runs at a time, in their virtualenv."""
+
+    def __init__(self, runner: str, python: str, results: str, backend: str) -> None:
+        if not os.path.isfile(runner):
+            raise SystemExit(f"--peers-runner {runner}: no such file (the peers' runner.py)")
+        if not os.access(python, os.X_OK):
+            raise SystemExit(
+                f"--peers-python {python}: not an executable Python; make the peers'"
+                " virtualenv first (bench/README.md, Running the benchmarks)"
+            )
+        self.runner, self.python, self.results = runner, python, results
+        self.backend = "pg" if backend.startswith("postgres") else backend
+        os.makedirs(results, exist_ok=True)
+
+    def run(self, scenario: str, timeout: float) -> None:
+        peer = PEER_SCENARIOS.get(scenario)
+        if peer is None:
+            return
+        only = f"/{self.backend}/{peer}/"
+        cmd = [self.python, self.runner, "timing", "--runs", "1", "--only", only]
+        env = dict(os.environ, PEERS_RESULTS=self.results)
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+            status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
+            if proc.returncode:
+                status += ": " + proc.stderr[-300:]
+        except subprocess.TimeoutExpired:
+            status = f"timed out after {timeout} s"
+        log(f"peers {only:<22} {time.perf_counter() - t0:6.1f}s {status}")
 
 
 def _numbers(result: dict[str, Any]) -> dict[str, Any]:
@@ -189,7 +233,18 @@ def main() -> None:
     ap.add_argument(
         "--peers", help="results folder of the peers' run_all.sh (or its timing.jsonl file)"
     )
+    ap.add_argument(
+        "--peers-runner",
+        help="the peers' runner.py: run each scenario's peers beside plait, into --peers",
+    )
+    ap.add_argument(
+        "--peers-python",
+        default=os.path.join(os.environ.get("PEERS_VENV", "/tmp/peers-venv"), "bin", "python"),
+        help="the Python of the peers' virtualenv (default: $PEERS_VENV or /tmp/peers-venv)",
+    )
     a = ap.parse_args()
+    if a.peers_runner and not a.peers:
+        raise SystemExit("--peers-runner needs --peers: the folder the peers' results go to")
 
     scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
     if a.backend == "sqlite":  # the default list runs what the backend can run
@@ -206,6 +261,9 @@ def main() -> None:
         if fs["type"] in ("tmpfs", "ramfs"):
             log(f"warning: {a.dir} is on {fs['type']}: fsync is free there, figures are not disk")
     quiet = Quiet(a.quiet, device)
+    peers = (
+        PeerRunner(a.peers_runner, a.peers_python, a.peers, a.backend) if a.peers_runner else None
+    )
     doc: dict[str, Any] = {
         "machine": machine(a.dir if a.backend == "sqlite" else None),
         **backend.describe(),
@@ -221,9 +279,11 @@ def main() -> None:
         sizes = [int(x) for x in getattr(a, option).split(",")] if option else [0]
         for n in sizes:
             key = f"{scenario}_{n}" if n else scenario
-            runs = [
-                run_once(backend, scenario, n, r, a.timeout, quiet) for r in range(1, a.runs + 1)
-            ]
+            runs = []
+            for r in range(1, a.runs + 1):
+                if peers is not None:
+                    peers.run(scenario, a.timeout)
+                runs.append(run_once(backend, scenario, n, r, a.timeout, quiet))
             doc["scenarios"][key] = summarize(runs)
     if a.limit_probe:
         limits.append(limit_probe(a.limit_probe, probe_dir, quiet))

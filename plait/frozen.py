@@ -4,7 +4,7 @@ Python 3.11 writes a dataclass's ``__init__``, ``__repr__``, ``__eq__``, ``__has
 ``__setattr__`` and ``__delattr__`` as source text and compiles each when the class is
 defined: about 0.7 ms a class. plait's records are ~90 such classes and a worker makes
 instances of a dozen of them, so compiling the others was most of what importing plait cost a
-restarted worker (bench/README.md, "Records made at first use").
+restarted worker (bench/HISTORY.md, "Records made at first use").
 
 A class that derives from :class:`Frozen` becomes exactly what ``@dataclasses.dataclass(
 frozen=True)`` would have made of it, the first time it is used:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -43,6 +44,7 @@ PEER_SCENARIOS = {
     "latency": "latency",
     "recovery": "crash_recovery",
 }
+PEERS_PG_PORT = 55432  # the peers' own cluster (their run_all.sh starts it)
 
 
 def log(message: str) -> None:
@@ -104,6 +106,17 @@ def run_once(
     return result
 
 
+def _peers_cluster_up(port: int) -> None:
+    """Says how to start the peers' PostgreSQL cluster when nothing listens on ``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        raise SystemExit(
+            f"the peers' PostgreSQL cluster is not running on 127.0.0.1:{port}; start it as"
+            " their run_all.sh does (pg_ctl -D /tmp/pg-peers -o '-p 55432' ... start)"
+        ) from None
+
+
 class PeerRunner:
     """The peers' ``runner.py``, one scenario's peer runs at a time, in their virtualenv."""
 
@@ -115,8 +128,16 @@ class PeerRunner:
                 f"--peers-python {python}: not an executable Python; make the peers'"
                 " virtualenv first (bench/README.md, Running the benchmarks)"
             )
+        earlier = os.path.join(results, "timing.jsonl")
+        if os.path.exists(earlier) and os.path.getsize(earlier):
+            raise SystemExit(
+                f"--peers {results} already holds peer results ({earlier}); the ratios would"
+                " mix two sittings: give a new folder, or move that one away"
+            )
         self.runner, self.python, self.results = runner, python, results
         self.backend = "pg" if backend.startswith("postgres") else backend
+        if self.backend == "pg":
+            _peers_cluster_up(PEERS_PG_PORT)
         os.makedirs(results, exist_ok=True)
 
     def run(self, scenario: str, timeout: float) -> None:

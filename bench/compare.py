@@ -30,10 +30,15 @@ PEER_FIGURES = {
 }
 
 
+def peers_backend(backend: str) -> str:
+    """The peers' name for ``backend`` (their runner says ``pg`` for PostgreSQL)."""
+    return "pg" if backend.startswith("postgres") else backend
+
+
 def peer_figures(folder: str, backend: str) -> dict[str, Any]:
     """Medians per peer configuration, and the best configuration for each figure, from
     ``folder/timing.jsonl`` (or ``folder`` itself when it is that file)."""
-    peer_backend = "pg" if backend.startswith("postgres") else backend
+    peer_backend = peers_backend(backend)
     path = folder if os.path.isfile(folder) else os.path.join(folder, "timing.jsonl")
     rows = []
     with open(path) as f:

@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.backends import Backend, backend_for
 from bench.child import PREFIX
-from bench.compare import compare, peer_figures
+from bench.compare import compare, peer_figures, peers_backend
 from bench.measure import filesystem, machine, machine_busy, summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,7 +135,7 @@ class PeerRunner:
                 " mix two sittings: give a new folder, or move that one away"
             )
         self.runner, self.python, self.results = runner, python, results
-        self.backend = "pg" if backend.startswith("postgres") else backend
+        self.backend = peers_backend(backend)
         if self.backend == "pg":
             _peers_cluster_up(PEERS_PG_PORT)
         os.makedirs(results, exist_ok=True)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIP = {".venv", ".git", "node_modules", "results"}
+SKIP = {"node_modules", "results"}  # and every hidden folder (.venv, .git)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
